@@ -1,0 +1,1 @@
+# runtime: build rules (see the top-level Makefile for the variables to fill in).
