@@ -34,8 +34,7 @@ static int check_count;
 #define CHECK_INT_EQ(a, b)                                                                         \
     CHECK_MSG((long long)(a) == (long long)(b), "%lld != %lld", (long long)(a), (long long)(b))
 
-#define CHECK_STR_EQ(a, b)                                                                         \
-    CHECK_MSG(strcmp((a), (b)) == 0, "\"%s\" != \"%s\"", (a), (b))
+#define CHECK_STR_EQ(a, b) CHECK_MSG(strcmp((a), (b)) == 0, "\"%s\" != \"%s\"", (a), (b))
 
 #define CHECK_STR_CONTAINS(haystack, needle)                                                       \
     CHECK_MSG(strstr((haystack), (needle)) != NULL, "\"%s\" does not contain \"%s\"", (haystack),  \
