@@ -1,1 +1,3 @@
-# runtime: build rules (see the top-level Makefile for the variables to fill in).
+# runtime: libplait and plait-run. Build rules.
+
+include runtime/train/build.mk
