@@ -117,6 +117,7 @@ struct search {
     int nnics;
     double network, spine;
     int *count; /* nnics + 1 scratch */
+    int *cls;   /* m: interchangeable candidates share a class */
 };
 
 static double link_gbps(const plait_topology_t *t, const plait_cost_t *c, int g, int h)
@@ -166,6 +167,64 @@ static double eval(const struct search *s, const int *pos)
     return cost;
 }
 
+/* The cost of tasks 0..k-1 alone: a lower bound of any completion, since
+ * every term is non-negative and NIC shares only grow. */
+static double eval_partial(const struct search *s, const int *pos, int k)
+{
+    const struct traffic *tr = s->tr;
+    double cost = 0;
+    for (int i = 0; i < k; i++)
+        for (int j = i + 1; j < k; j++) {
+            double w = tr->w[i * s->n + j];
+            if (w > 0)
+                cost += w * s->cpb[pos[i] * s->m + pos[j]];
+        }
+    memset(s->count, 0, sizeof(int) * (size_t)(s->nnics + 1));
+    for (int i = 0; i < k; i++)
+        if (tr->ext_leaf[i] > 0 || tr->ext_spine[i] > 0)
+            s->count[s->nic[pos[i]] + 1]++;
+    for (int i = 0; i < k; i++) {
+        if (tr->ext_leaf[i] <= 0 && tr->ext_spine[i] <= 0)
+            continue;
+        int nk = s->nic[pos[i]];
+        double share = nk >= 0 ? s->network / s->count[nk + 1] : s->network;
+        double path = s->path[pos[i]];
+        cost += 0.5 * tr->ext_leaf[i] * NS_PER_GB / min3(share, path, s->network);
+        cost += 0.5 * tr->ext_spine[i] * NS_PER_GB / min3(share, path, s->spine);
+    }
+    return cost;
+}
+
+/* Candidates a and b are interchangeable when swapping them changes no
+ * cost: same paths to every other candidate and to their NIC, and the same
+ * NIC or each its own. The exact search tries one of each class per level. */
+static int interchangeable(const struct search *s, int a, int b)
+{
+    if (s->path[a] != s->path[b])
+        return 0;
+    for (int x = 0; x < s->m; x++)
+        if (x != a && x != b && s->cpb[a * s->m + x] != s->cpb[b * s->m + x])
+            return 0;
+    if (s->nic[a] == s->nic[b])
+        return 1;
+    for (int x = 0; x < s->m; x++)
+        if (x != a && x != b && (s->nic[x] == s->nic[a] || s->nic[x] == s->nic[b]))
+            return 0;
+    return 1;
+}
+
+static void set_classes(struct search *s)
+{
+    for (int a = 0; a < s->m; a++) {
+        s->cls[a] = a;
+        for (int b = 0; b < a; b++)
+            if (s->cls[b] == b && interchangeable(s, a, b)) {
+                s->cls[a] = b;
+                break;
+            }
+    }
+}
+
 static int search_init(struct search *s, const plait_node_job_t *job, const struct traffic *tr)
 {
     const plait_topology_t *t = job->topo;
@@ -180,7 +239,8 @@ static int search_init(struct search *s, const plait_node_job_t *job, const stru
     s->nic = malloc(sizeof(int) * (size_t)s->m);
     s->path = malloc(sizeof(double) * (size_t)s->m);
     s->count = malloc(sizeof(int) * (size_t)(s->nnics + 1));
-    if (!s->cpb || !s->nic || !s->path || !s->count)
+    s->cls = malloc(sizeof(int) * (size_t)(s->m ? s->m : 1));
+    if (!s->cpb || !s->nic || !s->path || !s->count || !s->cls)
         return -1;
     for (int a = 0; a < s->m; a++) {
         int g = job->gpus[a];
@@ -190,6 +250,7 @@ static int search_init(struct search *s, const plait_node_job_t *job, const stru
         s->nic[a] = t->gpu[g].nic;
         s->path[a] = s->nic[a] >= 0 ? job->cost->gbps[t->gpu_nic_link[g][s->nic[a]]] : 1e30;
     }
+    set_classes(s);
     return 0;
 }
 
@@ -199,6 +260,7 @@ static void search_free(struct search *s)
     free(s->nic);
     free(s->path);
     free(s->count);
+    free(s->cls);
 }
 
 static int better(double a, double b)
@@ -624,6 +686,51 @@ double plait_node_cost(const plait_node_job_t *job, const int *gpu_of)
     return cost;
 }
 
+/* Exact search for small nodes: depth-first in task order (so the first
+ * optimum found is the lexicographically smallest), pruned by the partial
+ * cost against the heuristic's answer. */
+#define EXACT_MAX_LEAVES 40320 /* 8 tasks on 8 GPUs */
+
+static void branch(const struct search *s, int k, int *pos, int *used, int *best, double *bcost)
+{
+    if (k > 0) {
+        double part = eval_partial(s, pos, k);
+        if (better(*bcost, part))
+            return;
+        if (k == s->n) {
+            if (better_pos(part, pos, *bcost, best, s->n)) {
+                *bcost = part;
+                memcpy(best, pos, sizeof(int) * (size_t)s->n);
+            }
+            return;
+        }
+    }
+    for (int f = 0; f < s->m; f++) {
+        if (used[f])
+            continue;
+        int twin = 0;
+        for (int g = 0; g < f && !twin; g++)
+            twin = !used[g] && s->cls[g] == s->cls[f];
+        if (twin)
+            continue;
+        used[f] = 1;
+        pos[k] = f;
+        branch(s, k + 1, pos, used, best, bcost);
+        used[f] = 0;
+    }
+}
+
+static int exact_feasible(int n, int m)
+{
+    long leaves = 1;
+    for (int k = 0; k < n; k++) {
+        leaves *= m - k;
+        if (leaves > EXACT_MAX_LEAVES)
+            return 0;
+    }
+    return 1;
+}
+
 /* The best of block order and greedy, each improved by local search. */
 static int choose_gpus(const plait_node_job_t *job, const struct traffic *tr, int *pos,
                        double *cost)
@@ -648,6 +755,14 @@ static int choose_gpus(const plait_node_job_t *job, const struct traffic *tr, in
         if (better_pos(c2, p2, c1, pos, n)) {
             memcpy(pos, p2, sizeof(int) * (size_t)n);
             c1 = c2;
+        }
+        if (exact_feasible(n, m)) {
+            int *scratch = malloc(sizeof(int) * (size_t)n);
+            int *free_gpus = calloc((size_t)m, sizeof(int));
+            if (scratch && free_gpus)
+                branch(&s, 0, scratch, free_gpus, pos, &c1);
+            free(scratch);
+            free(free_gpus);
         }
         *cost = c1;
     }
