@@ -111,6 +111,12 @@ static void print_text(FILE *f, const plait_topology_t *t, const plait_task_t *t
     }
 }
 
+static void xml_text(FILE *f, const char *s)
+{
+    for (; *s; s++)
+        fputs(*s == '&' ? "&amp;" : *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : (char[]){*s, 0}, f);
+}
+
 /* One row per node (at most 64), GPUs grouped by package; a tensor-parallel
  * group has one colour. */
 static int write_svg(const char *path, const plait_topology_t *t, const plait_task_t *tasks,
@@ -131,44 +137,54 @@ static int write_svg(const char *path, const plait_topology_t *t, const plait_ta
             "font-family=\"sans-serif\" font-size=\"11\">\n"
             "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
             width, height);
+    fprintf(f, "<text x=\"20\" y=\"24\" font-size=\"14\">");
+    xml_text(f, t->source);
     fprintf(f,
-            "<text x=\"20\" y=\"24\" font-size=\"14\">%s: %d node(s), dp=%d tp=%d pp=%d</text>\n"
+            ": %d node(s), dp=%d tp=%d pp=%d</text>\n"
             "<text x=\"20\" y=\"44\">modelled cost per step: %.1f ms (block placement: %.1f "
             "ms)%s</text>\n",
-            t->source, nnodes, l->dp, l->tp, l->pp, cost * 1e3, block * 1e3,
+            nnodes, l->dp, l->tp, l->pp, cost * 1e3, block * 1e3,
             shown < nnodes ? "; first 64 nodes shown" : "");
     for (int node = 0; node < shown; node++) {
         int y = 60 + node * row;
         fprintf(f, "<text x=\"20\" y=\"%d\">node %d</text>\n", y + 14, node);
-        int x = 40;
-        for (int p = -1; p < npk; p++) {
-            int any = 0;
-            for (int i = 0; i < tpn; i++) {
-                const plait_task_t *k = &tasks[node * tpn + i];
-                int pk = k->gpu >= 0 ? t->gpu[k->gpu].pci.package : -1;
-                if (pk != p && !(p == 0 && npk == 1 && pk < 0))
-                    continue;
-                if (p == -1 && npk == 1)
-                    continue;
-                any = 1;
-                int hue = (k->rank / l->tp) * 67 % 360;
+        int x = 40, prev_pkg = -2;
+        /* GPUs in bus order, a gap between packages; idle GPUs grey; then
+         * tasks without a GPU. */
+        for (int slot = 0; slot < t->ngpus + tpn; slot++) {
+            const plait_task_t *k = NULL;
+            int g = slot < t->ngpus ? slot : -1;
+            if (g < 0 && slot - t->ngpus < tpn && tasks[node * tpn + slot - t->ngpus].gpu < 0)
+                k = &tasks[node * tpn + slot - t->ngpus];
+            for (int i = 0; g >= 0 && i < tpn; i++)
+                if (tasks[node * tpn + i].gpu == g)
+                    k = &tasks[node * tpn + i];
+            if (g < 0 && !k)
+                continue;
+            int pkg = g >= 0 ? t->gpu[g].pci.package : -1;
+            if (prev_pkg != -2 && pkg != prev_pkg)
+                x += pkg_gap;
+            prev_pkg = pkg;
+            int hue = k ? (k->rank / l->tp) * 67 % 360 : 0;
+            fprintf(f,
+                    "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" rx=\"6\" "
+                    "fill=\"%s\" stroke=\"#333\"/>\n",
+                    x, y + 22, box, box - 10, "white");
+            if (k)
                 fprintf(f,
                         "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" rx=\"6\" "
                         "fill=\"hsl(%d,60%%,80%%)\" stroke=\"#333\"/>\n",
                         x, y + 22, box, box - 10, hue);
-                char coords[64];
-                snprintf(coords, sizeof(coords), "dp %d tp %d pp %d", k->dp, k->tp, k->pp);
-                fprintf(f, "<text x=\"%d\" y=\"%d\">GPU %d  rank %d</text>\n", x + 6, y + 40,
-                        k->gpu, k->rank);
-                fprintf(f, "<text x=\"%d\" y=\"%d\">%s</text>\n", x + 6, y + 56, coords);
-                fprintf(f, "<text x=\"%d\" y=\"%d\">%s</text>\n", x + 6, y + 72,
-                        k->gpu >= 0 ? t->gpu[k->gpu].pci.busid : "");
+            fprintf(f, "<text x=\"%d\" y=\"%d\">GPU %s%s</text>\n", x + 6, y + 40,
+                    g >= 0 ? t->gpu[g].pci.busid + 5 : "-", k ? "" : " (idle)");
+            if (k) {
+                fprintf(f, "<text x=\"%d\" y=\"%d\">rank %d</text>\n", x + 6, y + 56, k->rank);
+                fprintf(f, "<text x=\"%d\" y=\"%d\">dp %d tp %d pp %d</text>\n", x + 6, y + 72,
+                        k->dp, k->tp, k->pp);
                 fprintf(f, "<text x=\"%d\" y=\"%d\">%s</text>\n", x + 6, y + 88,
                         k->nic >= 0 ? t->nic[k->nic].name : "");
-                x += box + gap;
             }
-            if (any)
-                x += pkg_gap;
+            x += box + gap;
         }
     }
     fprintf(f, "</svg>\n");

@@ -164,7 +164,8 @@ static void expectations(void)
         int r2[3] = {0, 1, 2};
         job_init(&j, t, 2, 2, 1, 3, r2, 8, gpus);
         CHECK(plait_place_node(&j, tk, &c, err, sizeof(err)) == -1);
-        CHECK_STR_CONTAINS(err, "tensor-parallel group of rank 2 (ranks 2-3) is split across nodes");
+        CHECK_STR_CONTAINS(err,
+                           "tensor-parallel group of rank 2 (ranks 2-3) is split across nodes");
         job_init(&j, t, 4, 2, 1, 8, ranks, 4, gpus);
         CHECK(plait_place_node(&j, tk, &c, err, sizeof(err)) == -1);
         CHECK_STR_CONTAINS(err, "8 tasks on this node but the job has 4 GPUs here");
