@@ -76,6 +76,6 @@ install-plugin: $(PLAIT_SO) $(PLAIT_TOPO) $(PLACEMENT_LIB)
 		install -m 644 etc/plait.conf $(DESTDIR)$(SYSCONFDIR)/plait/plait.conf
 	printf '%s\n' '# plait: include this file from plugstack.conf, e.g.' \
 		'#   include $(SYSCONFDIR)/plait/plugstack.conf' \
-		'# "required": a plait job must not run unplaced if plait.so fails to load.' \
+		'# "required": Slurm ignores the errors of an optional plugin, so a refused job would run.' \
 		'required $(SLURM_PLUGIN_DIR)/plait.so config=$(SYSCONFDIR)/plait/plait.conf' \
 		>$(DESTDIR)$(SYSCONFDIR)/plait/plugstack.conf
