@@ -199,6 +199,15 @@ static void expectations(void)
             snprintf(want, sizeof(want), "%d", tk[i].gpu);
             CHECK_MSG(!strcmp(buf, want), "GPU %d got CPUs %s", tk[i].gpu, buf);
         }
+        /* Two tasks on socket 0's GPUs but Slurm gave cores 0 and 4: each
+         * gets its own core rather than both sharing core 0. */
+        int g2[2] = {0, 1};
+        plait_cpus_parse("0,4", &allowed);
+        job_init(&j, t, 1, 2, 1, 2, ranks, 2, g2);
+        j.allowed = &allowed;
+        CHECK(plait_place_node(&j, tk, &c, err, sizeof(err)) == 0);
+        CHECK(plait_cpus_isset(&tk[0].cpus, 0) && plait_cpus_count(&tk[0].cpus) == 1);
+        CHECK(plait_cpus_isset(&tk[1].cpus, 4) && plait_cpus_count(&tk[1].cpus) == 1);
         plait_topology_free(t);
     }
 
