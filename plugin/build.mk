@@ -8,7 +8,7 @@ PLUGIN_LIBS := $(call pkg_libs,$(PLUGIN_PKGS))
 
 # The placer and its model: public API in plugin/placement.h.
 PLACEMENT_SRC := plugin/cpus.c plugin/layout.c plugin/topology.c plugin/nvml.c \
-	plugin/cost.c plugin/placer.c
+	plugin/cost.c plugin/placer.c plugin/slurmtopo.c
 # Option values, admin config and task environment: no Slurm calls.
 REQUEST_SRC := plugin/request.c plugin/config.c plugin/env.c
 # The SPANK side: spank.c dispatches to srun.c, sbatch.c, slurmstepd.c.
@@ -37,7 +37,8 @@ ALL_TARGETS += $(PLAIT_SO) $(PLAIT_TOPO) $(PLACEMENT_LIB)
 
 # Unit tests: tests/plugin/test_*.c with the placement library and the
 # Slurm-free option/config/env code.
-PLUGIN_TESTS := test_layout test_config test_request test_topology test_placement test_env
+PLUGIN_TESTS := test_layout test_config test_request test_topology test_placement test_env \
+	test_slurmtopo
 $(TESTBIN)/test_%: $(OBJ)/tests/plugin/test_%.o $(call obj_of,$(REQUEST_SRC)) $(PLACEMENT_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PLUGIN_LIBS)

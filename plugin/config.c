@@ -7,7 +7,7 @@
 
 #include "config.h"
 
-#define TOP_KEYS "placement, topology, bind, nvml, cost"
+#define TOP_KEYS "placement, topology, bind, nvml, slurm_topology, cost"
 #define COST_KEYS                                                                                  \
     "nvlink_gbps, pcie_switch_gbps, host_bridge_gbps, socket_gbps, inter_socket_gbps, "            \
     "network_gbps, spine_gbps, tp_bytes, pp_bytes, dp_bytes"
@@ -168,10 +168,10 @@ int plait_config_read_file(struct plait_config *c, const char *path, char *err, 
                 goto out;
             if (plait_placement_parse(str, &c->placement))
                 FAIL(s, "placement = \"%s\" (expected \"topo\", \"block\" or \"none\")", str);
-        } else if (!strcmp(name, "topology")) {
+        } else if (!strcmp(name, "topology") || !strcmp(name, "slurm_topology")) {
             if (read_string(s, path, name, &str, err, errlen))
                 goto out;
-            if (set_path(c->topology, str))
+            if (set_path(!strcmp(name, "topology") ? c->topology : c->slurm_topology, str))
                 FAIL(s, "%s = \"%s\" is not a usable path", name, str);
         } else if (!strcmp(name, "bind") || !strcmp(name, "nvml")) {
             if (config_setting_type(s) != CONFIG_TYPE_BOOL)
@@ -210,8 +210,8 @@ static int apply_arg(struct plait_config *c, const char *arg, char *err, size_t 
                      "plugstack.conf argument '%s': expected placement=topo, block or none", arg);
             return -1;
         }
-    } else if (KEY("topology")) {
-        if (set_path(c->topology, v)) {
+    } else if (KEY("topology") || KEY("slurm_topology")) {
+        if (set_path(KEY("topology") ? c->topology : c->slurm_topology, v)) {
             snprintf(err, errlen, "plugstack.conf argument '%s': not a usable path", arg);
             return -1;
         }
@@ -244,7 +244,7 @@ static int apply_arg(struct plait_config *c, const char *arg, char *err, size_t 
     } else {
         snprintf(err, errlen,
                  "plugstack.conf argument '%s': unknown key (expected one of "
-                 "config, placement, topology, bind, nvml, cost.KEY)",
+                 "config, placement, topology, bind, nvml, slurm_topology, cost.KEY)",
                  arg);
         return -1;
     }

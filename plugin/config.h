@@ -10,10 +10,11 @@
 #define PLAIT_PATH_MAX 4096
 
 struct plait_config {
-    enum plait_placement placement; /* when --plait-placement is not given */
-    char topology[PLAIT_PATH_MAX];  /* hwloc XML for every node; "": discover */
-    int bind;                       /* bind tasks to their cores */
-    int nvml;                       /* ask NVML for NVLink on live nodes */
+    enum plait_placement placement;      /* when --plait-placement is not given */
+    char topology[PLAIT_PATH_MAX];       /* hwloc XML for every node; "": discover */
+    int bind;                            /* bind tasks to their cores */
+    int nvml;                            /* ask NVML for NVLink on live nodes */
+    char slurm_topology[PLAIT_PATH_MAX]; /* Slurm's topology.conf; "": one leaf switch */
     plait_cost_t cost;
     char file[PLAIT_PATH_MAX]; /* config=FILE, "" if none */
 };

@@ -155,6 +155,19 @@ export PLAIT_CLUSTER_PLUGIN_ARGS="topology=$top/etc/topology/local-cluster.xml c
 srun -N1 -n2 --gpus-per-node=2 --plait-layout=tp=2,pp=1 bash -c 'echo $PLAIT_PLACEMENT' >adm.out 2>&1 ||
     fail "admin default: $(cat adm.out)"
 [ "$(sort -u adm.out)" = block ] || fail "admin default placement not applied: $(cat adm.out)"
+# Slurm's topology.conf: n1 and n2 under two leaf switches; a missing file
+# fails plait steps with its name.
+printf 'SwitchName=l1 Nodes=n1\nSwitchName=l2 Nodes=n2\nSwitchName=top Switches=l[1-2]\n' >topology.conf
+printf 'slurm_topology = "%s/topology.conf";\n' "$work" >leaf.conf
+export PLAIT_CLUSTER_PLUGIN_ARGS="topology=$top/etc/topology/local-cluster.xml config=$work/leaf.conf"
+"$top/tests/slurm/cluster" up >/dev/null
+srun -N2 --ntasks-per-node=2 --gpus-per-node=2 --plait-layout=tp=2,pp=2 bash -c 'echo $PLAIT_PP_RANK' \
+    >leaf.out 2>&1 || fail "job with slurm_topology: $(cat leaf.out)"
+[ "$(sort leaf.out | tr '\n' ' ')" = "0 0 1 1 " ] || fail "job with slurm_topology: $(cat leaf.out)"
+printf 'slurm_topology = "%s/missing.conf";\n' "$work" >leaf.conf
+if srun -N1 -n2 --plait-layout=tp=2,pp=1 true >leaf.out 2>&1; then fail "missing topology.conf accepted"; fi
+grep -q "plait: slurm_topology $work/missing.conf: cannot open it" leaf.out || fail "$(cat leaf.out)"
+
 printf 'placement = "topo";\nspeed = 3;\n' >bad.conf
 export PLAIT_CLUSTER_PLUGIN_ARGS="topology=$top/etc/topology/local-cluster.xml config=$work/bad.conf"
 "$top/tests/slurm/cluster" up >/dev/null

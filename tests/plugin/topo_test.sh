@@ -48,6 +48,10 @@ python3 -c "import xml.dom.minidom,sys; xml.dom.minidom.parse(sys.argv[1])" "$wo
 "$topo" --topology "$fixtures/dgx-h100.xml" --nodes 4 --layout tp=8,pp=4 --placement block \
     --leaf-nodes 2 | grep -q "placement block" || fail "--placement block"
 "$topo" --check-config "$PLAIT_TOP/etc/plait.conf" | grep -q ": ok" || fail "etc/plait.conf"
+printf 'SwitchName=a Nodes=n[1-2]\nSwitchName=b Nodes=n[3-4]\n' >"$work/topology.conf"
+"$topo" --topology "$fixtures/dgx-h100.xml" --layout tp=8,pp=4 --slurm-topology "$work/topology.conf" \
+    --nodelist 'n[1-4]' >"$work/leaf.txt"
+grep -q "^node 2 (n3), leaf switch 1$" "$work/leaf.txt" || fail "leaf switches: $(cat "$work/leaf.txt")"
 
 # Errors: one line naming the thing and what is expected; exit 2 (1 for a
 # bad config file).
@@ -56,7 +60,7 @@ expect_error() {
     local rc=0
     "$topo" "$@" >"$work/o" 2>"$work/e" || rc=$?
     [ "$rc" = "$code" ] || fail "$*: exit $rc, expected $code"
-    grep -qF "$want" "$work/e" || fail "$*: expected '$want', got: $(cat "$work/e")"
+    grep -qF -- "$want" "$work/e" || fail "$*: expected '$want', got: $(cat "$work/e")"
     [ "$(wc -l <"$work/e")" -le 1 ] || [ "$code" = 2 ] || fail "$*: more than one line"
 }
 expect_error "plait-topo: --layout=dp=3,tp=8,pp=1: dp*tp*pp = 24 but the job has 16 tasks" 2 \
@@ -68,6 +72,8 @@ expect_error "plait-topo: --placement=none: expected topo or block" 2 \
     --topology "$fixtures/dgx-h100.xml" --layout tp=8,pp=1 --placement none
 expect_error "the tensor-parallel group of rank 4 (ranks 4-7) is split across nodes" 2 \
     --topology "$fixtures/dgx-h100.xml" --nodes 2 --tasks-per-node 6 --layout tp=4,pp=3
+expect_error "--slurm-topology needs --nodelist" 2 \
+    --topology "$fixtures/dgx-h100.xml" --layout tp=8,pp=1 --slurm-topology "$work/topology.conf"
 printf 'placement = "topo";\nspeed = 3;\n' >"$work/bad.conf"
 expect_error "$work/bad.conf:2: unknown key 'speed'" 1 --check-config "$work/bad.conf"
 echo "plait-topo: text, JSON, SVG, errors: ok"
