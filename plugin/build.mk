@@ -38,11 +38,17 @@ ALL_TARGETS += $(PLAIT_SO) $(PLAIT_TOPO) $(PLACEMENT_LIB)
 # Unit tests: tests/plugin/test_*.c with the placement library and the
 # Slurm-free option/config/env code.
 PLUGIN_TESTS := test_layout test_config test_request test_topology test_placement test_env \
-	test_slurmtopo
+	test_slurmtopo test_nvml
 $(TESTBIN)/test_%: $(OBJ)/tests/plugin/test_%.o $(call obj_of,$(REQUEST_SRC)) $(PLACEMENT_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PLUGIN_LIBS)
 UNIT_TESTS += $(addprefix $(TESTBIN)/,$(PLUGIN_TESTS))
+# test_nvml loads this stand-in for the NVIDIA driver's NVML.
+FAKE_NVML := $(TESTBIN)/fake-nvml/libnvidia-ml.so.1
+$(FAKE_NVML): $(OBJ)/tests/plugin/fake_nvml.o
+	@mkdir -p $(@D)
+	$(CC) -shared $(LDFLAGS) -o $@ $^
+$(TESTBIN)/test_nvml: | $(FAKE_NVML)
 EXTRA_CFLAGS_tests += $(call pkg_cflags,$(PLUGIN_PKGS))
 SCRIPT_TESTS += tests/plugin/so_test.sh tests/plugin/topo_test.sh tests/plugin/spank_test.sh
 
