@@ -332,8 +332,8 @@ int ckpt_manifest_read(struct ckpt_manifest *m, const char *dir, char *err)
     char(*names)[IO_NAME_LEN] = calloc((size_t)nt + 1, IO_NAME_LEN);
     hid_t ntype = io_name_type();
     size_t w_t = (size_t)nt * PLAIT_IO_MAX_DIMS, w_s = (size_t)ns * PLAIT_IO_MAX_DIMS;
-    rc = !m->shard_file || !m->shard_size || !m->shard_crc || !m->tensors || !m->slices ||
-         !i32 || !wide || !names || io_array_get(f, "shards/file", ntype, n, m->shard_file) ||
+    rc = !m->shard_file || !m->shard_size || !m->shard_crc || !m->tensors || !m->slices || !i32 ||
+         !wide || !names || io_array_get(f, "shards/file", ntype, n, m->shard_file) ||
          io_array_get(f, "shards/size", H5T_NATIVE_UINT64, n, m->shard_size) ||
          io_array_get(f, "shards/crc32", H5T_NATIVE_UINT32, n, m->shard_crc) ||
          io_array_get(f, "tensors/name", ntype, (size_t)nt, names) ||

@@ -55,8 +55,7 @@ static int verify_shard(const plait_ckpt_reader *r, int i, char *err)
         return -1;
     if (bytes != r->m.shard_size[i]) {
         io_errf(err, "%s has %llu bytes, the manifest says %llu", r->m.shard_file[i],
-                (unsigned long long)bytes,
-                (unsigned long long)r->m.shard_size[i]);
+                (unsigned long long)bytes, (unsigned long long)r->m.shard_size[i]);
         return -1;
     }
     if (crc != r->m.shard_crc[i]) {
@@ -271,8 +270,7 @@ int plait_ckpt_read(plait_ckpt_reader *r, const struct plait_tensor_slice *want)
 {
     int ti = find(r, want->name ? want->name : "");
     if (ti < 0) {
-        io_errf(r->err, "checkpoint %s has no tensor '%s'", r->path,
-                want->name ? want->name : "");
+        io_errf(r->err, "checkpoint %s has no tensor '%s'", r->path, want->name ? want->name : "");
         return -1;
     }
     const struct ckpt_tensor *t = &r->m.tensors[ti];
@@ -308,8 +306,7 @@ int plait_ckpt_read(plait_ckpt_reader *r, const struct plait_tensor_slice *want)
     return 0;
 }
 
-long plait_ckpt_read_blob(plait_ckpt_reader *r, const char *name, int shard, void *buf,
-                          size_t cap)
+long plait_ckpt_read_blob(plait_ckpt_reader *r, const char *name, int shard, void *buf, size_t cap)
 {
     if (shard < 0 || shard >= r->m.nshards) {
         io_errf(r->err, "blob '%s': shard %d (expected 0..%d)", name, shard, r->m.nshards - 1);
@@ -356,9 +353,8 @@ int plait_ckpt_export(plait_ckpt_reader *r, const char *out_path)
                  : 0;
     for (int i = 0; rc == 0 && i < r->m.ntensors; i++) {
         const struct ckpt_tensor *t = &r->m.tensors[i];
-        struct plait_tensor_slice s = {.name = t->name,
-                                       .dtype = (enum plait_dtype)t->dtype,
-                                       .ndim = t->ndim};
+        struct plait_tensor_slice s = {
+            .name = t->name, .dtype = (enum plait_dtype)t->dtype, .ndim = t->ndim};
         hsize_t dims[PLAIT_IO_MAX_DIMS];
         for (int d = 0; d < t->ndim; d++) {
             s.global_shape[d] = s.extent[d] = t->shape[d];

@@ -104,8 +104,9 @@ plait_ckpt_writer *plait_ckpt_writer_open(const struct plait_ckpt_config *cfg,
     const struct plait_io_comm *c = cfg->comm;
     if (c && (c->size < 1 || c->rank < 0 || c->rank >= c->size || !c->barrier ||
               !c->allreduce_max_i64 || !c->broadcast)) {
-        io_errf(err, "checkpoint writer: rank %d of %d without barrier/allreduce/broadcast "
-                     "(expected all three and 0 <= rank < size)",
+        io_errf(err,
+                "checkpoint writer: rank %d of %d without barrier/allreduce/broadcast "
+                "(expected all three and 0 <= rank < size)",
                 c->rank, c->size);
         return NULL;
     }
@@ -157,7 +158,8 @@ int plait_ckpt_register(plait_ckpt_writer *w, const struct plait_tensor_slice *t
         return -1;
     }
     for (int d = 0; d < t->ndim; d++)
-        if (t->offset[d] < 0 || t->extent[d] < 0 || t->offset[d] + t->extent[d] > t->global_shape[d]) {
+        if (t->offset[d] < 0 || t->extent[d] < 0 ||
+            t->offset[d] + t->extent[d] > t->global_shape[d]) {
             io_errf(w->err,
                     "tensor '%s': dim %d offset %lld extent %lld (expected within global size "
                     "%lld)",
@@ -307,10 +309,8 @@ int plait_ckpt_save_async(plait_ckpt_writer *w, const struct plait_ckpt_meta *me
     struct pending *j = &w->job;
     memset(j, 0, sizeof *j);
     j->meta = *meta;
-    snprintf(j->tmpdir, sizeof j->tmpdir, "%s/.tmp-" CKPT_STEP_FMT, w->dir,
-             (long long)meta->step);
-    snprintf(j->shard_path, sizeof j->shard_path, "%s/" CKPT_SHARD_FMT, j->tmpdir,
-             w->comm.rank);
+    snprintf(j->tmpdir, sizeof j->tmpdir, "%s/.tmp-" CKPT_STEP_FMT, w->dir, (long long)meta->step);
+    snprintf(j->shard_path, sizeof j->shard_path, "%s/" CKPT_SHARD_FMT, j->tmpdir, w->comm.rank);
     j->active = 1;
     if (snapshot(w) != 0 || mkdir_p(j->tmpdir, w->err) != 0) {
         j->failed = 1;

@@ -24,8 +24,7 @@ struct builder {
     int token_bytes;
 };
 
-static int append(struct builder *b, const void *tokens, uint64_t count, char *err,
-                  const char *out)
+static int append(struct builder *b, const void *tokens, uint64_t count, char *err, const char *out)
 {
     if (count == 0)
         return 0;
@@ -74,8 +73,8 @@ static int add_input(struct builder *b, const char *path, enum plait_token_forma
         size_t have = carry + got;
         if (got == 0) {
             if (have != 0) {
-                io_errf(err, "input '%s' has %llu bytes, not a multiple of %zu (%s tokens)",
-                        path, (unsigned long long)(total + have), elem, format_name(fmt));
+                io_errf(err, "input '%s' has %llu bytes, not a multiple of %zu (%s tokens)", path,
+                        (unsigned long long)(total + have), elem, format_name(fmt));
                 rc = -1;
             }
             break;
@@ -153,7 +152,7 @@ int plait_data_build(const struct plait_data_build_config *cfg, char err[PLAIT_I
         rc = add_input(&b, cfg->inputs[i], cfg->format, cfg->out_path, err);
         source_len += strlen(cfg->inputs[i]) + 1;
     }
-    uint32_t vocab = cfg->vocab_size ? cfg->vocab_size
+    uint32_t vocab = cfg->vocab_size                    ? cfg->vocab_size
                      : cfg->format == PLAIT_TOKENS_TEXT ? 256
                                                         : b.max_token + 1;
     if (rc == 0 && b.n_tokens == 0) {
@@ -213,8 +212,7 @@ static hid_t open_tokens(const char *path, hid_t *file, char *err)
     io_h5_quiet();
     *file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (*file < 0) {
-        io_errf(err, "cannot open dataset file '%s' (expected an HDF5 file from plait-data)",
-                path);
+        io_errf(err, "cannot open dataset file '%s' (expected an HDF5 file from plait-data)", path);
         return -1;
     }
     hid_t d = H5Dopen2(*file, "tokens", H5P_DEFAULT);

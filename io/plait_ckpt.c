@@ -211,8 +211,9 @@ int main(int argc, char **argv)
         plait_ckpt_reader_close(r);
         return rc ? 1 : 0;
     }
-    fprintf(stderr, "plait-ckpt: '%s' with %d argument(s): expected list|verify|inspect DIR or "
-                    "export DIR OUT.h5\n",
+    fprintf(stderr,
+            "plait-ckpt: '%s' with %d argument(s): expected list|verify|inspect DIR or "
+            "export DIR OUT.h5\n",
             cmd, argc - 2);
     return 2;
 }

@@ -18,8 +18,8 @@ static int parse_u64(const char *opt, const char *s, uint64_t max, uint64_t *v)
     char *end;
     unsigned long long x = strtoull(s ? s : "", &end, 10);
     if (!s || !*s || *end || x == 0 || x > max || s[0] == '-') {
-        fprintf(stderr, "plait-data: %s '%s': expected an integer in 1..%llu\n", opt,
-                s ? s : "", (unsigned long long)max);
+        fprintf(stderr, "plait-data: %s '%s': expected an integer in 1..%llu\n", opt, s ? s : "",
+                (unsigned long long)max);
         return -1;
     }
     *v = x;
@@ -120,8 +120,7 @@ int main(int argc, char **argv)
                info.format, info.checksum, info.source);
         return 0;
     }
-    fprintf(stderr, "plait-data: unknown command '%s' (expected build, info or verify)\n",
-            argv[1]);
+    fprintf(stderr, "plait-data: unknown command '%s' (expected build, info or verify)\n", argv[1]);
     usage(stderr);
     return 2;
 }

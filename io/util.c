@@ -316,9 +316,8 @@ int io_array_put(hid_t loc, const char *name, hid_t type, int rank, const hsize_
     H5Pset_create_intermediate_group(lcpl, 1);
     hid_t d = H5Dcreate2(loc, name, type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
     hssize_t n = H5Sget_simple_extent_npoints(space);
-    int rc = d >= 0 && (n == 0 || H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0)
-                 ? 0
-                 : -1;
+    int rc =
+        d >= 0 && (n == 0 || H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0) ? 0 : -1;
     if (d >= 0)
         H5Dclose(d);
     H5Pclose(lcpl);

@@ -96,8 +96,8 @@ static int save_rank(struct thread_rank *tr, void *p)
     snprintf(rng, sizeof rng, "rng-of-rank-%d", rank);
     int rc = plait_ckpt_register(w, &ms) || plait_ckpt_register(w, &vs) ||
              plait_ckpt_set_blob(w, "rng", rng, strlen(rng) + 1);
-    struct plait_ckpt_meta meta = {.step = a->step, .dp = comm.size, .tp = 1, .pp = 1,
-                                   .loader = {2, (uint64_t)a->step * 8}};
+    struct plait_ckpt_meta meta = {
+        .step = a->step, .dp = comm.size, .tp = 1, .pp = 1, .loader = {2, (uint64_t)a->step * 8}};
     if (!rc && a->async) {
         rc = plait_ckpt_save_async(w, &meta);
         /* Training goes on: the snapshot must not see this. */
@@ -114,16 +114,15 @@ static int save_rank(struct thread_rank *tr, void *p)
     if (rc && a->fail_rank < 0)
         fprintf(stderr, "rank %d save: %s\n", rank, plait_ckpt_writer_error(w));
     if (rc && a->fail_rank >= 0)
-        CHECK_STR_CONTAINS(plait_ckpt_writer_error(w), rank == a->fail_rank ? "copy_to_host"
-                                                                            : "rank");
+        CHECK_STR_CONTAINS(plait_ckpt_writer_error(w),
+                           rank == a->fail_rank ? "copy_to_host" : "rank");
     plait_ckpt_writer_close(w);
     return rc;
 }
 
 static int save(const char *dir, int ranks, int64_t step, int keep, int async)
 {
-    struct save_args a = {.dir = dir, .step = step, .keep = keep, .fail_rank = -1,
-                          .async = async};
+    struct save_args a = {.dir = dir, .step = step, .keep = keep, .fail_rank = -1, .async = async};
     return thread_run(ranks, save_rank, &a);
 }
 
@@ -166,8 +165,12 @@ static int load_rank(struct thread_rank *tr, void *p)
         for (int j = c0; j < c1; j++)
             ok = got[i * (c1 - c0) + (j - c0)] == value(a->want_step, i, j);
     int32_t vec[4] = {0};
-    struct plait_tensor_slice vs = {.name = "bias", .dtype = PLAIT_I32, .ndim = 1,
-                                    .global_shape = {4}, .extent = {4}, .data = vec};
+    struct plait_tensor_slice vs = {.name = "bias",
+                                    .dtype = PLAIT_I32,
+                                    .ndim = 1,
+                                    .global_shape = {4},
+                                    .extent = {4},
+                                    .data = vec};
     ok = ok && plait_ckpt_read(r, &vs) == 0 && vec[3] == a->want_step + 3;
     char rng[32] = "";
     int shard = comm.rank % plait_ckpt_reader_nshards(r);
@@ -212,8 +215,7 @@ static void test_round_trip_and_resharding(void)
     CHECK(exists("%s/step-00000007/manifest.h5", dir));
     CHECK(exists("%s/step-00000007/shard-00001.h5", dir));
     char err[PLAIT_IO_ERRLEN];
-    CHECK_INT_EQ(plait_ckpt_verify(strcat(strcpy((char[400]){0}, dir), "/step-00000007"), err),
-                 0);
+    CHECK_INT_EQ(plait_ckpt_verify(strcat(strcpy((char[400]){0}, dir), "/step-00000007"), err), 0);
     CHECK_INT_EQ(load_as(dir, 1, 7), 0); /* written as 2 row blocks, read whole */
     CHECK_INT_EQ(load_as(dir, 3, 7), 0); /* read as 3 column blocks */
     CHECK_INT_EQ(load_as(dir, 2, 7), 0);
@@ -324,8 +326,12 @@ static void test_bad_input(void)
     plait_ckpt_writer *w = plait_ckpt_writer_open(&cfg, err);
     CHECK(w != NULL);
     float x[4] = {1, 2, 3, 4};
-    struct plait_tensor_slice t = {.name = "bad.name", .dtype = PLAIT_F32, .ndim = 1,
-                                   .global_shape = {4}, .extent = {4}, .data = x};
+    struct plait_tensor_slice t = {.name = "bad.name",
+                                   .dtype = PLAIT_F32,
+                                   .ndim = 1,
+                                   .global_shape = {4},
+                                   .extent = {4},
+                                   .data = x};
     CHECK_INT_EQ(plait_ckpt_register(w, &t), -1);
     CHECK_STR_CONTAINS(plait_ckpt_writer_error(w), "bad.name");
     t.name = "x";
@@ -357,8 +363,8 @@ static void test_bad_input(void)
 
 int main(void)
 {
-    snprintf(root, sizeof root, "%s/plait-io-ckpt-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR")
-                                                                             : "/tmp");
+    snprintf(root, sizeof root, "%s/plait-io-ckpt-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(root)) {
         perror("mkdtemp");
         return 1;
