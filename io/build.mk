@@ -36,6 +36,13 @@ UNIT_TESTS += $(IO_TESTS:%=$(TESTBIN)/%)
 ALL_TARGETS += $(IO_DRIVERS:%=$(TESTBIN)/%)
 SCRIPT_TESTS += tests/io/tools_test.sh tests/io/kill_test.sh
 
+$(TESTBIN)/io_bench: $(OBJ)/tests/bench/io_bench.o $(IO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(IO_LIBS)
+
+ALL_TARGETS += $(TESTBIN)/io_bench
+BENCHES += $(TESTBIN)/io_bench
+
 install-io: $(BIN)/plait-data $(BIN)/plait-ckpt
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(BIN)/plait-data $(BIN)/plait-ckpt $(DESTDIR)$(PREFIX)/bin/
