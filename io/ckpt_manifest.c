@@ -245,7 +245,7 @@ int ckpt_manifest_write(const struct ckpt_manifest *m, const char *dir, char *er
              io_attr_put_i64(f, "nshards", m->nshards) ||
              io_array_put(f, "shards/file", ntype, 1, &dshards, m->shard_file) ||
              io_array_put(f, "shards/size", H5T_NATIVE_UINT64, 1, &dshards, m->shard_size) ||
-             io_array_put(f, "shards/crc32", H5T_NATIVE_UINT32, 1, &dshards, m->shard_crc);
+             io_array_put(f, "shards/crc32c", H5T_NATIVE_UINT32, 1, &dshards, m->shard_crc);
     if (!rc) {
         for (size_t i = 0; i < nt; i++) {
             snprintf(names[i], IO_NAME_LEN, "%s", m->tensors[i].name);
@@ -335,7 +335,7 @@ int ckpt_manifest_read(struct ckpt_manifest *m, const char *dir, char *err)
     rc = !m->shard_file || !m->shard_size || !m->shard_crc || !m->tensors || !m->slices || !i32 ||
          !wide || !names || io_array_get(f, "shards/file", ntype, n, m->shard_file) ||
          io_array_get(f, "shards/size", H5T_NATIVE_UINT64, n, m->shard_size) ||
-         io_array_get(f, "shards/crc32", H5T_NATIVE_UINT32, n, m->shard_crc) ||
+         io_array_get(f, "shards/crc32c", H5T_NATIVE_UINT32, n, m->shard_crc) ||
          io_array_get(f, "tensors/name", ntype, (size_t)nt, names) ||
          io_array_get(f, "tensors/shape", H5T_NATIVE_INT64, w_t, wide);
     for (long long i = 0; !rc && i < nt; i++) {

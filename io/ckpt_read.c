@@ -51,7 +51,7 @@ static int verify_shard(const plait_ckpt_reader *r, int i, char *err)
     }
     uint32_t crc;
     uint64_t bytes;
-    if (io_file_crc32(path, &crc, &bytes, err) != 0)
+    if (io_file_crc32c(path, &crc, &bytes, err) != 0)
         return -1;
     if (bytes != r->m.shard_size[i]) {
         io_errf(err, "%s has %llu bytes, the manifest says %llu", r->m.shard_file[i],
@@ -59,7 +59,7 @@ static int verify_shard(const plait_ckpt_reader *r, int i, char *err)
         return -1;
     }
     if (crc != r->m.shard_crc[i]) {
-        io_errf(err, "%s has CRC-32 %08x, the manifest says %08x", r->m.shard_file[i], crc,
+        io_errf(err, "%s has CRC32C %08x, the manifest says %08x", r->m.shard_file[i], crc,
                 r->m.shard_crc[i]);
         return -1;
     }

@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "ckpt_internal.h"
 
@@ -39,6 +42,7 @@ struct plait_ckpt_writer {
     struct ckpt_blob *blobs;
     int n_blobs;
     struct pending job;
+    long long prune_after; /* committed step whose retention is still to do; -1: none */
     char err[PLAIT_IO_ERRLEN];
 };
 
@@ -122,6 +126,7 @@ plait_ckpt_writer *plait_ckpt_writer_open(const struct plait_ckpt_config *cfg,
     w->comm = c ? *c : (struct plait_io_comm){.rank = 0, .size = 1};
     w->copy_to_host = cfg->copy_to_host;
     w->copy_ctx = cfg->copy_ctx;
+    w->prune_after = -1;
     int64_t failed = 0;
     if (w->comm.rank == 0) {
         failed = mkdir_p(w->dir, err) != 0;
@@ -236,10 +241,22 @@ int plait_ckpt_set_blob(plait_ckpt_writer *w, const char *name, const void *data
     return 0;
 }
 
+static void prune(plait_ckpt_writer *w, long long committed, int newer_only);
+
 static void *shard_main(void *arg)
 {
     plait_ckpt_writer *w = arg;
     struct pending *j = &w->job;
+    /* The writer yields the CPU to training; on a GPU node it has cores
+     * to itself, on a busy CPU node it should not slow the steps. */
+    if (!j->direct)
+        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+    /* Deleting old checkpoints takes time (their page cache is freed):
+     * it happens here, off the training thread, after the next commit. */
+    if (w->prune_after >= 0) {
+        prune(w, w->prune_after, 0);
+        w->prune_after = -1;
+    }
     struct ckpt_shard_job sj = {.path = j->shard_path,
                                 .rank = w->comm.rank,
                                 .nranks = w->comm.size,
@@ -359,8 +376,9 @@ static int cmp_desc(const void *a, const void *b)
 
 /* Keeps the `keep` newest committed steps up to the one just committed.
  * Steps beyond it belong to an abandoned run (it resumed from an older
- * checkpoint because they were bad) and would shadow it at the next load. */
-static void prune(plait_ckpt_writer *w, long long committed)
+ * checkpoint because they were bad) and would shadow it at the next load:
+ * those go at once (newer_only), the old ones later, off the training path. */
+static void prune(plait_ckpt_writer *w, long long committed, int newer_only)
 {
     DIR *d = opendir(w->dir);
     if (!d)
@@ -385,7 +403,7 @@ static void prune(plait_ckpt_writer *w, long long committed)
     qsort(steps, n, sizeof *steps, cmp_desc);
     int kept = 0;
     for (size_t i = 0; i < n; i++) {
-        if (steps[i] <= committed && kept < w->keep) {
+        if (steps[i] <= committed && (newer_only || kept < w->keep)) {
             kept++;
             continue;
         }
@@ -437,10 +455,12 @@ static int commit_rank0(plait_ckpt_writer *w, const int64_t *crc, const int64_t 
         rc = io_write_file_atomic(latest, line, (size_t)n, err);
     }
     io_rm_rf(trash);
-    if (rc == 0)
-        prune(w, (long long)j->meta.step);
-    else
+    if (rc == 0) {
+        prune(w, (long long)j->meta.step, 1);
+        w->prune_after = (long long)j->meta.step;
+    } else {
         io_rm_rf(j->tmpdir);
+    }
     return rc;
 }
 
@@ -549,6 +569,8 @@ void plait_ckpt_writer_close(plait_ckpt_writer *w)
         return;
     if (w->job.active == 1)
         pthread_join(w->job.thread, NULL);
+    if (w->prune_after >= 0)
+        prune(w, w->prune_after, 0);
     w->job.active = 0;
     release_job(w);
     for (int i = 0; i < w->n_entries; i++) {

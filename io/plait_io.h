@@ -177,7 +177,7 @@ void plait_ckpt_writer_close(plait_ckpt_writer *w);
 typedef struct plait_ckpt_reader plait_ckpt_reader;
 
 /* Collective. Finds the newest valid checkpoint in dir (manifest present,
- * every shard present with its size and CRC-32), the ranks sharing the
+ * every shard present with its size and CRC32C), the ranks sharing the
  * verification. An invalid one is skipped with a one-line warning on
  * stderr (rank 0) naming what was wrong. Returns 1 and *out on success,
  * 0 when dir holds no valid checkpoint, -1 on error. */

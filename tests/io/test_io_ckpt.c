@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/io_internal.h"
 #include "tests/check.h"
 #include "tests/io/thread_comm.h"
 
@@ -240,7 +241,7 @@ static void test_corruption_falls_back(void)
     flip_byte(shard, -1);
     CHECK_INT_EQ(plait_ckpt_verify(step, err), -1);
     CHECK_STR_CONTAINS(err, "shard-00001.h5");
-    CHECK_STR_CONTAINS(err, "CRC-32");
+    CHECK_STR_CONTAINS(err, "CRC32C");
     CHECK_INT_EQ(load_as(dir, 2, 10), 0);
     CHECK_INT_EQ(load_as(dir, 1, 10), 0);
 
@@ -361,8 +362,30 @@ static void test_bad_input(void)
     plait_ckpt_reader_close(r);
 }
 
+/* The checksum itself: the standard check value, and the combination of
+ * parts (threads, blocks, tensor regions) equal to one pass. */
+static void test_crc32c(void)
+{
+    CHECK_INT_EQ(io_crc32c(0, "123456789", 9), 0xe3069283u);
+    CHECK_INT_EQ(io_crc32c(io_crc32c(0, "1234", 4), "56789", 5), 0xe3069283u);
+    size_t n = ((size_t)20 << 20) + 13;
+    unsigned char *buf = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (unsigned char)(i * 2654435761u >> 13);
+    uint32_t whole = io_crc32c(0, buf, n);
+    CHECK_INT_EQ(io_crc32c_buf(buf, n, 3), whole);
+    size_t cut = 7777777;
+    CHECK_INT_EQ(
+        io_crc32c_combine(io_crc32c(0, buf, cut), io_crc32c(0, buf + cut, n - cut), n - cut),
+        whole);
+    buf[n / 2] ^= 4;
+    CHECK(io_crc32c_buf(buf, n, 3) != whole);
+    free(buf);
+}
+
 int main(void)
 {
+    test_crc32c();
     snprintf(root, sizeof root, "%s/plait-io-ckpt-XXXXXX",
              getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(root)) {
