@@ -108,7 +108,7 @@ static int read_shard_index(struct ckpt_manifest *m, const char *dir, int shard,
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/" CKPT_SHARD_FMT, dir, shard);
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t f = io_h5_open(path);
     if (f < 0) {
         io_errf(err, "cannot open checkpoint shard '%s'", path);
         return -1;
@@ -224,7 +224,7 @@ int ckpt_manifest_write(const struct ckpt_manifest *m, const char *dir, char *er
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/" IO_MANIFEST, dir);
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t f = io_h5_create(path);
     if (f < 0) {
         io_errf(err, "cannot create manifest '%s'", path);
         return -1;
@@ -293,7 +293,7 @@ int ckpt_manifest_read(struct ckpt_manifest *m, const char *dir, char *err)
     char path[4096], format[64] = "";
     snprintf(path, sizeof path, "%s/" IO_MANIFEST, dir);
     io_h5_quiet();
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t f = io_h5_open(path);
     if (f < 0) {
         io_errf(err, "manifest '%s' is missing or unreadable", path);
         return -1;

@@ -212,7 +212,7 @@ static hid_t shard_file(plait_ckpt_reader *r, int i)
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", r->path, r->m.shard_file[i]);
         io_h5_quiet();
-        r->shard[i] = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+        r->shard[i] = io_h5_open(path);
         if (r->shard[i] < 0)
             io_errf(r->err, "cannot open checkpoint shard '%s'", path);
     }
@@ -341,7 +341,7 @@ int plait_ckpt_export(plait_ckpt_reader *r, const char *out_path)
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", out_path);
     io_h5_quiet();
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t f = io_h5_create(tmp);
     if (f < 0) {
         io_errf(r->err, "cannot create export file '%s'", tmp);
         return -1;

@@ -160,7 +160,7 @@ static void *fsync_main(void *arg)
 int ckpt_write_shard(const struct ckpt_shard_job *job, uint32_t *crc, uint64_t *bytes, char *err)
 {
     io_h5_quiet();
-    hid_t file = H5Fcreate(job->path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t file = io_h5_create(job->path);
     if (file < 0) {
         io_errf(err, "cannot create checkpoint shard '%s'", job->path);
         return -1;

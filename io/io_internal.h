@@ -13,6 +13,11 @@ double io_now(void);
 
 /* Quiets HDF5's stack dumps on this thread: errors are reported as one line. */
 void io_h5_quiet(void);
+/* Files are opened read-only or created without HDF5's file locks: a
+ * checkpoint is never written and read at once, and the locks fail on
+ * NFS and some Lustre mounts. */
+hid_t io_h5_open(const char *path);
+hid_t io_h5_create(const char *path);
 hid_t io_h5_type(enum plait_dtype dtype);
 size_t io_dtype_size(enum plait_dtype dtype);
 const char *io_dtype_name(enum plait_dtype dtype);

@@ -36,6 +36,29 @@ void io_h5_quiet(void)
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
+static hid_t unlocked_fapl(void)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_file_locking(fapl, 0, 1);
+    return fapl;
+}
+
+hid_t io_h5_open(const char *path)
+{
+    hid_t fapl = unlocked_fapl();
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
+    return f;
+}
+
+hid_t io_h5_create(const char *path)
+{
+    hid_t fapl = unlocked_fapl();
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    return f;
+}
+
 hid_t io_h5_type(enum plait_dtype dtype)
 {
     switch (dtype) {
