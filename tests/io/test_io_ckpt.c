@@ -55,7 +55,7 @@ struct save_args {
     int64_t step;
     int keep;
     int fail_rank; /* this rank's copy_to_host fails; -1: none */
-    int async;
+    int async;     /* 0 save, 1 save_async, 2 save_async with a deferred snapshot */
     int rc[8];
 };
 
@@ -74,6 +74,7 @@ static int save_rank(struct thread_rank *tr, void *p)
     struct plait_ckpt_config cfg = {.dir = a->dir, .keep = a->keep, .comm = &comm};
     if (rank == a->fail_rank)
         cfg.copy_to_host = failing_copy;
+    cfg.deferred_snapshot = a->async == 2;
     plait_ckpt_writer *w = plait_ckpt_writer_open(&cfg, err);
     if (!w) {
         fprintf(stderr, "writer_open: %s\n", err);
@@ -101,6 +102,10 @@ static int save_rank(struct thread_rank *tr, void *p)
         .step = a->step, .dp = comm.size, .tp = 1, .pp = 1, .loader = {2, (uint64_t)a->step * 8}};
     if (!rc && a->async) {
         rc = plait_ckpt_save_async(w, &meta);
+        if (!rc && plait_ckpt_wait_snapshot(w) != 0) {
+            CHECK_INT_EQ(rank, a->fail_rank);
+            CHECK_STR_CONTAINS(plait_ckpt_writer_error(w), "copy_to_host");
+        }
         /* Training goes on: the snapshot must not see this. */
         for (int i = 0; i < rows * COLS; i++)
             m[i] = -1;
@@ -228,6 +233,12 @@ static void test_async_snapshot(void)
     snprintf(dir, sizeof dir, "%s/async", root);
     CHECK_INT_EQ(save(dir, 2, 3, 3, 1), 0);
     CHECK_INT_EQ(load_as(dir, 1, 3), 0);
+    CHECK_INT_EQ(save(dir, 2, 4, 3, 2), 0);
+    CHECK_INT_EQ(load_as(dir, 2, 4), 0);
+    /* A deferred snapshot that fails fails the save on every rank. */
+    struct save_args a = {.dir = dir, .step = 5, .keep = 3, .fail_rank = 0, .async = 2};
+    CHECK_INT_EQ(thread_run(2, save_rank, &a), 2);
+    CHECK_INT_EQ(load_as(dir, 3, 4), 0);
 }
 
 static void test_corruption_falls_back(void)
