@@ -327,37 +327,42 @@ uint32_t io_crc32c_buf(const void *data, size_t bytes, int threads)
 #define CRC_BLOCK ((size_t)4 << 20)
 
 struct crc_reader {
-    int fd;
-    uint64_t size, nblocks;
-    int stride, first;
+    const char *path;
+    uint64_t size, first, last; /* blocks [first, last) */
     uint32_t *block_crc;
     int failed;
 };
 
-/* Reader k takes blocks k, k + stride, ...: the reads and the CRC work
- * spread over threads; the block CRCs are joined in order afterwards. */
+/* Each reader takes a contiguous run of blocks through its own descriptor,
+ * so the kernel's readahead sees a sequential read; the block CRCs are
+ * joined in order afterwards. */
 static void *crc_reader_run(void *arg)
 {
     struct crc_reader *r = arg;
     unsigned char *buf = malloc(CRC_BLOCK);
-    if (!buf) {
+    int fd = open(r->path, O_RDONLY | O_CLOEXEC);
+    if (!buf || fd < 0) {
         r->failed = 1;
+        free(buf);
+        if (fd >= 0)
+            close(fd);
         return NULL;
     }
-    for (uint64_t b = (uint64_t)r->first; b < r->nblocks; b += (uint64_t)r->stride) {
+    posix_fadvise(fd, (off_t)(r->first * CRC_BLOCK), 0, POSIX_FADV_SEQUENTIAL);
+    for (uint64_t b = r->first; b < r->last && !r->failed; b++) {
         uint64_t off = b * CRC_BLOCK;
         size_t want = r->size - off < CRC_BLOCK ? (size_t)(r->size - off) : CRC_BLOCK, got = 0;
         while (got < want) {
-            ssize_t n = pread(r->fd, buf + got, want - got, (off_t)(off + got));
+            ssize_t n = pread(fd, buf + got, want - got, (off_t)(off + got));
             if (n <= 0) {
                 r->failed = 1;
-                free(buf);
-                return NULL;
+                break;
             }
             got += (size_t)n;
         }
         r->block_crc[b] = io_crc32c(0, buf, want);
     }
+    close(fd);
     free(buf);
     return NULL;
 }
@@ -401,7 +406,12 @@ int io_file_crc32c(const char *path, uint32_t *crc, uint64_t *bytes, char *err)
     pthread_t tids[MAX_READERS];
     int started[MAX_READERS] = {0}, failed = !block_crc;
     for (int k = 0; !failed && k < readers; k++) {
-        rd[k] = (struct crc_reader){fd, *bytes, nblocks, readers, k, block_crc, 0};
+        rd[k] = (struct crc_reader){path,
+                                    *bytes,
+                                    nblocks * (uint64_t)k / (uint64_t)readers,
+                                    nblocks * (uint64_t)(k + 1) / (uint64_t)readers,
+                                    block_crc,
+                                    0};
         if (k > 0)
             started[k] = pthread_create(&tids[k], NULL, crc_reader_run, &rd[k]) == 0;
     }
