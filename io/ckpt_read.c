@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ckpt_internal.h"
@@ -40,6 +41,8 @@ plait_ckpt_reader *plait_ckpt_open(const char *step_dir, char err[PLAIT_IO_ERRLE
     return r;
 }
 
+static int check_shard(const plait_ckpt_reader *r, int i, uint32_t crc, uint64_t bytes, char *err);
+
 /* Checks shard i's presence, size and CRC against the manifest. */
 static int verify_shard(const plait_ckpt_reader *r, int i, char *err)
 {
@@ -53,6 +56,11 @@ static int verify_shard(const plait_ckpt_reader *r, int i, char *err)
     uint64_t bytes;
     if (io_file_crc32c(path, &crc, &bytes, err) != 0)
         return -1;
+    return check_shard(r, i, crc, bytes, err);
+}
+
+static int check_shard(const plait_ckpt_reader *r, int i, uint32_t crc, uint64_t bytes, char *err)
+{
     if (bytes != r->m.shard_size[i]) {
         io_errf(err, "%s has %llu bytes, the manifest says %llu", r->m.shard_file[i],
                 (unsigned long long)bytes, (unsigned long long)r->m.shard_size[i]);
@@ -122,8 +130,99 @@ static int comm_max(const struct plait_io_comm *c, int64_t *v, int n)
     return c ? c->allreduce_max_i64(c->ctx, v, n) : 0;
 }
 
-int plait_ckpt_load(const char *dir, const struct plait_io_comm *comm, plait_ckpt_reader **out,
-                    char err[PLAIT_IO_ERRLEN])
+static hid_t shard_file(plait_ckpt_reader *r, int i);
+
+static const struct plait_tensor_slice *find_want(const plait_ckpt_reader *r,
+                                                  const struct ckpt_slice *s,
+                                                  const struct plait_tensor_slice *want, int n)
+{
+    const struct ckpt_tensor *t = &r->m.tensors[s->tensor];
+    for (int k = 0; k < n; k++) {
+        const struct plait_tensor_slice *w = &want[k];
+        if (!w->name || strcmp(w->name, t->name) || (int)w->dtype != t->dtype || w->ndim != t->ndim)
+            continue;
+        size_t dims = (size_t)t->ndim * sizeof *w->offset;
+        if (!memcmp(w->offset, s->offset, dims) && !memcmp(w->extent, s->extent, dims))
+            return w;
+    }
+    return NULL;
+}
+
+/* Verifies shard i from the blocks just read into `want` when they are
+ * exactly its slices: their CRCs plus a read of the HDF5 metadata between
+ * them make the file's CRC without reading the data a second time. */
+static int verify_shard_read(plait_ckpt_reader *r, int i, const struct plait_tensor_slice *want,
+                             int n_want, char *err)
+{
+    hid_t f = want ? shard_file(r, i) : -1;
+    int ns = 0;
+    for (int k = 0; k < r->m.nslices; k++)
+        ns += r->m.slices[k].shard == i;
+    if (f < 0 || io_array_len(f, "index/name") != ns)
+        return verify_shard(r, i, err);
+    struct io_region *regions = calloc((size_t)ns + 1, sizeof *regions);
+    int n = 0, usable = regions != NULL;
+    for (int k = 0; usable && k < r->m.nslices; k++) {
+        const struct ckpt_slice *s = &r->m.slices[k];
+        if (s->shard != i)
+            continue;
+        const struct plait_tensor_slice *w = find_want(r, s, want, n_want);
+        const struct ckpt_tensor *t = &r->m.tensors[s->tensor];
+        size_t bytes =
+            (size_t)ckpt_volume(t->ndim, s->extent) * io_dtype_size((enum plait_dtype)t->dtype);
+        if (!w) {
+            usable = 0;
+        } else if (bytes > 0) {
+            char name[IO_NAME_LEN + 16];
+            snprintf(name, sizeof name, "tensors/%s", t->name);
+            hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+            haddr_t at = d >= 0 ? H5Dget_offset(d) : HADDR_UNDEF;
+            if (d >= 0)
+                H5Dclose(d);
+            if (at == HADDR_UNDEF)
+                usable = 0;
+            else
+                regions[n++] =
+                    (struct io_region){(uint64_t)at, bytes, io_crc32c_buf(w->data, bytes, 2)};
+        }
+    }
+    if (!usable) {
+        free(regions);
+        return verify_shard(r, i, err);
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", r->path, r->m.shard_file[i]);
+    uint32_t crc;
+    uint64_t bytes;
+    int rc = io_file_crc32c_regions(path, regions, n, &crc, &bytes, err);
+    free(regions);
+    return rc != 0 ? -1 : check_shard(r, i, crc, bytes, err);
+}
+
+/* Every shard is there with its recorded size: cheap, and needed before
+ * blocks are read from them. */
+static int shards_present(const plait_ckpt_reader *r, char *err)
+{
+    for (int i = 0; i < r->m.nshards; i++) {
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", r->path, r->m.shard_file[i]);
+        if (stat(path, &st) != 0) {
+            io_errf(err, "%s is missing", r->m.shard_file[i]);
+            return -1;
+        }
+        if ((uint64_t)st.st_size != r->m.shard_size[i]) {
+            io_errf(err, "%s has %llu bytes, the manifest says %llu", r->m.shard_file[i],
+                    (unsigned long long)st.st_size, (unsigned long long)r->m.shard_size[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int plait_ckpt_load_into(const char *dir, const struct plait_io_comm *comm,
+                         const struct plait_tensor_slice *want, int n_want, plait_ckpt_reader **out,
+                         char err[PLAIT_IO_ERRLEN])
 {
     *out = NULL;
     int rank = comm ? comm->rank : 0, size = comm ? comm->size : 1;
@@ -134,31 +233,48 @@ int plait_ckpt_load(const char *dir, const struct plait_io_comm *comm, plait_ckp
         char path[4096], why[PLAIT_IO_ERRLEN] = "";
         snprintf(path, sizeof path, "%s/" CKPT_STEP_FMT, dir, steps[k]);
         plait_ckpt_reader *r = plait_ckpt_open(path, why);
-        /* Ranks verify every size-th shard and agree on the worst. */
-        int64_t bad[2] = {r ? 0 : 1, 0};
-        for (int i = rank; r && i < r->m.nshards && !bad[1]; i += size)
-            if (verify_shard(r, i, why) != 0)
-                bad[1] = i + 1;
-        int64_t mine = bad[1];
-        if (comm_max(comm, bad, 2) != 0) {
+        /* bad: manifest unreadable; rank + 1 whose reads failed; shard + 1
+         * that failed verification (ranks verify every size-th shard). */
+        int64_t bad[3] = {r ? 0 : 1, 0, 0};
+        if (r && want && n_want > 0) {
+            int rc = shards_present(r, why);
+            for (int i = 0; rc == 0 && i < n_want; i++)
+                if ((rc = plait_ckpt_read(r, &want[i])) != 0)
+                    snprintf(why, sizeof why, "%s", r->err);
+            if (rc != 0)
+                bad[1] = rank + 1;
+        }
+        for (int i = rank; r && !bad[1] && i < r->m.nshards && !bad[2]; i += size)
+            if (verify_shard_read(r, i, want, n_want, why) != 0)
+                bad[2] = i + 1;
+        int64_t mine[3] = {bad[0], bad[1], bad[2]};
+        if (comm_max(comm, bad, 3) != 0) {
             io_errf(err, "checkpoint load: allreduce failed");
             plait_ckpt_reader_close(r);
             result = -1;
             break;
         }
-        if (!bad[0] && !bad[1]) {
+        if (!bad[0] && !bad[1] && !bad[2]) {
             *out = r;
             result = 1;
             break;
         }
-        /* Each shard has one verifier: the one that found the reported
-         * shard bad names it; rank 0 reports an unreadable manifest. */
-        if ((bad[0] && rank == 0) || (!bad[0] && mine == bad[1]))
+        /* One rank names what was wrong: rank 0 an unreadable manifest,
+         * else the highest rank whose reads failed, else the verifier of
+         * the reported shard. */
+        int reporter = bad[0] ? rank == 0 : bad[1] ? mine[1] == bad[1] : mine[2] == bad[2];
+        if (reporter)
             fprintf(stderr, "plait-io: warning: skipping checkpoint %s: %s\n", path, why);
         plait_ckpt_reader_close(r);
     }
     free(steps);
     return result;
+}
+
+int plait_ckpt_load(const char *dir, const struct plait_io_comm *comm, plait_ckpt_reader **out,
+                    char err[PLAIT_IO_ERRLEN])
+{
+    return plait_ckpt_load_into(dir, comm, NULL, 0, out, err);
 }
 
 const struct plait_ckpt_meta *plait_ckpt_reader_meta(const plait_ckpt_reader *r)

@@ -441,6 +441,47 @@ int io_file_crc32c(const char *path, uint32_t *crc, uint64_t *bytes, char *err)
     return 0;
 }
 
+static int by_offset(const void *a, const void *b)
+{
+    const struct io_region *x = a, *y = b;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+int io_file_crc32c_regions(const char *path, struct io_region *r, int n, uint32_t *crc,
+                           uint64_t *bytes, char *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return io_file_crc32c(path, crc, bytes, err);
+    }
+    qsort(r, (size_t)n, sizeof *r, by_offset);
+    uint64_t size = (uint64_t)st.st_size, at = 0;
+    uint32_t c = 0, gap;
+    int ok = 1;
+    for (int i = 0; ok && i <= n; i++) {
+        uint64_t next = i < n ? r[i].offset : size;
+        if (next < at || (i < n && r[i].offset + r[i].bytes > size) ||
+            io_file_crc32c_range(fd, at, next - at, &gap) != 0) {
+            ok = 0;
+            break;
+        }
+        c = io_crc32c_combine(c, gap, next - at);
+        if (i < n) {
+            c = io_crc32c_combine(c, r[i].crc, r[i].bytes);
+            at = r[i].offset + r[i].bytes;
+        }
+    }
+    close(fd);
+    if (!ok)
+        return io_file_crc32c(path, crc, bytes, err);
+    *crc = c;
+    *bytes = size;
+    return 0;
+}
+
 int io_attr_put_i64(hid_t obj, const char *name, int64_t v)
 {
     hid_t space = H5Screate(H5S_SCALAR);
