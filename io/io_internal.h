@@ -53,6 +53,10 @@ struct io_region {
 int io_file_crc32c_regions(const char *path, struct io_region *r, int n, uint32_t *crc,
                            uint64_t *bytes, char *err);
 
+/* CRC32C of the bytes outside the regions, as if they were one run; -1
+ * when the regions overlap or leave the file. */
+int io_file_gaps_crc32c(const char *path, struct io_region *r, int n, uint32_t *crc);
+
 /* Small HDF5 attribute helpers; each returns 0 or -1. */
 int io_attr_put_i64(hid_t obj, const char *name, int64_t v);
 int io_attr_get_i64(hid_t obj, const char *name, int64_t *v);

@@ -482,6 +482,35 @@ int io_file_crc32c_regions(const char *path, struct io_region *r, int n, uint32_
     return 0;
 }
 
+int io_file_gaps_crc32c(const char *path, struct io_region *r, int n, uint32_t *crc)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    qsort(r, (size_t)n, sizeof *r, by_offset);
+    uint64_t size = (uint64_t)st.st_size, at = 0;
+    uint32_t c = 0, gap;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i <= n; i++) {
+        uint64_t next = i < n ? r[i].offset : size;
+        if (next < at || (i < n && r[i].offset + r[i].bytes > size) ||
+            io_file_crc32c_range(fd, at, next - at, &gap) != 0) {
+            rc = -1;
+            break;
+        }
+        c = io_crc32c_combine(c, gap, next - at);
+        if (i < n)
+            at = r[i].offset + r[i].bytes;
+    }
+    close(fd);
+    *crc = c;
+    return rc;
+}
+
 int io_attr_put_i64(hid_t obj, const char *name, int64_t v)
 {
     hid_t space = H5Screate(H5S_SCALAR);
