@@ -70,6 +70,9 @@ struct ckpt_manifest {
  * checks that the unique slices of each tensor tile it exactly. */
 int ckpt_manifest_build(struct ckpt_manifest *m, const char *dir, int nshards, char *err);
 int ckpt_manifest_write(const struct ckpt_manifest *m, const char *dir, char *err);
+/* Writes manifest.crc32c ("CRC32C BYTES" of manifest.h5), fsynced. */
+int ckpt_manifest_seal(const char *dir, char *err);
+/* Reads a manifest after checking it against its seal. */
 int ckpt_manifest_read(struct ckpt_manifest *m, const char *dir, char *err);
 void ckpt_manifest_free(struct ckpt_manifest *m);
 int64_t ckpt_volume(int ndim, const int64_t *extent);

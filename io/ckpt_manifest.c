@@ -1,5 +1,6 @@
 /* The manifest: shard list with sizes and CRCs, the slice table, and
  * virtual datasets that stitch the shards into the global tensors. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -397,12 +398,59 @@ int ckpt_manifest_write(const struct ckpt_manifest *m, const char *dir, char *er
     return io_fsync_path(path, err);
 }
 
+/* The manifest's own checksum lives beside it: a manifest is parsed only
+ * once its bytes are known to be the ones written. */
+static int seal_path(char *buf, size_t cap, const char *dir)
+{
+    return snprintf(buf, cap, "%s/" IO_MANIFEST_SEAL, dir) < (int)cap ? 0 : -1;
+}
+
+int ckpt_manifest_seal(const char *dir, char *err)
+{
+    char path[4096], seal[4096], line[64];
+    uint32_t crc;
+    uint64_t bytes;
+    snprintf(path, sizeof path, "%s/" IO_MANIFEST, dir);
+    if (seal_path(seal, sizeof seal, dir) != 0 || io_file_crc32c(path, &crc, &bytes, err) != 0)
+        return -1;
+    int n = snprintf(line, sizeof line, "%08x %llu\n", crc, (unsigned long long)bytes);
+    return io_write_file_atomic(seal, line, (size_t)n, err);
+}
+
+static int check_seal(const char *dir, char *err)
+{
+    char path[4096], seal[4096];
+    unsigned want_crc;
+    unsigned long long want_bytes;
+    snprintf(path, sizeof path, "%s/" IO_MANIFEST, dir);
+    FILE *f = seal_path(seal, sizeof seal, dir) == 0 ? fopen(seal, "r") : NULL;
+    int fields = f ? fscanf(f, "%8x %llu", &want_crc, &want_bytes) : 0;
+    if (f)
+        fclose(f);
+    if (fields != 2) {
+        io_errf(err, "%s is missing or unreadable (expected \"CRC32C BYTES\")", seal);
+        return -1;
+    }
+    uint32_t crc;
+    uint64_t bytes;
+    if (io_file_crc32c(path, &crc, &bytes, err) != 0)
+        return -1;
+    if (crc != want_crc || bytes != want_bytes) {
+        io_errf(err, "%s has CRC32C %08x and %llu bytes, %s says %08x and %llu", IO_MANIFEST, crc,
+                (unsigned long long)bytes, IO_MANIFEST_SEAL, want_crc, want_bytes);
+        return -1;
+    }
+    return 0;
+}
+
 int ckpt_manifest_read(struct ckpt_manifest *m, const char *dir, char *err)
 {
     memset(m, 0, sizeof *m);
     char path[4096], format[64] = "";
     snprintf(path, sizeof path, "%s/" IO_MANIFEST, dir);
     io_h5_quiet();
+    if (check_seal(dir, err) != 0)
+        return -1;
     hid_t f = io_h5_open(path);
     if (f < 0) {
         io_errf(err, "manifest '%s' is missing or unreadable", path);

@@ -75,6 +75,7 @@ hid_t io_name_type(void);
 
 #define IO_FORMAT_VERSION "plait-ckpt-1"
 #define IO_MANIFEST       "manifest.h5"
+#define IO_MANIFEST_SEAL  "manifest.crc32c"
 #define IO_NAME_LEN       256
 
 #endif

@@ -296,6 +296,12 @@ static void test_corruption_falls_back(void)
     CHECK_INT_EQ(save(dir, 1, 40, 5, 0), 0);
     snprintf(shard, sizeof shard, "%s/step-00000040/manifest.h5", dir);
     unlink(shard);
+    /* A manifest is checked against its seal before it is parsed. */
+    CHECK_INT_EQ(save(dir, 2, 50, 6, 0), 0);
+    snprintf(shard, sizeof shard, "%s/step-00000050/manifest.h5", dir);
+    flip_byte(shard, -1);
+    CHECK_INT_EQ(plait_ckpt_verify(strcat(strcpy(step, dir), "/step-00000050"), err), -1);
+    CHECK_STR_CONTAINS(err, "manifest.h5 has CRC32C");
     CHECK_INT_EQ(load_as(dir, 3, 10), 0);
 }
 
