@@ -416,45 +416,14 @@ int plait_ckpt_poll(plait_ckpt_writer *w)
     return w->job.failed ? -1 : 1;
 }
 
-static int step_of(const char *name, long long *step)
-{
-    char tail;
-    return sscanf(name, "step-%lld%c", step, &tail) == 1 && *step >= 0;
-}
-
-static int cmp_desc(const void *a, const void *b)
-{
-    long long x = *(const long long *)a, y = *(const long long *)b;
-    return x < y ? 1 : x > y ? -1 : 0;
-}
-
 /* Keeps the `keep` newest committed steps up to the one just committed.
  * Steps beyond it belong to an abandoned run (it resumed from an older
  * checkpoint because they were bad) and would shadow it at the next load:
  * those go at once (newer_only), the old ones later, off the training path. */
 static void prune(plait_ckpt_writer *w, long long committed, int newer_only)
 {
-    DIR *d = opendir(w->dir);
-    if (!d)
-        return;
-    long long *steps = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        long long s;
-        if (!step_of(e->d_name, &s))
-            continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 16;
-            long long *grown = realloc(steps, cap * sizeof *steps);
-            if (!grown)
-                break;
-            steps = grown;
-        }
-        steps[n++] = s;
-    }
-    closedir(d);
-    qsort(steps, n, sizeof *steps, cmp_desc);
+    size_t n;
+    long long *steps = ckpt_list_steps(w->dir, &n);
     int kept = 0;
     for (size_t i = 0; i < n; i++) {
         if (steps[i] <= committed && (newer_only || kept < w->keep)) {
