@@ -151,19 +151,30 @@ plait_ckpt_writer *plait_ckpt_writer_open(const struct plait_ckpt_config *cfg,
     return w;
 }
 
+/* Names become HDF5 paths: '/' nests groups; empty, "." and ".."
+ * components would not name a dataset. */
 static int valid_name(const char *name)
 {
     size_t n = name ? strlen(name) : 0;
-    return n > 0 && n < IO_NAME_LEN - 16 && name[0] != '/' && name[n - 1] != '/' &&
-           !strstr(name, "//") && !strchr(name, '.');
+    if (n == 0 || n >= IO_NAME_LEN - 16)
+        return 0;
+    for (const char *c = name; *c;) {
+        size_t len = strcspn(c, "/");
+        if (len == 0 || (len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
+            return 0;
+        c += len;
+        if (*c == '/' && !*++c)
+            return 0;
+    }
+    return 1;
 }
 
 int plait_ckpt_register(plait_ckpt_writer *w, const struct plait_tensor_slice *t)
 {
     if (!valid_name(t->name)) {
         io_errf(w->err,
-                "tensor name '%s' is not usable (expected 1-%d characters, no '.', no "
-                "leading, trailing or double '/')",
+                "tensor name '%s' is not usable (expected 1-%d characters in '/'-separated "
+                "parts, none empty, '.' or '..')",
                 t->name ? t->name : "", IO_NAME_LEN - 17);
         return -1;
     }
