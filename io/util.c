@@ -1,0 +1,614 @@
+/* Error lines, durability, CRC and HDF5 attribute helpers used across io. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <nmmintrin.h>
+
+#include "io_internal.h"
+
+void io_errf(char *err, const char *fmt, ...)
+{
+    if (!err)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, PLAIT_IO_ERRLEN, fmt, ap);
+    va_end(ap);
+}
+
+double io_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void io_h5_quiet(void)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+static hid_t unlocked_fapl(void)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_file_locking(fapl, 0, 1);
+    return fapl;
+}
+
+hid_t io_h5_open(const char *path)
+{
+    hid_t fapl = unlocked_fapl();
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
+    return f;
+}
+
+hid_t io_h5_create(const char *path)
+{
+    hid_t fapl = unlocked_fapl();
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    return f;
+}
+
+hid_t io_h5_type(enum plait_dtype dtype)
+{
+    switch (dtype) {
+    case PLAIT_F32:
+        return H5T_NATIVE_FLOAT;
+    case PLAIT_F64:
+        return H5T_NATIVE_DOUBLE;
+    case PLAIT_I32:
+        return H5T_NATIVE_INT32;
+    case PLAIT_I64:
+        return H5T_NATIVE_INT64;
+    case PLAIT_U16:
+        return H5T_NATIVE_UINT16;
+    case PLAIT_U8:
+        return H5T_NATIVE_UINT8;
+    }
+    return H5I_INVALID_HID;
+}
+
+size_t io_dtype_size(enum plait_dtype dtype)
+{
+    static const size_t sizes[] = {4, 8, 4, 8, 2, 1};
+    return (unsigned)dtype < sizeof sizes / sizeof sizes[0] ? sizes[dtype] : 0;
+}
+
+const char *io_dtype_name(enum plait_dtype dtype)
+{
+    static const char *names[] = {"f32", "f64", "i32", "i64", "u16", "u8"};
+    return (unsigned)dtype < sizeof names / sizeof names[0] ? names[dtype] : "?";
+}
+
+int io_fsync_path(const char *path, char *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) {
+        io_errf(err, "fsync of '%s' failed: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+int io_fsync_dir(const char *dir, char *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) {
+        io_errf(err, "fsync of directory '%s' failed: %s", dir, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+static int parent_dir(const char *path, char *dir, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return snprintf(dir, cap, ".") < (int)cap ? 0 : -1;
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    if (n >= cap)
+        return -1;
+    memcpy(dir, path, n);
+    dir[n] = 0;
+    return 0;
+}
+
+int io_write_file_atomic(const char *path, const void *data, size_t bytes, char *err)
+{
+    char tmp[4096], dir[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp ||
+        parent_dir(path, dir, sizeof dir) != 0) {
+        io_errf(err, "path '%s' is too long", path);
+        return -1;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        io_errf(err, "cannot create '%s': %s", tmp, strerror(errno));
+        return -1;
+    }
+    const char *p = data;
+    size_t left = bytes;
+    while (left > 0) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            io_errf(err, "cannot write '%s': %s", tmp, strerror(errno));
+            close(fd);
+            unlink(tmp);
+            return -1;
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        io_errf(err, "fsync of '%s' failed: %s", tmp, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    if (rename(tmp, path) != 0) {
+        io_errf(err, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return io_fsync_dir(dir, err);
+}
+
+int io_rm_rf(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : -1;
+    if (!S_ISDIR(st.st_mode))
+        return unlink(path);
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char sub[4096];
+        if (snprintf(sub, sizeof sub, "%s/%s", path, e->d_name) >= (int)sizeof sub ||
+            io_rm_rf(sub) != 0)
+            rc = -1;
+    }
+    closedir(d);
+    return rmdir(path) != 0 ? -1 : rc;
+}
+
+#define CRC32C_POLY 0x82f63b78u /* Castagnoli, reflected */
+
+static uint32_t crc32c_soft(uint32_t crc, const unsigned char *p, size_t n)
+{
+    while (n--) {
+        crc ^= *p++;
+        for (int k = 0; k < 8; k++)
+            crc = crc & 1 ? (crc >> 1) ^ CRC32C_POLY : crc >> 1;
+    }
+    return crc;
+}
+
+/* SSE4.2's crc32 instruction computes CRC32C at several GB/s per core,
+ * three times zlib's CRC-32; the bitwise loop covers other CPUs. */
+__attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const unsigned char *p,
+                                                            size_t n)
+{
+    while (n > 0 && ((uintptr_t)p & 7)) {
+        crc = _mm_crc32_u8(crc, *p++);
+        n--;
+    }
+    uint64_t c = crc;
+    for (; n >= 8; n -= 8, p += 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        c = _mm_crc32_u64(c, v);
+    }
+    crc = (uint32_t)c;
+    while (n--)
+        crc = _mm_crc32_u8(crc, *p++);
+    return crc;
+}
+
+uint32_t io_crc32c(uint32_t crc, const void *data, size_t bytes)
+{
+    crc = ~crc;
+    crc = __builtin_cpu_supports("sse4.2") ? crc32c_hw(crc, data, bytes)
+                                           : crc32c_soft(crc, data, bytes);
+    return ~crc;
+}
+
+static uint32_t gf2_times(const uint32_t *mat, uint32_t vec)
+{
+    uint32_t sum = 0;
+    for (; vec; vec >>= 1, mat++)
+        if (vec & 1)
+            sum ^= *mat;
+    return sum;
+}
+
+static void gf2_square(uint32_t *square, const uint32_t *mat)
+{
+    for (int n = 0; n < 32; n++)
+        square[n] = gf2_times(mat, mat[n]);
+}
+
+/* zlib's crc32_combine, for the Castagnoli polynomial: the CRC of A then
+ * B from the CRCs of A and B and the length of B. */
+uint32_t io_crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2)
+{
+    if (len2 == 0)
+        return crc1;
+    uint32_t even[32], odd[32], row = 1;
+    odd[0] = CRC32C_POLY;
+    for (int n = 1; n < 32; n++, row <<= 1)
+        odd[n] = row;
+    gf2_square(even, odd);
+    gf2_square(odd, even);
+    do {
+        gf2_square(even, odd);
+        if (len2 & 1)
+            crc1 = gf2_times(even, crc1);
+        len2 >>= 1;
+        if (!len2)
+            break;
+        gf2_square(odd, even);
+        if (len2 & 1)
+            crc1 = gf2_times(odd, crc1);
+        len2 >>= 1;
+    } while (len2);
+    return crc1 ^ crc2;
+}
+
+struct crc_part {
+    const unsigned char *data;
+    size_t bytes;
+    uint32_t crc;
+};
+
+static void *crc_part_run(void *arg)
+{
+    struct crc_part *p = arg;
+    p->crc = io_crc32c(0, p->data, p->bytes);
+    return NULL;
+}
+
+/* Parts are CRC'd in parallel and joined with io_crc32c_combine, so the result
+ * equals a single-threaded CRC32C of the whole buffer. */
+uint32_t io_crc32c_buf(const void *data, size_t bytes, int threads)
+{
+    enum { MAX_PARTS = 8 };
+    if (threads < 1)
+        threads = 1;
+    if (threads > MAX_PARTS)
+        threads = MAX_PARTS;
+    if (bytes < ((size_t)8 << 20))
+        threads = 1;
+    struct crc_part parts[MAX_PARTS];
+    pthread_t tids[MAX_PARTS];
+    size_t per = bytes / (size_t)threads;
+    for (int i = 0; i < threads; i++) {
+        parts[i].data = (const unsigned char *)data + per * (size_t)i;
+        parts[i].bytes = i == threads - 1 ? bytes - per * (size_t)i : per;
+    }
+    int started[MAX_PARTS] = {0};
+    for (int i = 1; i < threads; i++)
+        started[i] = pthread_create(&tids[i], NULL, crc_part_run, &parts[i]) == 0;
+    crc_part_run(&parts[0]);
+    for (int i = 1; i < threads; i++) {
+        if (started[i])
+            pthread_join(tids[i], NULL);
+        else
+            crc_part_run(&parts[i]);
+    }
+    uint32_t crc = parts[0].crc;
+    for (int i = 1; i < threads; i++)
+        crc = io_crc32c_combine(crc, parts[i].crc, parts[i].bytes);
+    return crc;
+}
+
+#define CRC_BLOCK ((size_t)4 << 20)
+
+struct crc_reader {
+    const char *path;
+    uint64_t size, first, last; /* blocks [first, last) */
+    uint32_t *block_crc;
+    int failed;
+};
+
+/* Each reader takes a contiguous run of blocks through its own descriptor,
+ * so the kernel's readahead sees a sequential read; the block CRCs are
+ * joined in order afterwards. */
+static void *crc_reader_run(void *arg)
+{
+    struct crc_reader *r = arg;
+    unsigned char *buf = malloc(CRC_BLOCK);
+    int fd = open(r->path, O_RDONLY | O_CLOEXEC);
+    if (!buf || fd < 0) {
+        r->failed = 1;
+        free(buf);
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    posix_fadvise(fd, (off_t)(r->first * CRC_BLOCK), 0, POSIX_FADV_SEQUENTIAL);
+    for (uint64_t b = r->first; b < r->last && !r->failed; b++) {
+        uint64_t off = b * CRC_BLOCK;
+        size_t want = r->size - off < CRC_BLOCK ? (size_t)(r->size - off) : CRC_BLOCK, got = 0;
+        while (got < want) {
+            ssize_t n = pread(fd, buf + got, want - got, (off_t)(off + got));
+            if (n <= 0) {
+                r->failed = 1;
+                break;
+            }
+            got += (size_t)n;
+        }
+        r->block_crc[b] = io_crc32c(0, buf, want);
+    }
+    close(fd);
+    free(buf);
+    return NULL;
+}
+
+int io_file_crc32c_range(int fd, uint64_t offset, uint64_t bytes, uint32_t *crc)
+{
+    unsigned char buf[65536];
+    uint32_t c = 0;
+    while (bytes > 0) {
+        size_t want = bytes < sizeof buf ? (size_t)bytes : sizeof buf;
+        ssize_t n = pread(fd, buf, want, (off_t)offset);
+        if (n <= 0)
+            return -1;
+        c = io_crc32c(c, buf, (size_t)n);
+        offset += (uint64_t)n;
+        bytes -= (uint64_t)n;
+    }
+    *crc = c;
+    return 0;
+}
+
+int io_file_crc32c(const char *path, uint32_t *crc, uint64_t *bytes, char *err)
+{
+    enum { MAX_READERS = 4 };
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        io_errf(err, "cannot open '%s': %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    *bytes = (uint64_t)st.st_size;
+    uint64_t nblocks = (*bytes + CRC_BLOCK - 1) / CRC_BLOCK;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int readers = cpus < MAX_READERS ? (int)cpus : MAX_READERS;
+    if ((uint64_t)readers > nblocks)
+        readers = nblocks > 0 ? (int)nblocks : 1;
+    uint32_t *block_crc = calloc(nblocks + 1, sizeof *block_crc);
+    struct crc_reader rd[MAX_READERS];
+    pthread_t tids[MAX_READERS];
+    int started[MAX_READERS] = {0}, failed = !block_crc;
+    for (int k = 0; !failed && k < readers; k++) {
+        rd[k] = (struct crc_reader){path,
+                                    *bytes,
+                                    nblocks * (uint64_t)k / (uint64_t)readers,
+                                    nblocks * (uint64_t)(k + 1) / (uint64_t)readers,
+                                    block_crc,
+                                    0};
+        if (k > 0)
+            started[k] = pthread_create(&tids[k], NULL, crc_reader_run, &rd[k]) == 0;
+    }
+    if (!failed) {
+        crc_reader_run(&rd[0]);
+        for (int k = 1; k < readers; k++) {
+            if (started[k])
+                pthread_join(tids[k], NULL);
+            else
+                crc_reader_run(&rd[k]);
+        }
+        for (int k = 0; k < readers; k++)
+            failed |= rd[k].failed;
+    }
+    close(fd);
+    uint32_t c = 0;
+    for (uint64_t b = 0; !failed && b < nblocks; b++) {
+        uint64_t len = *bytes - b * CRC_BLOCK < CRC_BLOCK ? *bytes - b * CRC_BLOCK : CRC_BLOCK;
+        c = io_crc32c_combine(c, block_crc[b], len);
+    }
+    free(block_crc);
+    if (failed) {
+        io_errf(err, "cannot read '%s' to check it: %s", path, strerror(errno));
+        return -1;
+    }
+    *crc = c;
+    return 0;
+}
+
+static int by_offset(const void *a, const void *b)
+{
+    const struct io_region *x = a, *y = b;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* One pass over the bytes between the regions: the CRC of the whole file
+ * (gaps joined with the regions' CRCs) and the CRC of the gaps alone. */
+static int regions_pass(const char *path, struct io_region *r, int n, uint32_t *whole,
+                        uint32_t *gaps, uint64_t *bytes)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    qsort(r, (size_t)n, sizeof *r, by_offset);
+    uint64_t size = (uint64_t)st.st_size, at = 0;
+    uint32_t w = 0, g = 0, gap;
+    int rc = 0;
+    for (int i = 0; i <= n; i++) {
+        uint64_t next = i < n ? r[i].offset : size;
+        if (next < at || (i < n && r[i].offset + r[i].bytes > size) ||
+            io_file_crc32c_range(fd, at, next - at, &gap) != 0) {
+            rc = -1;
+            break;
+        }
+        w = io_crc32c_combine(w, gap, next - at);
+        g = io_crc32c_combine(g, gap, next - at);
+        if (i < n) {
+            w = io_crc32c_combine(w, r[i].crc, r[i].bytes);
+            at = r[i].offset + r[i].bytes;
+        }
+    }
+    close(fd);
+    *whole = w;
+    *gaps = g;
+    *bytes = size;
+    return rc;
+}
+
+int io_file_crc32c_regions(const char *path, struct io_region *r, int n, uint32_t *crc,
+                           uint64_t *bytes, char *err)
+{
+    uint32_t gaps;
+    if (regions_pass(path, r, n, crc, &gaps, bytes) != 0)
+        return io_file_crc32c(path, crc, bytes, err);
+    return 0;
+}
+
+int io_file_gaps_crc32c(const char *path, struct io_region *r, int n, uint32_t *crc)
+{
+    uint32_t whole;
+    uint64_t bytes;
+    return regions_pass(path, r, n, &whole, crc, &bytes);
+}
+
+int io_attr_put_i64(hid_t obj, const char *name, int64_t v)
+{
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, name, H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = a >= 0 && H5Awrite(a, H5T_NATIVE_INT64, &v) >= 0 ? 0 : -1;
+    if (a >= 0)
+        H5Aclose(a);
+    H5Sclose(space);
+    return rc;
+}
+
+int io_attr_get_i64(hid_t obj, const char *name, int64_t *v)
+{
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0)
+        return -1;
+    int rc = H5Aread(a, H5T_NATIVE_INT64, v) >= 0 ? 0 : -1;
+    H5Aclose(a);
+    return rc;
+}
+
+int io_attr_put_str(hid_t obj, const char *name, const char *s)
+{
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, strlen(s) + 1);
+    H5Tset_strpad(type, H5T_STR_NULLTERM);
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = a >= 0 && H5Awrite(a, type, s) >= 0 ? 0 : -1;
+    if (a >= 0)
+        H5Aclose(a);
+    H5Sclose(space);
+    H5Tclose(type);
+    return rc;
+}
+
+int io_attr_get_str(hid_t obj, const char *name, char *buf, size_t cap)
+{
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0)
+        return -1;
+    hid_t ftype = H5Aget_type(a);
+    size_t n = H5Tget_size(ftype);
+    int rc = -1;
+    if (H5Tget_class(ftype) == H5T_STRING && !H5Tis_variable_str(ftype) && n > 0) {
+        char *tmp = calloc(1, n + 1);
+        hid_t mtype = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mtype, n);
+        if (tmp && H5Aread(a, mtype, tmp) >= 0) {
+            snprintf(buf, cap, "%s", tmp);
+            rc = 0;
+        }
+        H5Tclose(mtype);
+        free(tmp);
+    }
+    H5Tclose(ftype);
+    H5Aclose(a);
+    return rc;
+}
+
+int io_array_put(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims,
+                 const void *data)
+{
+    hid_t space = H5Screate_simple(rank, dims, NULL);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t d = H5Dcreate2(loc, name, type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    hssize_t n = H5Sget_simple_extent_npoints(space);
+    int rc =
+        d >= 0 && (n == 0 || H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0) ? 0 : -1;
+    if (d >= 0)
+        H5Dclose(d);
+    H5Pclose(lcpl);
+    H5Sclose(space);
+    return rc;
+}
+
+long long io_array_len(hid_t loc, const char *name)
+{
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (d < 0)
+        return -1;
+    hid_t space = H5Dget_space(d);
+    long long n = (long long)H5Sget_simple_extent_npoints(space);
+    H5Sclose(space);
+    H5Dclose(d);
+    return n;
+}
+
+int io_array_get(hid_t loc, const char *name, hid_t type, size_t elems, void *buf)
+{
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (d < 0)
+        return -1;
+    hid_t space = H5Dget_space(d);
+    hssize_t n = H5Sget_simple_extent_npoints(space);
+    int rc = n >= 0 && (size_t)n == elems &&
+                     (n == 0 || H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0)
+                 ? 0
+                 : -1;
+    H5Sclose(space);
+    H5Dclose(d);
+    return rc;
+}
+
+hid_t io_name_type(void)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, IO_NAME_LEN);
+    H5Tset_strpad(t, H5T_STR_NULLTERM);
+    return t;
+}
