@@ -42,11 +42,6 @@ struct plait_request {
     plait_request_t *next_active; /* list of started collectives */
 };
 
-typedef struct {
-    plait_context_t *ctx;
-    int peer;
-} plait_ep_arg_t;
-
 struct plait_context {
     plait_placement_t placement;
     double timeout_s;
@@ -56,8 +51,6 @@ struct plait_context {
     ucp_context_h ucp;
     ucp_worker_h worker;
     ucp_ep_h *eps;
-    bool *ep_failed;
-    plait_ep_arg_t *ep_args; /* the error handler's argument, one per endpoint */
     int launcher_fd; /* plait-run's rendezvous socket, -1 elsewhere: it reports dead ranks */
     double next_launcher_check;
     plait_request_t *active; /* collectives started and not yet complete */
