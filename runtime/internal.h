@@ -78,6 +78,8 @@ plait_status_t plait_bootstrap_exchange(plait_context_t *ctx, const void *blob, 
 void plait_bootstrap_close(plait_context_t *ctx);
 /* Non-blocking check for a death notice from plait-run. */
 plait_status_t plait_launcher_check(plait_context_t *ctx);
+/* Wait up to timeout_s for a death notice; PLAIT_OK if none came. */
+plait_status_t plait_launcher_await(plait_context_t *ctx, double timeout_s);
 
 /* transport.c */
 plait_status_t plait_transport_open(plait_context_t *ctx);

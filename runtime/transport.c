@@ -9,18 +9,6 @@
 
 #include "runtime/internal.h"
 
-/* ASan intercepts malloc and mmap itself; UCX's hooks that patch the same
- * symbols to track memory events break ASan's bookkeeping. Turn them off in
- * sanitized builds only: they feed UCX's registration cache, which matters
- * for performance, not correctness, on the transports used here. */
-#if defined(__SANITIZE_ADDRESS__)
-#define PLAIT_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define PLAIT_ASAN 1
-#endif
-#endif
-
 static plait_status_t ucx_fail(plait_context_t *ctx, const char *what, ucs_status_t s)
 {
     return plait_fail(ctx, PLAIT_ERR_TRANSPORT, "UCX %s failed: %s", what, ucs_status_string(s));
@@ -32,12 +20,6 @@ plait_status_t plait_transport_open(plait_context_t *ctx)
     ucs_status_t s = ucp_config_read("PLAIT", NULL, &config);
     if (s != UCS_OK)
         return ucx_fail(ctx, "ucp_config_read", s);
-#ifdef PLAIT_ASAN
-    if (!getenv("UCX_MEM_MALLOC_HOOKS"))
-        ucp_config_modify(config, "MEM_MALLOC_HOOKS", "no");
-    if (!getenv("UCX_MEM_EVENTS"))
-        ucp_config_modify(config, "MEM_EVENTS", "no");
-#endif
     ucp_params_t params = {
         .field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED,
         .features = UCP_FEATURE_TAG,
@@ -95,6 +77,10 @@ void plait_transport_close(plait_context_t *ctx)
 plait_status_t plait_peer_error(plait_context_t *ctx, int world_peer, plait_status_t status,
                                 const char *what)
 {
+    /* A broken connection is usually the echo of a rank dying: give plait-run
+     * a moment to say which one, and report that cause instead. */
+    if (status != PLAIT_ERR_INVALID && plait_launcher_await(ctx, 1.0) != PLAIT_OK)
+        return ctx->failed;
     return plait_fail(ctx, status, "peer rank %d (host %s): %s", world_peer,
                       ctx->peers[world_peer].host, what);
 }
