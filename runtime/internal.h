@@ -91,8 +91,9 @@ plait_status_t plait_post_recv(plait_context_t *ctx, void *buf, size_t bytes, in
 /* Check a p2p request without progressing the worker; sets req->done. */
 void plait_p2p_check(plait_request_t *req);
 void plait_p2p_cancel(plait_request_t *req);
-/* Progress the worker once and every active collective. */
-plait_status_t plait_progress_all(plait_context_t *ctx);
+/* Progress the worker once and every active collective; with the time now
+ * (>= 0), also look for news from plait-run every 10 ms. */
+plait_status_t plait_progress_all(plait_context_t *ctx, double now);
 plait_status_t plait_peer_error(plait_context_t *ctx, int world_peer, plait_status_t status,
                                 const char *what);
 

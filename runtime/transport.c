@@ -185,13 +185,12 @@ void plait_p2p_cancel(plait_request_t *req)
     req->done = true;
 }
 
-plait_status_t plait_progress_all(plait_context_t *ctx)
+plait_status_t plait_progress_all(plait_context_t *ctx, double now)
 {
     if (ctx->failed)
         return ctx->failed;
     ucp_worker_progress(ctx->worker);
-    double now = plait_now();
-    if (now >= ctx->next_launcher_check) {
+    if (now >= 0 && now >= ctx->next_launcher_check) {
         ctx->next_launcher_check = now + 0.01;
         plait_status_t st = plait_launcher_check(ctx);
         if (st != PLAIT_OK)
