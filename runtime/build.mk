@@ -61,6 +61,6 @@ ALL_TARGETS += $(LIB)/libplait_nccl.a
 GPU_TESTS += $(TESTBIN)/runtime_nccl_test
 endif
 UNIT_TESTS += $(RUNTIME_TESTS:%=$(TESTBIN)/%)
-SCRIPT_TESTS += tests/runtime/srun_test.sh
+SCRIPT_TESTS += tests/runtime/plait_run_test.sh tests/runtime/srun_test.sh
 
 include runtime/train/build.mk
