@@ -112,7 +112,9 @@ void plait_coll_free(plait_request_t *req);
 int plait_coll_waiting_for(const plait_request_t *req);
 
 /* reduce.c */
-void plait_reduce_sum(void *dst, const void *src, size_t count, plait_dtype_t dtype);
+/* dst and src must not overlap. */
+void plait_reduce_sum(void *restrict dst, const void *restrict src, size_t count,
+                      plait_dtype_t dtype);
 void plait_scale(void *buf, size_t count, plait_dtype_t dtype, int divisor);
 float plait_bf16_to_float(uint16_t v);
 uint16_t plait_float_to_bf16(float f);
