@@ -19,6 +19,33 @@
 
 #define PLAIT_LARGE (64u << 10)
 
+/* Scratch buffers are kept for the next collective: a fresh large allocation
+ * is a fresh mapping, and faulting in its pages cost as much as the copy. */
+static void *plait_scratch_take(plait_context_t *ctx, size_t *bytes)
+{
+    if (ctx->scratch && ctx->scratch_bytes >= *bytes) {
+        void *s = ctx->scratch;
+        *bytes = ctx->scratch_bytes;
+        ctx->scratch = NULL;
+        return s;
+    }
+    return malloc(*bytes);
+}
+
+/* The cache keeps the larger of what it has and what comes back. */
+static void plait_scratch_give(plait_context_t *ctx, void *s, size_t bytes)
+{
+    if (!s)
+        return;
+    if (ctx->scratch && ctx->scratch_bytes >= bytes) {
+        free(s);
+        return;
+    }
+    free(ctx->scratch);
+    ctx->scratch = s;
+    ctx->scratch_bytes = bytes;
+}
+
 /* OP_REDUCE_AFTER waits only for the receive it consumes; every other local
  * step waits for everything posted before it. */
 typedef enum {
@@ -57,6 +84,7 @@ struct plait_collective {
     plait_request_t *pending; /* posted sends and receives since the last local step */
     size_t npending;
     void *scratch;
+    size_t scratch_bytes;
     size_t posted; /* sends and receives added since the last waiting step */
     bool oom;
 };
@@ -260,16 +288,21 @@ static plait_status_t start(plait_comm_t *comm, plait_dtype_t dtype, size_t scra
     plait_request_t *req = calloc(1, sizeof *req);
     struct plait_collective *c = calloc(1, sizeof *c);
     size_t esize = plait_dtype_size(dtype);
-    void *scratch = malloc(scratch_elems * esize + 1);
+    size_t scratch_bytes = scratch_elems * esize + 1;
+    void *scratch = plait_scratch_take(ctx, &scratch_bytes);
     if (!req || !c || !scratch) {
         free(req);
         free(c);
-        free(scratch);
+        plait_scratch_give(ctx, scratch, scratch_bytes);
         return plait_fail(ctx, PLAIT_ERR_NO_MEMORY, "collective: out of memory for %zu elements",
                           scratch_elems);
     }
-    *c = (struct plait_collective){
-        .comm = comm, .dtype = dtype, .esize = esize, .seq = comm->coll_seq++, .scratch = scratch};
+    *c = (struct plait_collective){.comm = comm,
+                                   .dtype = dtype,
+                                   .esize = esize,
+                                   .seq = comm->coll_seq++,
+                                   .scratch = scratch,
+                                   .scratch_bytes = scratch_bytes};
     *req = (plait_request_t){.ctx = ctx, .kind = REQ_COLL, .coll = c};
     *out = req;
     return PLAIT_OK;
@@ -312,7 +345,8 @@ plait_status_t plait_iallreduce(plait_comm_t *comm, const void *sendbuf, void *r
     size_t esize = plait_dtype_size(dtype);
     bool large = count * esize >= PLAIT_LARGE && count >= (size_t)n;
     bool pof2 = (n & (n - 1)) == 0;
-    size_t scratch = large && !pof2 ? count / (size_t)n + 1 : count;
+    /* Halving receives at most half the buffer at once, the ring a block. */
+    size_t scratch = !large ? count : pof2 ? count / 2 + 1 : count / (size_t)n + 1;
     if (op != PLAIT_SUM && op != PLAIT_AVG)
         return plait_fail(comm->ctx, PLAIT_ERR_INVALID, "op %d: expected PLAIT_SUM or PLAIT_AVG",
                           (int)op);
@@ -551,7 +585,7 @@ void plait_coll_free(plait_request_t *req)
             plait_p2p_cancel(&c->pending[i]);
         free(c->pending);
         free(c->ops);
-        free(c->scratch);
+        plait_scratch_give(ctx, c->scratch, c->scratch_bytes);
         free(c);
     }
     free(req);

@@ -55,7 +55,9 @@ struct plait_context {
     int launcher_fd; /* plait-run's rendezvous socket, -1 elsewhere: it reports dead ranks */
     double next_launcher_check;
     plait_request_t *active; /* collectives started and not yet complete */
-    plait_status_t failed;   /* sticky: after a peer or transport error */
+    void *scratch;           /* a collective's scratch buffer, kept for the next */
+    size_t scratch_bytes;
+    plait_status_t failed; /* sticky: after a peer or transport error */
     char error[512];
 };
 
