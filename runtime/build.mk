@@ -15,9 +15,10 @@ $(LIB)/libplait.a: $(PLAIT_LIB_OBJS)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
-$(LIB)/libplait.so: $(PLAIT_LIB_OBJS)
+$(LIB)/libplait.so: $(PLAIT_LIB_OBJS) runtime/libplait.map
 	@mkdir -p $(@D)
-	$(CC) -shared -Wl,-soname,libplait.so $(LDFLAGS) -o $@ $^ $(PLAIT_LIBS)
+	$(CC) -shared -Wl,-soname,libplait.so -Wl,--version-script=runtime/libplait.map $(LDFLAGS) \
+		-o $@ $(PLAIT_LIB_OBJS) $(PLAIT_LIBS)
 
 $(BIN)/plait-run: $(OBJ)/runtime/plait_run.o $(OBJ)/runtime/placement.o $(OBJ)/runtime/rendezvous.o
 	@mkdir -p $(@D)
@@ -65,6 +66,6 @@ ALL_TARGETS += $(LIB)/libplait_nccl.a
 GPU_TESTS += $(TESTBIN)/runtime_nccl_test
 endif
 UNIT_TESTS += $(RUNTIME_TESTS:%=$(TESTBIN)/%)
-SCRIPT_TESTS += tests/runtime/plait_run_test.sh tests/runtime/srun_test.sh
+SCRIPT_TESTS += tests/runtime/exports_test.sh tests/runtime/plait_run_test.sh tests/runtime/srun_test.sh
 
 include runtime/train/build.mk
