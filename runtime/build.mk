@@ -68,4 +68,14 @@ endif
 UNIT_TESTS += $(RUNTIME_TESTS:%=$(TESTBIN)/%)
 SCRIPT_TESTS += tests/runtime/exports_test.sh tests/runtime/plait_run_test.sh tests/runtime/srun_test.sh
 
+INSTALL_RULES += install-runtime
+.PHONY: install-runtime
+install-runtime: $(LIB)/libplait.a $(LIB)/libplait.so $(BIN)/plait-run
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/plait/runtime
+	install -m 755 $(BIN)/plait-run $(DESTDIR)$(PREFIX)/bin/plait-run
+	install -m 644 $(LIB)/libplait.a $(DESTDIR)$(PREFIX)/lib/libplait.a
+	install -m 755 $(LIB)/libplait.so $(DESTDIR)$(PREFIX)/lib/libplait.so
+	install -m 644 runtime/plait.h runtime/plait_nccl.h $(DESTDIR)$(PREFIX)/include/plait/runtime/
+	$(if $(HAVE_CUDA),install -m 644 $(LIB)/libplait_nccl.a $(DESTDIR)$(PREFIX)/lib/libplait_nccl.a)
+
 include runtime/train/build.mk
