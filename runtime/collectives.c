@@ -283,9 +283,7 @@ static plait_status_t start(plait_comm_t *comm, plait_dtype_t dtype, size_t scra
         return ctx->failed;
     if (dtype != PLAIT_FLOAT32 && dtype != PLAIT_BFLOAT16)
         return plait_fail(ctx, PLAIT_ERR_INVALID,
-                          "dtype %d: expected PLAIT_FLOAT32 or "
-                          "PLAIT_BFLOAT16",
-                          (int)dtype);
+                          "dtype %d: expected PLAIT_FLOAT32 or PLAIT_BFLOAT16", (int)dtype);
     plait_request_t *req = calloc(1, sizeof *req);
     struct plait_collective *c = calloc(1, sizeof *c);
     size_t esize = plait_dtype_size(dtype);
