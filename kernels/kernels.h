@@ -115,6 +115,9 @@ int gpt_stage_backward_weight(gpt_stage *s, int slot);
 int gpt_stage_backward(gpt_stage *s, int slot, const float *grad_output, float loss_scale,
                        float *grad_input);
 
+/* Drops the slot's activations without a backward (evaluation-only forward). */
+int gpt_stage_discard(gpt_stage *s, int slot);
+
 /* Parameters of this shard, in a fixed order; the buffers are contiguous. */
 int gpt_stage_tensor_count(const gpt_stage *s);
 const gpt_tensor *gpt_stage_tensor(const gpt_stage *s, int i);
