@@ -60,15 +60,15 @@ int main(int argc, char **argv)
     }
     omp_set_num_threads(threads);
 
-    gpt_stage_opts o = {.config = {.vocab = 50304, .max_seq = 1024, .n_layer = 12, .n_head = 12,
-                                   .d_model = 768},
-                        .layer_end = 12,
-                        .first = 1,
-                        .last = 1,
-                        .tp_size = 1,
-                        .batch = 4,
-                        .seq = 64,
-                        .slots = 1};
+    gpt_stage_opts o = {
+        .config = {.vocab = 50304, .max_seq = 1024, .n_layer = 12, .n_head = 12, .d_model = 768},
+        .layer_end = 12,
+        .first = 1,
+        .last = 1,
+        .tp_size = 1,
+        .batch = 4,
+        .seq = 64,
+        .slots = 1};
     openblas_set_num_threads(threads);
     double anchor = sgemm_gflops();
     char err[256];
