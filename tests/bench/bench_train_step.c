@@ -1,7 +1,8 @@
 /* GPT-2 124M training step on the CPU (B=4, T=64, fp32): zero_grad, forward,
  * backward, gradient norm, AdamW. The anchor is cblas_sgemm on 1024^3 in the
  * same run: the model's GFLOP/s against it, and the step time against the
- * time its matrix FLOPs would take at sgemm speed.
+ * time its matrix FLOPs would take at sgemm speed. Step times are medians
+ * (the build machines are shared and noisy).
  *
  *   bench_train_step [steps]   (PLAIT_BENCH_THREADS, default 2) */
 #include <cblas.h>
@@ -38,6 +39,18 @@ static double sgemm_gflops(void)
     return 2.0 * n * n * n / best / 1e9;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, n, sizeof(*v), cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 static void emit(FILE *f, const char *metric, double value, const char *unit, const char *anchor,
                  double anchor_value, const char *goal)
 {
@@ -50,11 +63,12 @@ static void emit(FILE *f, const char *metric, double value, const char *unit, co
 
 int main(int argc, char **argv)
 {
-    int steps = argc > 1 ? atoi(argv[1]) : 3;
+    int steps = argc > 1 ? atoi(argv[1]) : 5;
     const char *env = getenv("PLAIT_BENCH_THREADS");
     int threads = env ? atoi(env) : 2;
-    if (steps <= 0 || threads <= 0) {
-        fprintf(stderr, "bench_train_step: steps %d, threads %d: expected positive numbers\n",
+    if (steps <= 0 || steps > 100 || threads <= 0) {
+        fprintf(stderr,
+                "bench_train_step: steps %d, threads %d: expected 1..100 steps and threads > 0\n",
                 steps, threads);
         return 2;
     }
@@ -83,7 +97,7 @@ int main(int argc, char **argv)
         tok[i] = (int32_t)((i * 7919) % o.config.vocab);
         tgt[i] = (int32_t)((i * 104729 + 13) % o.config.vocab);
     }
-    double t_fwd = 0, t_bwd = 0, t_opt = 0, total = 0;
+    double t_fwd[100], t_bwd[100], t_opt[100], total[100];
     float loss = 0;
     for (int step = 0; step <= steps; step++) {
         double t0 = now();
@@ -101,15 +115,17 @@ int main(int argc, char **argv)
         double t3 = now();
         if (step == 0)
             continue; /* warm-up: first touch of the buffers */
-        t_fwd += t1 - t0, t_bwd += t2 - t1, t_opt += t3 - t2, total += t3 - t0;
+        t_fwd[step - 1] = t1 - t0, t_bwd[step - 1] = t2 - t1, t_opt[step - 1] = t3 - t2;
+        total[step - 1] = t3 - t0;
         printf("step %d: loss %.4f, %.3f s (forward %.3f, backward %.3f, optimizer %.3f)\n", step,
                loss, t3 - t0, t1 - t0, t2 - t1, t3 - t2);
     }
-    double step_s = total / steps, gflop = gpt_stage_flops(s) / 1e9;
+    double step_s = median(total, steps), gflop = gpt_stage_flops(s) / 1e9;
     double gflops = gflop / step_s;
     printf("%d threads, %.1f GFLOP per step: %.3f s/step, %.1f GFLOP/s; sgemm 1024^3 %.1f GFLOP/s;"
            " forward %.3f, backward %.3f, optimizer %.3f s\n",
-           threads, gflop, step_s, gflops, anchor, t_fwd / steps, t_bwd / steps, t_opt / steps);
+           threads, gflop, step_s, gflops, anchor, median(t_fwd, steps), median(t_bwd, steps),
+           median(t_opt, steps));
     const char *path = getenv("PLAIT_BENCH_RESULTS");
     FILE *f = fopen(path ? path : "build/bench/results.jsonl", "a");
     if (!f) {
