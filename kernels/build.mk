@@ -1,6 +1,6 @@
 # kernels: the GPT stage's compute, built into libplait-kernels.a. Programs
 # that use it link $(KERNELS_LIB) $(KERNELS_LDLIBS).
-KERNELS_SRC := kernels/stage.c kernels/init.c kernels/optimizer.c \
+KERNELS_SRC := kernels/stage.c kernels/init.c kernels/optimizer.c kernels/cpu/backend.c \
 	kernels/cpu/layernorm.c kernels/cpu/linear.c kernels/cpu/attention.c \
 	kernels/cpu/elementwise.c kernels/cpu/embedding.c kernels/cpu/crossentropy.c \
 	kernels/cpu/adamw.c
