@@ -8,6 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct gpt_backend {
     const char *name;
     /* Prepares the device for a stage: 0, or -1 with a one-line reason. */
@@ -17,7 +21,9 @@ struct gpt_backend {
     void (*copy)(void *dst, const void *src, size_t bytes); /* within device memory */
     void (*upload)(void *dst, const void *host, size_t bytes);
     void (*zero)(float *p, size_t n);
-    /* 0, or -1 with a one-line reason (asynchronous device errors). */
+    /* Waits for the device's queued work: 0, or -1 with a one-line reason
+     * (asynchronous device errors). The stage calls it before every
+     * collective, so the caller's collectives see finished buffers. */
     int (*status)(char *err, size_t errlen);
 
     void (*layernorm_forward)(float *out, float *mean, float *rstd, const float *inp,
@@ -31,8 +37,8 @@ struct gpt_backend {
                            int K, int O);
     void (*linear_backward_input)(float *dinp, const float *dout, const float *w, int N, int K,
                                   int O);
-    void (*linear_backward_weight)(float *dw, float *db, const float *dout, const float *inp,
-                                   int N, int K, int O);
+    void (*linear_backward_weight)(float *dw, float *db, const float *dout, const float *inp, int N,
+                                   int K, int O);
     void (*attention_forward)(float *out, float *att, const float *qkv, int B, int T, int H,
                               int hd);
     void (*attention_backward)(float *dqkv, float *scratch, const float *dout, const float *qkv,
@@ -46,8 +52,7 @@ struct gpt_backend {
     void (*token_embedding_backward_weight)(float *dwte, const float *dout, const int32_t *tokens,
                                             int v_begin, int v_count, int N, int C);
     void (*position_embedding_forward)(float *out, const float *wpe, int B, int T, int C);
-    void (*position_embedding_backward_weight)(float *dwpe, const float *dout, int B, int T,
-                                               int C);
+    void (*position_embedding_backward_weight)(float *dwpe, const float *dout, int B, int T, int C);
     void (*crossentropy_row_max)(float *max, const float *logits, int N, int V);
     void (*crossentropy_row_sums)(float *sums, const float *logits, const float *max,
                                   const int32_t *targets, int v_begin, int N, int V);
@@ -64,5 +69,9 @@ struct gpt_backend {
 extern const struct gpt_backend gpt_cpu_backend;
 /* Defined by libplait-kernels-cuda.a; NULL (weak) when it is not linked. */
 const struct gpt_backend *gpt_cuda_backend(void) __attribute__((weak));
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -37,6 +37,8 @@ static int tp_sum(struct gpt_stage *s, float *buf, size_t n)
 {
     if (s->o.tp_size == 1)
         return 0;
+    if (s->ops->status(s->err, sizeof(s->err)) < 0)
+        return -1;
     if (s->o.comm.allreduce_sum(s->o.comm.ctx, buf, n) != 0)
         return fail(s, "tensor-parallel allreduce-sum of %zu floats failed on rank %d of %d", n,
                     s->o.tp_rank, s->o.tp_size);
@@ -47,6 +49,8 @@ static int tp_max(struct gpt_stage *s, float *buf, size_t n)
 {
     if (s->o.tp_size == 1)
         return 0;
+    if (s->ops->status(s->err, sizeof(s->err)) < 0)
+        return -1;
     if (s->o.comm.allreduce_max(s->o.comm.ctx, buf, n) != 0)
         return fail(s, "tensor-parallel allreduce-max of %zu floats failed on rank %d of %d", n,
                     s->o.tp_rank, s->o.tp_size);
@@ -342,6 +346,8 @@ int gpt_stage_forward(gpt_stage *s, int slot, const int32_t *tokens, const float
     } else {
         s->ops->copy(output, sl->res[s->L], (size_t)N * C * sizeof(float));
     }
+    if (s->ops->status(s->err, sizeof(s->err)) < 0)
+        return -1;
     sl->state = SLOT_FORWARD_DONE;
     return 0;
 }
@@ -449,6 +455,8 @@ static int backward_input(struct gpt_stage *s, int slot, const float *grad_outpu
     } else {
         s->ops->copy(grad_input, sl->dres[0], bytes);
     }
+    if (s->ops->status(s->err, sizeof(s->err)) < 0)
+        return -1;
     sl->state = fused ? SLOT_FREE : SLOT_INPUT_GRAD_DONE;
     return 0;
 }
@@ -476,6 +484,8 @@ int gpt_stage_backward_weight(gpt_stage *s, int slot)
         layer_backward_weight(s, sl, l);
     if (s->o.first)
         embedding_backward_weight(s, sl);
+    if (s->ops->status(s->err, sizeof(s->err)) < 0)
+        return -1;
     sl->state = SLOT_FREE;
     return 0;
 }
