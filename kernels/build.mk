@@ -1,1 +1,73 @@
-# kernels: build rules (see the top-level Makefile for the variables to fill in).
+# kernels: the GPT stage's compute, built into libplait-kernels.a. Programs
+# that use it link $(KERNELS_LIB) $(KERNELS_LDLIBS).
+KERNELS_SRC := kernels/stage.c kernels/init.c kernels/optimizer.c kernels/cpu/backend.c \
+	kernels/cpu/layernorm.c kernels/cpu/linear.c kernels/cpu/attention.c \
+	kernels/cpu/elementwise.c kernels/cpu/embedding.c kernels/cpu/crossentropy.c \
+	kernels/cpu/adamw.c
+KERNELS_LIB := $(LIB)/libplait-kernels.a
+KERNELS_LDLIBS := -fopenmp $(call pkg_libs,openblas) -lm -lpthread
+KERNELS_CFLAGS := -I. -fopenmp $(call pkg_cflags,openblas)
+EXTRA_CFLAGS_kernels := $(KERNELS_CFLAGS) -O3 -march=x86-64-v3
+
+$(KERNELS_LIB): $(KERNELS_SRC:%.c=$(OBJ)/%.o)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+ALL_TARGETS += $(KERNELS_LIB)
+
+# Unit tests (tests/kernels/<name>.c) and the benchmark (tests/bench/).
+KERNELS_TESTS := test_kernel_ops test_model_grad test_tensor_parallel test_pipeline
+KERNELS_TEST_PROGS := $(KERNELS_TESTS:%=$(TESTBIN)/%)
+$(KERNELS_TEST_PROGS): $(TESTBIN)/%: $(OBJ)/tests/kernels/%.o $(KERNELS_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@ $(KERNELS_LDLIBS)
+$(KERNELS_TESTS:%=$(OBJ)/tests/kernels/%.o): EXTRA_CFLAGS_tests += $(KERNELS_CFLAGS)
+UNIT_TESTS += $(KERNELS_TEST_PROGS)
+
+KERNELS_BENCH := $(BUILD)/bench/bench_train_step
+$(KERNELS_BENCH): $(OBJ)/tests/bench/bench_train_step.o $(KERNELS_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@ $(KERNELS_LDLIBS)
+$(OBJ)/tests/bench/bench_train_step.o: EXTRA_CFLAGS_tests += $(KERNELS_CFLAGS)
+ALL_TARGETS += $(KERNELS_BENCH)
+BENCHES += $(KERNELS_BENCH)
+
+# The CUDA backend (when nvcc is found): libplait-kernels-cuda.a. A program
+# that creates GPT_DEVICE_CUDA stages links $(KERNELS_CUDA_LDLIBS) as well.
+ifeq ($(HAVE_CUDA),1)
+KERNELS_CUDA_LIB := $(LIB)/libplait-kernels-cuda.a
+KERNELS_CUDA_LDLIBS := -Wl,--undefined=gpt_cuda_backend $(KERNELS_CUDA_LIB) \
+	-L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+$(KERNELS_CUDA_LIB): $(OBJ)/kernels/cuda/backend.cu.o
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+ALL_TARGETS += $(KERNELS_CUDA_LIB)
+
+$(TESTBIN)/test_cuda_stage: $(OBJ)/tests/kernels/test_cuda_stage.o $(KERNELS_LIB) $(KERNELS_CUDA_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $(OBJ)/tests/kernels/test_cuda_stage.o $(KERNELS_LIB) $(KERNELS_CUDA_LDLIBS) \
+		$(KERNELS_LDLIBS) -o $@
+$(OBJ)/tests/kernels/test_cuda_stage.o: EXTRA_CFLAGS_tests += $(KERNELS_CFLAGS) -I$(CUDA_HOME)/include
+GPU_TESTS += $(TESTBIN)/test_cuda_stage
+
+# The per-kernel float64 test again, on the CUDA backend.
+$(OBJ)/tests/kernels/test_cuda_kernel_ops.o: tests/kernels/test_kernel_ops.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(KERNELS_CFLAGS) -DKERNELS_TEST_CUDA -MMD -MP -c $< -o $@
+$(TESTBIN)/test_cuda_kernel_ops: $(OBJ)/tests/kernels/test_cuda_kernel_ops.o $(KERNELS_LIB) \
+		$(KERNELS_CUDA_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $< $(KERNELS_LIB) $(KERNELS_CUDA_LDLIBS) $(KERNELS_LDLIBS) -o $@
+GPU_TESTS += $(TESTBIN)/test_cuda_kernel_ops
+endif
+
+ifeq ($(HAVE_CUDA),1)
+KERNELS_CUDA_BENCH := $(BUILD)/bench/bench_train_step_cuda
+$(KERNELS_CUDA_BENCH): $(OBJ)/tests/bench/bench_train_step_cuda.o $(KERNELS_LIB) $(KERNELS_CUDA_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $(OBJ)/tests/bench/bench_train_step_cuda.o $(KERNELS_LIB) \
+		$(KERNELS_CUDA_LDLIBS) $(KERNELS_LDLIBS) -o $@
+$(OBJ)/tests/bench/bench_train_step_cuda.o: EXTRA_CFLAGS_tests += $(KERNELS_CFLAGS) -I$(CUDA_HOME)/include
+ALL_TARGETS += $(KERNELS_CUDA_BENCH)
+BENCHES += $(KERNELS_CUDA_BENCH)
+endif
