@@ -231,3 +231,88 @@ int plait_leaf_of(const plait_leaves_t *l, const char *node)
             return l->leaf[i];
     return -1;
 }
+
+static long gcd(long a, long b)
+{
+    while (b) {
+        long t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* Units of g consecutive nodes hold whole pipelines; better orders have more
+ * units under one leaf, then fewer leaf changes between neighbours (the
+ * data-parallel ring runs along the pipelines). */
+static void score(const int *order, const int *leaf, int nnodes, int g, long *whole, long *changes)
+{
+    *whole = *changes = 0;
+    for (int u = 0; u < nnodes; u += g) {
+        int same = 1;
+        for (int k = u + 1; k < u + g; k++)
+            same &= leaf[order[k]] == leaf[order[u]];
+        *whole += same;
+    }
+    for (int k = 1; k < nnodes; k++)
+        *changes += leaf[order[k]] != leaf[order[k - 1]];
+}
+
+int plait_leaf_order(const plait_layout_t *l, int nnodes, const int *tasks, const int *leaf,
+                     int *order)
+{
+    for (int k = 0; k < nnodes; k++)
+        order[k] = k;
+    long pipeline = (long)l->tp * l->pp;
+    if (nnodes < 2 || tasks[0] < 1 || pipeline < 1)
+        return 0;
+    for (int k = 0; k < nnodes; k++)
+        if (leaf[k] < 0 || tasks[k] != tasks[0])
+            return 0;
+    long g = pipeline / gcd(pipeline, tasks[0]);
+    if (g > nnodes || nnodes % g)
+        return 0;
+    int *cand = malloc(sizeof(int) * (size_t)nnodes);
+    char *used = calloc((size_t)nnodes, 1);
+    if (!cand || !used) {
+        free(cand);
+        free(used);
+        return 0;
+    }
+    /* Leaves in order of first appearance, each filling whole units with its
+     * nodes in Slurm's order; the nodes left over fill the rest, leaf by leaf. */
+    int n = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int first = 0; first < nnodes; first++) {
+            if (used[first])
+                continue;
+            int size = 0;
+            for (int k = first; k < nnodes; k++)
+                size += leaf[k] == leaf[first] && !used[k];
+            int take = pass ? size : (int)(size / g * g);
+            for (int k = first; k < nnodes && take > 0; k++)
+                if (leaf[k] == leaf[first] && !used[k]) {
+                    used[k] = 1;
+                    cand[n++] = k;
+                    take--;
+                }
+        }
+    long w0, c0, w1, c1;
+    score(order, leaf, nnodes, (int)g, &w0, &c0);
+    score(cand, leaf, nnodes, (int)g, &w1, &c1);
+    int better = w1 > w0 || (w1 == w0 && c1 < c0);
+    if (better)
+        memcpy(order, cand, sizeof(int) * (size_t)nnodes);
+    free(cand);
+    free(used);
+    return better;
+}
+
+void plait_order_first_rank(int nnodes, const int *tasks, const int *order, long *first)
+{
+    long r = 0;
+    for (int k = 0; k < nnodes; k++) {
+        first[order[k]] = r;
+        r += tasks[order[k]];
+    }
+}
