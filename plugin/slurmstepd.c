@@ -125,8 +125,10 @@ static int step_leaves(spank_t sp, const char *conf, const plait_layout_t *layou
             snprintf(out->absent, sizeof(out->absent), "%s", names[i]);
     }
     if (total != world || counts[nodeid] != nlocal) {
-        snprintf(err, errlen, "SLURM_STEP_TASKS_PER_NODE='%.200s' does not add up to %d tasks", tpn,
-                 world);
+        snprintf(err, errlen,
+                 "SLURM_STEP_TASKS_PER_NODE='%.200s' does not match the step (%d tasks, %d on "
+                 "node %u)",
+                 tpn, world, nlocal, nodeid);
         goto out;
     }
     if (block_distribution(sp))
