@@ -69,13 +69,32 @@ static void node_order(void)
     /* Uneven switches: A has 3 nodes, B 2, C 1; whole pipelines first, the
      * leftovers share one. */
     static const int abc[6] = {0, 1, 0, 2, 1, 0}, aba[4] = {0, 1, 2, 1};
-    order((plait_layout_t){3, 1, 2}, 6, one, abc, "0 2 1 4 3 5 ", 1);
+    order((plait_layout_t){3, 1, 2}, 6, one, abc, "0 2 1 4 5 3 ", 1);
     order((plait_layout_t){2, 1, 2}, 4, one, aba, "1 3 0 2 ", 1);
     /* Whole pipelines on each node: only the data-parallel ring gains. */
     order((plait_layout_t){4, 8, 1}, 4, eight, inter, "0 2 1 3 ", 1);
     /* Pipelines of 6 ranks on nodes of 4: three nodes hold two whole ones. */
     static const int four[6] = {4, 4, 4, 4, 4, 4}, alt[6] = {0, 1, 0, 1, 0, 1};
     order((plait_layout_t){4, 2, 3}, 6, four, alt, "0 2 4 1 3 5 ", 1);
+    /* 4096 nodes, leaves alternating: each leaf's nodes in Slurm's order. */
+    enum { BIG = 4096 };
+    int *ones = malloc(sizeof(int) * BIG), *halves = malloc(sizeof(int) * BIG);
+    int *big = malloc(sizeof(int) * BIG), ok = 1;
+    CHECK(ones && halves && big);
+    for (int k = 0; ones && halves && big && k < BIG; k++) {
+        ones[k] = 1;
+        halves[k] = k % 2;
+    }
+    if (ones && halves && big) {
+        plait_layout_t lb = {BIG / 2, 1, 2};
+        CHECK_INT_EQ(plait_leaf_order(&lb, BIG, ones, halves, big), 1);
+        for (int k = 0; k < BIG; k++)
+            ok &= big[k] == (k < BIG / 2 ? 2 * k : 2 * (k - BIG / 2) + 1);
+        CHECK(ok);
+    }
+    free(ones);
+    free(halves);
+    free(big);
 }
 
 int main(void)
