@@ -50,7 +50,7 @@ $(FAKE_NVML): $(OBJ)/tests/plugin/fake_nvml.o
 	$(CC) -shared $(LDFLAGS) -o $@ $^
 $(TESTBIN)/test_nvml: | $(FAKE_NVML)
 EXTRA_CFLAGS_tests += $(call pkg_cflags,$(PLUGIN_PKGS))
-SCRIPT_TESTS += tests/plugin/so_test.sh tests/plugin/topo_test.sh tests/plugin/spank_test.sh
+SCRIPT_TESTS += tests/plugin/so_test.sh tests/plugin/topo_test.sh tests/plugin/spank_test.sh tests/plugin/leaf_test.sh
 
 # Benchmarks: placement quality and speed (docs/performance.md).
 $(BIN)/plait-bench-placement: $(OBJ)/tests/bench/placement_bench.o $(PLACEMENT_LIB)

@@ -151,6 +151,17 @@ int plait_hostlist_expand(const char *list, char ***names, int *n, char *err, si
 void plait_hostlist_free(char **names, int n);
 /* "8(x2),4" into counts[]; returns how many, -1 when malformed or more than max. */
 int plait_tasks_per_node(const char *text, int *counts, int max);
+/* Which node holds which ranks when leaf switches are known: order[k] is the
+ * index, in Slurm's order, of the node that gets the k-th block of ranks.
+ * Nodes are ordered so that as many blocks of consecutive nodes holding whole
+ * pipelines (TP*PP ranks) as possible sit under one leaf switch, then so that
+ * neighbours share leaves. Returns 1 when that beats Slurm's order, else 0
+ * with order[] the identity: also when a node's leaf is unknown (-1) or the
+ * nodes have different task counts. */
+int plait_leaf_order(const plait_layout_t *l, int nnodes, const int *tasks, const int *leaf,
+                     int *order);
+/* first[i]: the first rank of node i (Slurm's order) under order[]. */
+void plait_order_first_rank(int nnodes, const int *tasks, const int *order, long *first);
 
 /* ---- Cost model -------------------------------------------------------- */
 

@@ -117,6 +117,34 @@ static void print_text(FILE *f, const plait_topology_t *t, const plait_task_t *t
     }
 }
 
+/* Puts the nodes in the order the plugin gives them ranks (plait_leaf_order):
+ * position k holds the k-th block of ranks. */
+static int leaf_order(const plait_layout_t *l, int nnodes, int tpn, int *leaf, char **names)
+{
+    int *counts = malloc(sizeof(int) * (size_t)nnodes);
+    int *order = malloc(sizeof(int) * (size_t)nnodes);
+    int *leaf2 = malloc(sizeof(int) * (size_t)nnodes);
+    char **names2 = malloc(sizeof(char *) * (size_t)nnodes);
+    int reordered = 0;
+    if (counts && order && leaf2 && names2) {
+        for (int k = 0; k < nnodes; k++)
+            counts[k] = tpn;
+        reordered = plait_leaf_order(l, nnodes, counts, leaf, order);
+        for (int k = 0; k < nnodes; k++) {
+            leaf2[k] = leaf[order[k]];
+            names2[k] = names ? names[order[k]] : NULL;
+        }
+        memcpy(leaf, leaf2, sizeof(int) * (size_t)nnodes);
+        if (names)
+            memcpy(names, names2, sizeof(char *) * (size_t)nnodes);
+    }
+    free(counts);
+    free(order);
+    free(leaf2);
+    free(names2);
+    return reordered;
+}
+
 static void xml_text(FILE *f, const char *s)
 {
     for (; *s; s++)
@@ -374,6 +402,7 @@ int main(int argc, char **argv)
         plait_topology_free(topo);
         return die("out of memory%s%s", "", "");
     }
+    int reordered = leaf && leaf_order(&layout, (int)nodes, (int)tpn, leaf, names);
     plait_job_t job = {
         .topo = topo,
         .layout = layout,
@@ -404,6 +433,12 @@ int main(int argc, char **argv)
         fprintf(stdout, "%s: %ld node(s) x %ld tasks, %s, placement %s, NVLink from %s\n",
                 topo->source, nodes, tpn, lay, plait_placement_name(placement), topo->nvlink_from);
         print_text(stdout, topo, tasks, (int)nodes, (int)tpn, &layout, names, leaf);
+    }
+    if (reordered && names) {
+        fprintf(summary, "nodes in rank order, by leaf switch:");
+        for (long k = 0; k < nodes; k++)
+            fprintf(summary, "%s%s", k ? "," : " ", names[k]);
+        fprintf(summary, "\n");
     }
     fprintf(summary, "modelled communication cost per step: %s %.3f ms, block %.3f ms",
             plait_placement_name(placement), cost * 1e3, block * 1e3);

@@ -61,54 +61,114 @@ static int step_cpus(spank_t sp, const plait_topology_t *t, plait_cpus_t *out)
     return !plait_cpus_empty(out);
 }
 
-/* The leaf switch of every rank of the step, from topology.conf, the step's
- * node list and its tasks per node (ranks in node order: Slurm's block
- * distribution). */
-static int *step_leaves(spank_t sp, const char *conf, int world, char *err, size_t errlen)
+/* Whether Slurm gave each node consecutive task ids in node order (-m block,
+ * Slurm's default): only then can nodes trade their blocks of ranks. */
+static int block_distribution(spank_t sp)
+{
+    char dist[64];
+    if (!getenv_job(sp, "SLURM_DISTRIBUTION", dist, sizeof(dist)))
+        return 1;
+    return !strncmp(dist, "block", 5) && (dist[5] == '\0' || dist[5] == ':' || dist[5] == ',');
+}
+
+/* The step under leaf switches: which ranks this node holds (SLURM_PROCID +
+ * shift) and the leaf of every rank. Every node computes the same node order
+ * (plait_leaf_order) from topology.conf, the step's node list and its tasks
+ * per node. */
+struct step_leaves {
+    int *leaf;        /* world: leaf switch of each rank, -1: not in topology.conf */
+    long shift;       /* PLAIT_RANK - SLURM_PROCID on this node */
+    char absent[256]; /* a node missing from topology.conf, "": none */
+};
+
+static int step_leaves(spank_t sp, const char *conf, const plait_layout_t *layout, int world,
+                       const int *ids, int nlocal, struct step_leaves *out, char *err,
+                       size_t errlen)
 {
     plait_leaves_t *leaves = NULL;
     char **names = NULL;
-    int nnames = 0, *leaf = NULL, *counts = NULL, ok = 0;
+    int nnames = 0, *counts = NULL, *node_leaf = NULL, *order = NULL, ok = 0;
+    long *first = NULL;
+    uint32_t nodeid = 0;
     size_t len = 1 << 20;
     char *nodelist = malloc(len), tpn[4096], why[512];
+    memset(out, 0, sizeof(*out));
     if (!nodelist || plait_leaves_load(&leaves, conf, why, sizeof(why))) {
         snprintf(err, errlen, "slurm_topology %.1000s: %s", conf, nodelist ? why : "out of memory");
         goto out;
     }
     if (!getenv_job(sp, "SLURM_STEP_NODELIST", nodelist, (int)len) ||
         !getenv_job(sp, "SLURM_STEP_TASKS_PER_NODE", tpn, sizeof(tpn)) ||
-        plait_hostlist_expand(nodelist, &names, &nnames, why, sizeof(why))) {
+        plait_hostlist_expand(nodelist, &names, &nnames, why, sizeof(why)) ||
+        spank_get_item(sp, S_JOB_NODEID, &nodeid) != ESPANK_SUCCESS || nodeid >= (uint32_t)nnames) {
         snprintf(err, errlen,
                  "cannot read the step's nodes from SLURM_STEP_NODELIST and "
                  "SLURM_STEP_TASKS_PER_NODE");
         goto out;
     }
-    counts = malloc(sizeof(int) * (size_t)(nnames ? nnames : 1));
-    leaf = malloc(sizeof(int) * (size_t)world);
-    if (!counts || !leaf || plait_tasks_per_node(tpn, counts, nnames) != nnames) {
+    size_t nn = (size_t)nnames;
+    counts = malloc(sizeof(int) * nn);
+    node_leaf = malloc(sizeof(int) * nn);
+    order = malloc(sizeof(int) * nn);
+    first = malloc(sizeof(long) * nn);
+    out->leaf = malloc(sizeof(int) * (size_t)world);
+    if (!counts || !node_leaf || !order || !first || !out->leaf ||
+        plait_tasks_per_node(tpn, counts, nnames) != nnames) {
         snprintf(err, errlen, "cannot read SLURM_STEP_TASKS_PER_NODE='%.200s'", tpn);
         goto out;
     }
-    int r = 0;
-    for (int i = 0; i < nnames; i++)
-        for (int k = 0; k < counts[i] && r < world; k++)
-            leaf[r++] = plait_leaf_of(leaves, names[i]);
-    if (r != world) {
-        snprintf(err, errlen, "SLURM_STEP_TASKS_PER_NODE='%.200s' does not add up to %d tasks", tpn,
-                 world);
+    long total = 0;
+    for (int i = 0; i < nnames; i++) {
+        total += counts[i];
+        node_leaf[i] = plait_leaf_of(leaves, names[i]);
+        if (node_leaf[i] < 0 && !out->absent[0])
+            snprintf(out->absent, sizeof(out->absent), "%s", names[i]);
+    }
+    if (total != world || counts[nodeid] != nlocal) {
+        snprintf(err, errlen,
+                 "SLURM_STEP_TASKS_PER_NODE='%.200s' does not match the step (%d tasks, %d on "
+                 "node %u)",
+                 tpn, world, nlocal, nodeid);
         goto out;
     }
+    if (block_distribution(sp))
+        plait_leaf_order(layout, nnames, counts, node_leaf, order);
+    else
+        for (int i = 0; i < nnames; i++)
+            order[i] = i;
+    int r = 0;
+    for (int k = 0; k < nnames; k++)
+        for (int t = 0; t < counts[order[k]]; t++)
+            out->leaf[r++] = node_leaf[order[k]];
+    long slurm_first = 0;
+    for (uint32_t i = 0; i < nodeid; i++)
+        slurm_first += counts[i];
+    plait_order_first_rank(nnames, counts, order, first);
+    out->shift = first[nodeid] - slurm_first;
+    /* Trading blocks needs this node's ids to be its block. */
+    for (int i = 0; out->shift && i < nlocal; i++)
+        if (ids[i] != slurm_first + i) {
+            snprintf(err, errlen,
+                     "slurm_topology: task %d on node %s is not in Slurm's block distribution "
+                     "(expected ids %ld-%ld)",
+                     ids[i], names[nodeid], slurm_first, slurm_first + nlocal - 1);
+            goto out;
+        }
     ok = 1;
 out:
     plait_leaves_free(leaves);
     plait_hostlist_free(names, nnames);
     free(nodelist);
     free(counts);
+    free(node_leaf);
+    free(order);
+    free(first);
     if (!ok) {
-        free(leaf);
-        return NULL;
+        free(out->leaf);
+        out->leaf = NULL;
+        return -1;
     }
-    return leaf;
+    return 0;
 }
 
 /* Ranks on nodes missing from topology.conf count as under one switch. */
@@ -183,7 +243,8 @@ int plait_stepd_task_init(spank_t sp)
     int *ranks = malloc(sizeof(int) * nlocal);
     plait_task_t *tasks = malloc(sizeof(plait_task_t) * nlocal);
     plait_topology_t *topo = NULL;
-    int rc = -1, me = -1, *leaf = NULL;
+    int rc = -1, me = -1;
+    struct step_leaves sl = {0};
     if (!ranks || !tasks) {
         rc = fail(local_id, "out of memory");
         goto out;
@@ -240,10 +301,19 @@ int plait_stepd_task_init(spank_t sp)
         }
         have_allowed = step_cpus(sp, topo, &allowed);
         long world = (long)req.layout.dp * req.layout.tp * req.layout.pp;
-        if (cfg->slurm_topology[0] &&
-            !(leaf = step_leaves(sp, cfg->slurm_topology, (int)world, err, sizeof(err)))) {
-            rc = fail(local_id, err);
-            goto out;
+        if (cfg->slurm_topology[0]) {
+            if (step_leaves(sp, cfg->slurm_topology, &req.layout, (int)world, ranks, (int)nlocal,
+                            &sl, err, sizeof(err))) {
+                rc = fail(local_id, err);
+                goto out;
+            }
+            for (uint32_t i = 0; i < nlocal; i++)
+                ranks[i] += (int)sl.shift;
+            /* Slurm's task 0 speaks for the step. */
+            if (sl.absent[0] && my_rank == 0)
+                slurm_info("plait: slurm_topology %s: node %s is not under any leaf switch; "
+                           "ranks keep Slurm's node order",
+                           cfg->slurm_topology, sl.absent);
         }
     }
     plait_node_job_t job = {
@@ -256,8 +326,8 @@ int plait_stepd_task_init(spank_t sp)
         .allowed = have_allowed ? &allowed : NULL,
         .cost = &cfg->cost,
         .placement = req.placement,
-        .same_leaf = leaf ? rank_same_leaf : NULL,
-        .leaf_ctx = leaf,
+        .same_leaf = sl.leaf ? rank_same_leaf : NULL,
+        .leaf_ctx = sl.leaf,
     };
     if (plait_place_node(&job, tasks, NULL, why, sizeof(why))) {
         snprintf(err, sizeof(err), "--plait-layout=%s: %s",
@@ -276,7 +346,7 @@ int plait_stepd_task_init(spank_t sp)
     rc = 0;
 out:
     plait_topology_free(topo);
-    free(leaf);
+    free(sl.leaf);
     free(ranks);
     free(tasks);
     return rc;

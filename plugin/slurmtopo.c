@@ -231,3 +231,114 @@ int plait_leaf_of(const plait_leaves_t *l, const char *node)
             return l->leaf[i];
     return -1;
 }
+
+static long gcd(long a, long b)
+{
+    while (b) {
+        long t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* Units of g consecutive nodes hold whole pipelines; better orders have more
+ * units under one leaf, then fewer leaf changes between neighbours (the
+ * data-parallel ring runs along the pipelines). */
+static void score(const int *order, const int *leaf, int nnodes, int g, long *whole, long *changes)
+{
+    *whole = *changes = 0;
+    for (int u = 0; u < nnodes; u += g) {
+        int same = 1;
+        for (int k = u + 1; k < u + g; k++)
+            same &= leaf[order[k]] == leaf[order[u]];
+        *whole += same;
+    }
+    for (int k = 1; k < nnodes; k++)
+        *changes += leaf[order[k]] != leaf[order[k - 1]];
+}
+
+/* qsort_r's context is not const. */
+struct by_leaf {
+    const int *leaf;
+};
+
+/* Node indices grouped by leaf, each group in Slurm's order. */
+static int cmp_leaf(const void *a, const void *b, void *ctx)
+{
+    const int *leaf = ((const struct by_leaf *)ctx)->leaf;
+    int x = *(const int *)a, y = *(const int *)b;
+    if (leaf[x] != leaf[y])
+        return leaf[x] < leaf[y] ? -1 : 1;
+    return (x > y) - (x < y);
+}
+
+/* Groups' starts in `sorted`, by their first node in Slurm's order. */
+static int cmp_start(const void *a, const void *b, void *ctx)
+{
+    const int *sorted = ctx;
+    int x = sorted[*(const int *)a], y = sorted[*(const int *)b];
+    return (x > y) - (x < y);
+}
+
+int plait_leaf_order(const plait_layout_t *l, int nnodes, const int *tasks, const int *leaf,
+                     int *order)
+{
+    for (int k = 0; k < nnodes; k++)
+        order[k] = k;
+    long pipeline = (long)l->tp * l->pp;
+    if (nnodes < 2 || tasks[0] < 1 || pipeline < 1)
+        return 0;
+    for (int k = 0; k < nnodes; k++)
+        if (leaf[k] < 0 || tasks[k] != tasks[0])
+            return 0;
+    long g = pipeline / gcd(pipeline, tasks[0]);
+    if (g > nnodes || nnodes % g)
+        return 0;
+    size_t n = (size_t)nnodes;
+    int *sorted = malloc(sizeof(int) * n), *start = malloc(sizeof(int) * (n + 1));
+    int *cand = malloc(sizeof(int) * n);
+    int better = 0;
+    if (!sorted || !start || !cand)
+        goto out;
+    memcpy(sorted, order, sizeof(int) * n);
+    struct by_leaf bl = {leaf};
+    qsort_r(sorted, n, sizeof(int), cmp_leaf, &bl);
+    int ngroups = 0;
+    for (int k = 0; k < nnodes; k++)
+        if (!k || leaf[sorted[k]] != leaf[sorted[k - 1]])
+            start[ngroups++] = k;
+    qsort_r(start, (size_t)ngroups, sizeof(int), cmp_start, sorted);
+    /* Each leaf fills whole units with its nodes; the nodes left over follow,
+     * leaf by leaf. */
+    int m = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < ngroups; i++) {
+            int from = start[i], to = from;
+            while (to < nnodes && leaf[sorted[to]] == leaf[sorted[from]])
+                to++;
+            int whole = (int)((to - from) / g * g);
+            for (int k = pass ? from + whole : from; k < (pass ? to : from + whole); k++)
+                cand[m++] = sorted[k];
+        }
+    long w0, c0, w1, c1;
+    score(order, leaf, nnodes, (int)g, &w0, &c0);
+    score(cand, leaf, nnodes, (int)g, &w1, &c1);
+    better = w1 > w0 || (w1 == w0 && c1 < c0);
+    if (better)
+        memcpy(order, cand, sizeof(int) * n);
+out:
+    free(sorted);
+    free(start);
+    free(cand);
+    return better;
+}
+
+void plait_order_first_rank(int nnodes, const int *tasks, const int *order, long *first)
+{
+    long r = 0;
+    for (int k = 0; k < nnodes; k++) {
+        first[order[k]] = r;
+        r += tasks[order[k]];
+    }
+}

@@ -121,13 +121,15 @@ static plait_status_t exchange_pmi2(plait_context_t *ctx, const char *blob, size
     int spawned, size, rank, appnum;
     if (PMI2_Init(&spawned, &size, &rank, &appnum) != PMI2_SUCCESS)
         return plait_fail(ctx, PLAIT_ERR_BOOTSTRAP, "PMI2_Init failed: expected srun --mpi=pmi2");
-    if (size != pl->world_size || rank != pl->rank)
+    /* PMI2's rank is Slurm's task id; PLAIT_RANK may be a permutation of it
+     * (leaf switches, docs/contract.md), so the KVS is keyed by PLAIT_RANK. */
+    if (size != pl->world_size)
         return plait_fail(ctx, PLAIT_ERR_BOOTSTRAP,
-                          "PMI2 says rank %d of %d, the environment says rank %d of %d", rank, size,
-                          pl->rank, pl->world_size);
+                          "PMI2 says %d tasks, the environment says PLAIT_WORLD_SIZE=%d", size,
+                          pl->world_size);
     char key[PMI2_MAX_KEYLEN], val[PMI2_MAX_VALLEN + 1];
     size_t chunks = (2 * len + PMI_CHUNK - 1) / PMI_CHUNK;
-    snprintf(key, sizeof key, "plait-%d-n", rank);
+    snprintf(key, sizeof key, "plait-%d-n", pl->rank);
     snprintf(val, sizeof val, "%zu:%zu", chunks, len);
     if (PMI2_KVS_Put(key, val) != PMI2_SUCCESS)
         return plait_fail(ctx, PLAIT_ERR_BOOTSTRAP, "PMI2_KVS_Put(%s) failed", key);
@@ -139,7 +141,7 @@ static plait_status_t exchange_pmi2(plait_context_t *ctx, const char *blob, size
             val[n++] = hex[(unsigned char)blob[i] & 15];
         }
         val[n] = '\0';
-        snprintf(key, sizeof key, "plait-%d-%zu", rank, c);
+        snprintf(key, sizeof key, "plait-%d-%zu", pl->rank, c);
         if (PMI2_KVS_Put(key, val) != PMI2_SUCCESS)
             return plait_fail(ctx, PLAIT_ERR_BOOTSTRAP, "PMI2_KVS_Put(%s) failed", key);
     }

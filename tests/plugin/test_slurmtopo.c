@@ -30,8 +30,76 @@ static void hosts_bad(const char *list)
     CHECK_STR_CONTAINS(err, "is not a Slurm host list");
 }
 
+/* plait_leaf_order on n nodes with the given tasks and leaves: the node
+ * order as "0 2 1 3 " and whether it differs from Slurm's. */
+static void order(plait_layout_t l, int n, const int *tasks, const int *leaf, const char *want,
+                  int reordered)
+{
+    int o[16];
+    char got[128] = "";
+    CHECK_INT_EQ(plait_leaf_order(&l, n, tasks, leaf, o), reordered);
+    for (int k = 0; k < n; k++)
+        snprintf(got + strlen(got), sizeof(got) - strlen(got), "%d ", o[k]);
+    CHECK_STR_EQ(got, want);
+}
+
+static void node_order(void)
+{
+    static const int one[8] = {1, 1, 1, 1, 1, 1, 1, 1}, eight[8] = {8, 8, 8, 8, 8, 8, 8, 8};
+    /* n1,n3 under s1 and n2,n4 under s2, listed n1..n4: the two pipelines
+     * (pp=2) go to {n1,n3} and {n2,n4}. */
+    static const int inter[4] = {0, 1, 0, 1};
+    order((plait_layout_t){2, 1, 2}, 4, one, inter, "0 2 1 3 ", 1);
+    order((plait_layout_t){2, 8, 2}, 4, eight, inter, "0 2 1 3 ", 1);
+    long first[4];
+    int o[4];
+    plait_layout_t l = {2, 8, 2};
+    plait_leaf_order(&l, 4, eight, inter, o);
+    plait_order_first_rank(4, eight, o, first);
+    CHECK(first[0] == 0 && first[2] == 8 && first[1] == 16 && first[3] == 24);
+    /* Already leaf by leaf, one switch, a node missing from topology.conf,
+     * different task counts: Slurm's order. */
+    static const int grouped[4] = {0, 0, 1, 1}, single[4] = {0, 0, 0, 0},
+                     missing[4] = {0, -1, 0, 1};
+    static const int uneven_tasks[4] = {2, 1, 2, 1};
+    order((plait_layout_t){2, 1, 2}, 4, one, grouped, "0 1 2 3 ", 0);
+    order((plait_layout_t){2, 1, 2}, 4, one, single, "0 1 2 3 ", 0);
+    order((plait_layout_t){2, 1, 2}, 4, one, missing, "0 1 2 3 ", 0);
+    order((plait_layout_t){3, 1, 2}, 4, uneven_tasks, inter, "0 1 2 3 ", 0);
+    /* Uneven switches: A has 3 nodes, B 2, C 1; whole pipelines first, the
+     * leftovers share one. */
+    static const int abc[6] = {0, 1, 0, 2, 1, 0}, aba[4] = {0, 1, 2, 1};
+    order((plait_layout_t){3, 1, 2}, 6, one, abc, "0 2 1 4 5 3 ", 1);
+    order((plait_layout_t){2, 1, 2}, 4, one, aba, "1 3 0 2 ", 1);
+    /* Whole pipelines on each node: only the data-parallel ring gains. */
+    order((plait_layout_t){4, 8, 1}, 4, eight, inter, "0 2 1 3 ", 1);
+    /* Pipelines of 6 ranks on nodes of 4: three nodes hold two whole ones. */
+    static const int four[6] = {4, 4, 4, 4, 4, 4}, alt[6] = {0, 1, 0, 1, 0, 1};
+    order((plait_layout_t){4, 2, 3}, 6, four, alt, "0 2 4 1 3 5 ", 1);
+    /* 4096 nodes, leaves alternating: each leaf's nodes in Slurm's order. */
+    enum { BIG = 4096 };
+    int *ones = malloc(sizeof(int) * BIG), *halves = malloc(sizeof(int) * BIG);
+    int *big = malloc(sizeof(int) * BIG), ok = 1;
+    CHECK(ones && halves && big);
+    for (int k = 0; ones && halves && big && k < BIG; k++) {
+        ones[k] = 1;
+        halves[k] = k % 2;
+    }
+    if (ones && halves && big) {
+        plait_layout_t lb = {BIG / 2, 1, 2};
+        CHECK_INT_EQ(plait_leaf_order(&lb, BIG, ones, halves, big), 1);
+        for (int k = 0; k < BIG; k++)
+            ok &= big[k] == (k < BIG / 2 ? 2 * k : 2 * (k - BIG / 2) + 1);
+        CHECK(ok);
+    }
+    free(ones);
+    free(halves);
+    free(big);
+}
+
 int main(void)
 {
+    node_order();
     hosts("n1", "n1 ");
     hosts("n[1-3]", "n1 n2 n3 ");
     hosts("n[1-2,7],gpu05", "n1 n2 n7 gpu05 ");

@@ -52,6 +52,11 @@ printf 'SwitchName=a Nodes=n[1-2]\nSwitchName=b Nodes=n[3-4]\n' >"$work/topology
 "$topo" --topology "$fixtures/dgx-h100.xml" --layout tp=8,pp=4 --slurm-topology "$work/topology.conf" \
     --nodelist 'n[1-4]' >"$work/leaf.txt"
 grep -q "^node 2 (n3), leaf switch 1$" "$work/leaf.txt" || fail "leaf switches: $(cat "$work/leaf.txt")"
+# Listed interleaved, the nodes of each pipeline are brought under one leaf.
+"$topo" --topology "$fixtures/dgx-h100.xml" --layout tp=8,pp=2 --slurm-topology "$work/topology.conf" \
+    --nodelist 'n[1,3,2,4]' >"$work/leaf.txt"
+grep -q "^nodes in rank order, by leaf switch: n1,n2,n3,n4$" "$work/leaf.txt" &&
+    grep -q "^node 1 (n2), leaf switch 0$" "$work/leaf.txt" || fail "leaf order: $(cat "$work/leaf.txt")"
 
 # Errors: one line naming the thing and what is expected; exit 2 (1 for a
 # bad config file).
