@@ -242,6 +242,11 @@ static int run_rank(void)
         test_allreduce(comm, g, PLAIT_BFLOAT16, 2000003);
         test_allreduce(comm, g, PLAIT_FLOAT32, 786432);
         test_allreduce(comm, g, PLAIT_FLOAT32, 786433);
+        /* Either side of libplait's 256 KiB rendezvous threshold: eager
+         * below, zero-copy at and above. */
+        test_p2p(comm, g, 65535);
+        test_p2p(comm, g, 65536);
+        test_p2p(comm, g, 65537);
         CHECK_INT_EQ(plait_barrier(comm), PLAIT_OK);
     }
     test_overlap(ctx);
