@@ -7,8 +7,10 @@
 # warm-up and report the median of PLAIT_BENCH_ROUNDS timed rounds (default 5);
 # plait and Open MPI runs alternate, PLAIT_BENCH_REPS times (default 5), the
 # order flipping every repetition, and each figure is the median over the
-# repetitions. Neither binds its processes: plait-run does not, so mpirun gets
-# --bind-to none. Open MPI keeps its normal shared-memory path (ob1 + vader,
+# repetitions. Both bind their processes the same way: not at all by default
+# (plait-run does not bind, so mpirun gets --bind-to none), or with
+# PLAIT_BENCH_BIND=core each rank to core local_rank mod cores, through
+# taskset for both. Open MPI keeps its normal shared-memory path (ob1 + vader,
 # single copy through CMA, as libplait's UCX). The load average before and
 # after goes into every JSON line.
 set -euo pipefail
@@ -21,10 +23,22 @@ mkdir -p "$(dirname "$out")"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-plait() { "$build/bin/plait-run" -n "$1" "$build/tests/runtime_allreduce_bench" "$rounds"; }
+bind=${PLAIT_BENCH_BIND:-none}
+case $bind in
+none) pin=() ;;
+core)
+    # shellcheck disable=SC2016 # expanded by each rank's shell
+    pin=(sh -c 'exec taskset -c $(( ${PLAIT_LOCAL_RANK:-$OMPI_COMM_WORLD_LOCAL_RANK} % '"$(nproc)"' )) "$@"' pin)
+    ;;
+*)
+    echo "runtime_allreduce.sh: PLAIT_BENCH_BIND='$bind': expected none or core" >&2
+    exit 2
+    ;;
+esac
+plait() { "$build/bin/plait-run" -n "$1" "${pin[@]}" "$build/tests/runtime_allreduce_bench" "$rounds"; }
 mpi() {
     mpirun --allow-run-as-root --oversubscribe --bind-to none -np "$1" \
-        "$build/tests/runtime_mpi_allreduce_bench" "$rounds"
+        "${pin[@]}" "$build/tests/runtime_mpi_allreduce_bench" "$rounds"
 }
 
 load_before=$(cut -d' ' -f1 /proc/loadavg)
@@ -41,9 +55,9 @@ for rep in $(seq "$reps"); do
 done
 load_after=$(cut -d' ' -f1 /proc/loadavg)
 
-python3 - "$work" "$reps" "$load_before" "$load_after" >>"$out" <<'PY'
+python3 - "$work" "$reps" "$load_before" "$load_after" "$bind" >>"$out" <<'PY'
 import json, statistics, sys
-work, reps, load0, load1 = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+work, reps, load0, load1, bind = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
 def read(name):
     with open(f"{work}/{name}") as f:
         return {int(l.split()[0]): float(l.split()[2]) for l in f if l.strip()}
@@ -60,8 +74,8 @@ for n in (2, 4):
                           "anchor_value": a, "ratio": round(v / a, 3) if a > 0 else None,
                           "goal": goal, "reps": reps,
                           "pair_ratio_range": [round(min(pairs), 3), round(max(pairs), 3)],
-                          "load": [load0, load1]}))
+                          "bind": bind, "load": [load0, load1]}))
         print(f"allreduce {n} ranks {size:9d} B  busbw {v:7.3f} GB/s  (Open MPI {a:7.3f} GB/s)"
               f"  ratio {v / a:5.2f}  pairs {min(pairs):5.2f}-{max(pairs):5.2f}", file=sys.stderr)
 PY
-echo "allreduce: $reps repetitions, load average $load_before -> $load_after" >&2
+echo "allreduce: $reps repetitions, binding $bind, load average $load_before -> $load_after" >&2
