@@ -63,7 +63,9 @@ typedef enum {
  * segment lands in the same scratch slot: the next receive is posted only
  * after the previous segment is reduced (OP_REDUCE_AFTER holds the schedule),
  * so the slot is free again, and it stays in the L2 cache between the copy
- * that writes it and the reduction that reads it. */
+ * that writes it and the reduction that reads it. Of 64 KiB to 1 MiB, 256 KiB
+ * was fastest at 16 MiB: smaller segments pay more rendezvous handshakes,
+ * larger ones spill the slot out of L2 (docs/performance.md). */
 #define PLAIT_SEGMENT (256u << 10)
 
 typedef struct {
