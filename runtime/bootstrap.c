@@ -18,21 +18,25 @@
 #include "runtime/internal.h"
 #include "runtime/rendezvous.h"
 
-/* A peer's blob: its host name (PLAIT_HOST_MAX bytes) then its address. */
+/* A peer's blob: its host name (PLAIT_HOST_MAX bytes), its CPU mask, then its
+ * address. */
+#define BLOB_HEAD (PLAIT_HOST_MAX + sizeof(cpu_set_t))
+
 static plait_status_t store_peer(plait_context_t *ctx, int rank, const char *blob, size_t len)
 {
-    if (len < PLAIT_HOST_MAX)
+    if (len < BLOB_HEAD)
         return plait_fail(ctx, PLAIT_ERR_BOOTSTRAP,
-                          "bootstrap: rank %d sent %zu bytes, expected at least %d", rank, len,
-                          PLAIT_HOST_MAX);
+                          "bootstrap: rank %d sent %zu bytes, expected at least %zu", rank, len,
+                          BLOB_HEAD);
     plait_peer_t *p = &ctx->peers[rank];
     memcpy(p->host, blob, PLAIT_HOST_MAX);
     p->host[PLAIT_HOST_MAX - 1] = '\0';
-    p->address_len = len - PLAIT_HOST_MAX;
+    memcpy(&p->cpus, blob + PLAIT_HOST_MAX, sizeof p->cpus);
+    p->address_len = len - BLOB_HEAD;
     p->address = malloc(p->address_len ? p->address_len : 1);
     if (!p->address)
         return plait_fail(ctx, PLAIT_ERR_NO_MEMORY, "bootstrap: out of memory");
-    memcpy(p->address, blob + PLAIT_HOST_MAX, p->address_len);
+    memcpy(p->address, blob + BLOB_HEAD, p->address_len);
     return PLAIT_OK;
 }
 
@@ -182,25 +186,26 @@ plait_status_t plait_bootstrap_exchange(plait_context_t *ctx, const void *addres
 {
     int world = ctx->placement.world_size;
     ctx->peers = calloc((size_t)world, sizeof *ctx->peers);
-    char *blob = malloc(PLAIT_HOST_MAX + len);
+    char *blob = malloc(BLOB_HEAD + len);
     if (!ctx->peers || !blob) {
         free(blob);
         return plait_fail(ctx, PLAIT_ERR_NO_MEMORY, "bootstrap: out of memory");
     }
     memset(blob, 0, PLAIT_HOST_MAX);
     snprintf(blob, PLAIT_HOST_MAX, "%s", ctx->placement.host);
-    memcpy(blob + PLAIT_HOST_MAX, address, len);
+    memcpy(blob + PLAIT_HOST_MAX, &ctx->cpus, sizeof ctx->cpus);
+    memcpy(blob + BLOB_HEAD, address, len);
     plait_status_t st;
     const char *path = getenv(PLAIT_RUN_SOCKET_ENV);
     if (path && *path) {
         ctx->bootstrap = "plait-run";
-        st = exchange_launcher(ctx, path, blob, PLAIT_HOST_MAX + len);
+        st = exchange_launcher(ctx, path, blob, BLOB_HEAD + len);
     } else if (world > 1) {
         ctx->bootstrap = "pmi2";
-        st = exchange_pmi2(ctx, blob, PLAIT_HOST_MAX + len);
+        st = exchange_pmi2(ctx, blob, BLOB_HEAD + len);
     } else {
         ctx->bootstrap = "single";
-        st = store_peer(ctx, 0, blob, PLAIT_HOST_MAX + len);
+        st = store_peer(ctx, 0, blob, BLOB_HEAD + len);
     }
     free(blob);
     return st;

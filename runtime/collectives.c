@@ -59,11 +59,14 @@ typedef enum {
     OP_FENCE
 } op_kind_t;
 
-/* Ring steps move a block in segments of this many bytes, so that reducing
- * the first segments overlaps receiving the rest. 128 KiB, 1 MiB and whole
- * blocks measured alike within the noise of the shared build machines; 1 MiB
- * keeps the number of rendezvous handshakes low. */
-#define PLAIT_SEGMENT (1u << 20)
+/* Large reduce steps move a block in segments of this many bytes, and every
+ * segment lands in the same scratch slot: the next receive is posted only
+ * after the previous segment is reduced (OP_REDUCE_AFTER holds the schedule),
+ * so the slot is free again, and it stays in the L2 cache between the copy
+ * that writes it and the reduction that reads it. Of 64 KiB to 1 MiB, 256 KiB
+ * was fastest at 16 MiB: smaller segments pay more rendezvous handshakes,
+ * larger ones spill the slot out of L2 (docs/performance.md). */
+#define PLAIT_SEGMENT (256u << 10)
 
 typedef struct {
     op_kind_t kind;
@@ -180,8 +183,9 @@ static void build_allreduce_doubling(struct plait_collective *c, void *buf, size
 }
 
 /* Send slen elements at src to `to` and reduce rlen elements from `from` into
- * dst, both in segments; each received segment is reduced as soon as it is
- * in, while the rest are still arriving. */
+ * dst, both in segments. Every send is posted at once, so the peer can pull
+ * each segment as soon as it is ready for it; the receives go one segment at
+ * a time through the scratch slot, each reduced as soon as it is in. */
 static void exchange_reduce(struct plait_collective *c, int to, int from, unsigned phase,
                             const void *src, size_t slen, void *dst, size_t rlen)
 {
@@ -190,8 +194,8 @@ static void exchange_reduce(struct plait_collective *c, int to, int from, unsign
         send_op(c, to, phase, at(c, src, o), slen - o < seg ? slen - o : seg);
     for (size_t o = 0; o < rlen; o += seg) {
         size_t len = rlen - o < seg ? rlen - o : seg;
-        recv_op(c, from, phase, at(c, c->scratch, o), len);
-        reduce_after_recv(c, at(c, dst, o), at(c, c->scratch, o), len);
+        recv_op(c, from, phase, c->scratch, len);
+        reduce_after_recv(c, at(c, dst, o), c->scratch, len);
     }
 }
 
@@ -344,8 +348,8 @@ plait_status_t plait_iallreduce(plait_comm_t *comm, const void *sendbuf, void *r
     size_t esize = plait_dtype_size(dtype);
     bool large = count * esize >= PLAIT_LARGE && count >= (size_t)n;
     bool pof2 = (n & (n - 1)) == 0;
-    /* Halving receives at most half the buffer at once, the ring a block. */
-    size_t scratch = !large ? count : pof2 ? count / 2 + 1 : count / (size_t)n + 1;
+    /* Large: one segment at a time (exchange_reduce). */
+    size_t scratch = !large ? count : PLAIT_SEGMENT / esize;
     if (op != PLAIT_SUM && op != PLAIT_AVG)
         return plait_fail(comm->ctx, PLAIT_ERR_INVALID, "op %d: expected PLAIT_SUM or PLAIT_AVG",
                           (int)op);

@@ -2,6 +2,7 @@
 #ifndef PLAIT_RUNTIME_INTERNAL_H
 #define PLAIT_RUNTIME_INTERNAL_H
 
+#include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <ucp/api/ucp.h>
@@ -14,6 +15,7 @@
  * its UCX worker. */
 typedef struct {
     char host[PLAIT_HOST_MAX];
+    cpu_set_t cpus; /* the CPUs it may run on */
     size_t address_len;
     void *address;
 } plait_peer_t;
@@ -49,6 +51,7 @@ struct plait_context {
     const char *bootstrap;
     plait_comm_t comms[4];
     plait_peer_t *peers;
+    cpu_set_t cpus; /* this process's, for the bootstrap exchange */
     ucp_context_h ucp;
     ucp_worker_h worker;
     ucp_ep_h *eps;
@@ -75,8 +78,12 @@ plait_status_t plait_placement_from_env(plait_placement_t *p, const char *layout
 plait_status_t plait_layout_parse(const char *layout, int world, int *dp, int *tp, int *pp,
                                   char *err, size_t errlen);
 
-/* bootstrap.c: every rank contributes blob; peers[r] gets rank r's host and
- * blob. Sets ctx->bootstrap and, under plait-run, ctx->launcher_fd. */
+/* Whether the ranks on rank me's host that may run on any of its CPUs, me
+ * included, outnumber those CPUs. */
+bool plait_crowded(const plait_peer_t *peers, int world, int me);
+
+/* bootstrap.c: every rank contributes blob; peers[r] gets rank r's host, CPUs
+ * and blob. Sets ctx->bootstrap and, under plait-run, ctx->launcher_fd. */
 plait_status_t plait_bootstrap_exchange(plait_context_t *ctx, const void *blob, size_t len);
 void plait_bootstrap_close(plait_context_t *ctx);
 /* Non-blocking check for a death notice from plait-run. */

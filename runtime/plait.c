@@ -147,7 +147,25 @@ static plait_status_t connect_job(plait_context_t *ctx)
     ucp_worker_release_address(ctx->worker, addr);
     if (st != PLAIT_OK)
         return st;
+    /* Short waits are latency-bound exchanges: spin through them, unless
+     * more ranks than it has CPUs may run on this rank's CPUs, where the peer
+     * may need this very core (Open MPI's yield_when_idle, for the same
+     * reason). Counting the ranks that share its CPUs rather than all the
+     * ranks of the node keeps a rank bound to its own core spinning. */
+    ctx->yield_after =
+        plait_crowded(ctx->peers, ctx->placement.world_size, ctx->placement.rank) ? 0 : 50e-6;
     return make_comms(ctx);
+}
+
+bool plait_crowded(const plait_peer_t *peers, int world, int me)
+{
+    int mine = CPU_COUNT(&peers[me].cpus), sharing = 0;
+    for (int r = 0; r < world; r++) {
+        cpu_set_t both;
+        CPU_AND(&both, &peers[r].cpus, &peers[me].cpus);
+        sharing += strcmp(peers[r].host, peers[me].host) == 0 && CPU_COUNT(&both) > 0;
+    }
+    return mine > 0 && sharing > mine;
 }
 
 plait_status_t plait_init(const plait_config_t *config, plait_context_t **out, char *errbuf,
@@ -165,13 +183,8 @@ plait_status_t plait_init(const plait_config_t *config, plait_context_t **out, c
                                                  ctx->error, sizeof ctx->error);
     if (st == PLAIT_OK)
         st = read_timeout(config, &ctx->timeout_s, ctx->error, sizeof ctx->error);
-    /* Short waits are latency-bound exchanges: spin through them, unless this
-     * node runs more ranks than this process has cores, where the peer may
-     * need this very core (Open MPI's yield_when_idle, for the same reason). */
-    cpu_set_t cpus;
-    bool crowded = sched_getaffinity(0, sizeof cpus, &cpus) == 0 &&
-                   ctx->placement.local_size > CPU_COUNT(&cpus);
-    ctx->yield_after = crowded ? 0 : 50e-6;
+    if (sched_getaffinity(0, sizeof ctx->cpus, &ctx->cpus) != 0)
+        CPU_ZERO(&ctx->cpus);
     if (st == PLAIT_OK)
         st = connect_job(ctx);
     if (st != PLAIT_OK) {

@@ -1,12 +1,32 @@
 /* The anchor for runtime_allreduce_bench: the same loop over Open MPI's
- * MPI_Allreduce (fp32 sum, in place). */
+ * MPI_Allreduce (fp32 sum, in place), the same sizes, warm-up and median of
+ * `rounds` timed rounds. Usage: [rounds] */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#define MAX_ROUNDS 31
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *t, int n)
+{
+    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
+    int rounds = argc > 1 ? atoi(argv[1]) : 5;
+    if (rounds < 1 || rounds > MAX_ROUNDS) {
+        fprintf(stderr, "%s: rounds '%s': expected 1 to %d\n", argv[0], argv[1], MAX_ROUNDS);
+        MPI_Abort(MPI_COMM_WORLD, 2);
+    }
     int n, me;
     MPI_Comm_size(MPI_COMM_WORLD, &n);
     MPI_Comm_rank(MPI_COMM_WORLD, &me);
@@ -20,20 +40,21 @@ int main(int argc, char **argv)
         int count = (int)(bytes / sizeof *buf);
         for (int i = 0; i < 2; i++)
             MPI_Allreduce(MPI_IN_PLACE, buf, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-        /* Best of 3 timed rounds: the machines are shared, and the best
-         * round is the one least disturbed by others. */
-        double t = 1e30;
-        for (int round = 0; round < 3; round++) {
+        /* The median of the timed rounds: on a shared machine it is steadier
+         * than the best round, which rewards a lucky moment. */
+        double t[MAX_ROUNDS];
+        for (int round = 0; round < rounds; round++) {
             MPI_Barrier(MPI_COMM_WORLD);
             double t0 = MPI_Wtime();
             for (int i = 0; i < iters; i++)
                 MPI_Allreduce(MPI_IN_PLACE, buf, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
             MPI_Barrier(MPI_COMM_WORLD);
             double dt = (MPI_Wtime() - t0) / iters;
-            t = dt < t ? dt : t;
+            t[round] = dt;
         }
+        double m = median(t, rounds);
         if (me == 0)
-            printf("%zu %.1f %.3f\n", bytes, t * 1e6, (double)bytes / t * 2 * (n - 1) / n / 1e9);
+            printf("%zu %.1f %.3f\n", bytes, m * 1e6, (double)bytes / m * 2 * (n - 1) / n / 1e9);
         fflush(stdout);
     }
     free(buf);

@@ -234,8 +234,19 @@ static int run_rank(void)
             }
             test_p2p(comm, g, len);
         }
-        /* Large enough that ring blocks travel in several segments. */
+        /* Large enough that blocks travel in several segments (256 KiB:
+         * 65536 fp32 or 131072 bf16 elements), with a short last one, and
+         * 786432 = 12 fp32 segments, so that halves (2 ranks) and quarters (4)
+         * end exactly on a segment boundary, and one element past it. */
         test_allreduce(comm, g, PLAIT_FLOAT32, 2000003);
+        test_allreduce(comm, g, PLAIT_BFLOAT16, 2000003);
+        test_allreduce(comm, g, PLAIT_FLOAT32, 786432);
+        test_allreduce(comm, g, PLAIT_FLOAT32, 786433);
+        /* Either side of libplait's 256 KiB rendezvous threshold: eager
+         * below, zero-copy at and above. */
+        test_p2p(comm, g, 65535);
+        test_p2p(comm, g, 65536);
+        test_p2p(comm, g, 65537);
         CHECK_INT_EQ(plait_barrier(comm), PLAIT_OK);
     }
     test_overlap(ctx);

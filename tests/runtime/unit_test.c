@@ -122,6 +122,29 @@ static void test_bf16(void)
     CHECK(f[0] == 1.0f && f[1] == 2.0f);
 }
 
+/* Ranks that share CPUs count against them; ranks bound elsewhere or on
+ * another host do not. */
+static void test_crowded(void)
+{
+    plait_peer_t p[4] = {{.host = "a"}, {.host = "a"}, {.host = "a"}, {.host = "b"}};
+    for (int r = 0; r < 4; r++) {
+        CPU_SET(0, &p[r].cpus);
+        CPU_SET(1, &p[r].cpus);
+    }
+    CHECK(!plait_crowded(p, 2, 0));     /* 2 ranks on 2 CPUs */
+    CHECK(plait_crowded(p, 3, 0));      /* 3 ranks on 2 CPUs */
+    CHECK(!plait_crowded(p + 2, 2, 0)); /* the other on host b */
+    for (int r = 0; r < 3; r++) {
+        CPU_ZERO(&p[r].cpus);
+        CPU_SET(r % 2, &p[r].cpus);
+    }
+    CHECK(plait_crowded(p, 3, 0));  /* ranks 0 and 2 on CPU 0 */
+    CHECK(!plait_crowded(p, 3, 1)); /* rank 1 alone on CPU 1 */
+    CHECK(!plait_crowded(p, 2, 0)); /* bound, one rank a core */
+    CPU_ZERO(&p[0].cpus);
+    CHECK(!plait_crowded(p, 3, 0)); /* its affinity unknown */
+}
+
 /* With no launcher and no Slurm, a process is a job of one. */
 static void test_single(void)
 {
@@ -173,6 +196,7 @@ int main(void)
     test_layout();
     test_placement();
     test_bf16();
+    test_crowded();
     test_single();
     return check_status("runtime_unit_test");
 }
