@@ -26,7 +26,8 @@ static int write_tensor(hid_t file, const struct ckpt_entry *e, const void *data
     hid_t space = H5Screate_simple(e->t.ndim, dims, NULL);
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t d = H5Dcreate2(file, path, type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t d =
+        H5Dcreate2(file, path, io_h5_le_type(e->t.dtype), space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
     int rc =
         d >= 0 && (e->bytes == 0 || H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0)
             ? 0

@@ -19,6 +19,9 @@ void io_h5_quiet(void);
 hid_t io_h5_open(const char *path);
 hid_t io_h5_create(const char *path);
 hid_t io_h5_type(enum plait_dtype dtype);
+/* The stored type of checkpoint tensors: little-endian whatever the host,
+ * so a reader on a little-endian host may take their bytes as they are. */
+hid_t io_h5_le_type(enum plait_dtype dtype);
 size_t io_dtype_size(enum plait_dtype dtype);
 const char *io_dtype_name(enum plait_dtype dtype);
 
@@ -41,15 +44,17 @@ int io_file_crc32c(const char *path, uint32_t *crc, uint64_t *bytes, char *err);
 int io_file_crc32c_range(int fd, uint64_t offset, uint64_t bytes, uint32_t *crc);
 
 /* A run of a file's bytes whose CRC32C is already known (tensor bytes CRC'd
- * in memory as they were written or read). */
+ * in memory as they were written), or, with dst set, to be read into dst
+ * (a caller's block) and CRC'd on the way. */
 struct io_region {
     uint64_t offset, bytes;
     uint32_t crc;
+    void *dst;
 };
 
-/* The file's CRC32C from known regions (sorted here) and a read of only the
- * bytes between them: equal to a CRC of the whole file. A full read is the
- * fallback when the regions do not fit the file. */
+/* The file's CRC32C from the regions (sorted here) and a read of the bytes
+ * between them: equal to a CRC of the whole file. A full read is the
+ * fallback when the regions do not fit the file (not for regions with dst). */
 int io_file_crc32c_regions(const char *path, struct io_region *r, int n, uint32_t *crc,
                            uint64_t *bytes, char *err);
 

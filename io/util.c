@@ -78,6 +78,25 @@ hid_t io_h5_type(enum plait_dtype dtype)
     return H5I_INVALID_HID;
 }
 
+hid_t io_h5_le_type(enum plait_dtype dtype)
+{
+    switch (dtype) {
+    case PLAIT_F32:
+        return H5T_IEEE_F32LE;
+    case PLAIT_F64:
+        return H5T_IEEE_F64LE;
+    case PLAIT_I32:
+        return H5T_STD_I32LE;
+    case PLAIT_I64:
+        return H5T_STD_I64LE;
+    case PLAIT_U16:
+        return H5T_STD_U16LE;
+    case PLAIT_U8:
+        return H5T_STD_U8LE;
+    }
+    return H5I_INVALID_HID;
+}
+
 size_t io_dtype_size(enum plait_dtype dtype)
 {
     static const size_t sizes[] = {4, 8, 4, 8, 2, 1};
@@ -421,8 +440,32 @@ static int by_offset(const void *a, const void *b)
     return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
-/* One pass over the bytes between the regions: the CRC of the whole file
- * (gaps joined with the regions' CRCs) and the CRC of the gaps alone. */
+/* Reads a region into its dst in pieces that stay in cache for their CRC;
+ * the kernel's readahead keeps the disk busy meanwhile. Pieces of 1 MiB
+ * measured as fast as one read of the whole file; 32 MiB pieces (CRC'd
+ * from memory) were 15% slower. */
+static int read_region(int fd, struct io_region *r)
+{
+    const size_t piece = (size_t)1 << 20;
+    unsigned char *dst = r->dst;
+    uint32_t c = 0;
+    for (uint64_t done = 0; done < r->bytes;) {
+        size_t want = r->bytes - done < piece ? (size_t)(r->bytes - done) : piece;
+        ssize_t n = pread(fd, dst + done, want, (off_t)(r->offset + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        c = io_crc32c(c, dst + done, (size_t)n);
+        done += (uint64_t)n;
+    }
+    r->crc = c;
+    return 0;
+}
+
+/* One pass over the file: the bytes between the regions are read, regions
+ * with a dst are read into it; gives the CRC of the whole file (gaps joined
+ * with the regions' CRCs) and the CRC of the gaps alone. */
 static int regions_pass(const char *path, struct io_region *r, int n, uint32_t *whole,
                         uint32_t *gaps, uint64_t *bytes)
 {
@@ -434,13 +477,19 @@ static int regions_pass(const char *path, struct io_region *r, int n, uint32_t *
         return -1;
     }
     qsort(r, (size_t)n, sizeof *r, by_offset);
+    for (int i = 0; i < n; i++)
+        if (r[i].dst) {
+            posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+            break;
+        }
     uint64_t size = (uint64_t)st.st_size, at = 0;
     uint32_t w = 0, g = 0, gap;
     int rc = 0;
     for (int i = 0; i <= n; i++) {
         uint64_t next = i < n ? r[i].offset : size;
         if (next < at || (i < n && r[i].offset + r[i].bytes > size) ||
-            io_file_crc32c_range(fd, at, next - at, &gap) != 0) {
+            io_file_crc32c_range(fd, at, next - at, &gap) != 0 ||
+            (i < n && r[i].dst && read_region(fd, &r[i]) != 0)) {
             rc = -1;
             break;
         }
@@ -462,9 +511,15 @@ int io_file_crc32c_regions(const char *path, struct io_region *r, int n, uint32_
                            uint64_t *bytes, char *err)
 {
     uint32_t gaps;
-    if (regions_pass(path, r, n, crc, &gaps, bytes) != 0)
-        return io_file_crc32c(path, crc, bytes, err);
-    return 0;
+    if (regions_pass(path, r, n, crc, &gaps, bytes) == 0)
+        return 0;
+    for (int i = 0; i < n; i++)
+        if (r[i].dst) {
+            io_errf(err, "cannot read '%s' (a read failed or the tensor regions leave the file)",
+                    path);
+            return -1;
+        }
+    return io_file_crc32c(path, crc, bytes, err);
 }
 
 int io_file_gaps_crc32c(const char *path, struct io_region *r, int n, uint32_t *crc)
