@@ -43,18 +43,22 @@ int io_file_crc32c(const char *path, uint32_t *crc, uint64_t *bytes, char *err);
 /* CRC32C of bytes [offset, offset + bytes) of an open file. */
 int io_file_crc32c_range(int fd, uint64_t offset, uint64_t bytes, uint32_t *crc);
 
-/* A run of a file's bytes whose CRC32C is already known (tensor bytes CRC'd
- * in memory as they were written), or, with dst set, to be read into dst
- * (a caller's block) and CRC'd on the way. */
+/* A run of a file's bytes (a tensor's) and its CRC32C. With data set, the
+ * bytes are read into data or written from it, CRC'd on the way; else the
+ * CRC is known. */
 struct io_region {
     uint64_t offset, bytes;
     uint32_t crc;
-    void *dst;
+    void *data;
 };
+
+/* Writes each region's bytes from its data at its offset, in pieces CRC'd
+ * while in cache (setting each region's crc). */
+int io_file_write_regions(const char *path, struct io_region *r, int n, char *err);
 
 /* The file's CRC32C from the regions (sorted here) and a read of the bytes
  * between them: equal to a CRC of the whole file. A full read is the
- * fallback when the regions do not fit the file (not for regions with dst). */
+ * fallback when the regions do not fit the file (not for regions read into data). */
 int io_file_crc32c_regions(const char *path, struct io_region *r, int n, uint32_t *crc,
                            uint64_t *bytes, char *err);
 
