@@ -270,53 +270,6 @@ uint32_t io_crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2)
     return crc1 ^ crc2;
 }
 
-struct crc_part {
-    const unsigned char *data;
-    size_t bytes;
-    uint32_t crc;
-};
-
-static void *crc_part_run(void *arg)
-{
-    struct crc_part *p = arg;
-    p->crc = io_crc32c(0, p->data, p->bytes);
-    return NULL;
-}
-
-/* Parts are CRC'd in parallel and joined with io_crc32c_combine, so the result
- * equals a single-threaded CRC32C of the whole buffer. */
-uint32_t io_crc32c_buf(const void *data, size_t bytes, int threads)
-{
-    enum { MAX_PARTS = 8 };
-    if (threads < 1)
-        threads = 1;
-    if (threads > MAX_PARTS)
-        threads = MAX_PARTS;
-    if (bytes < ((size_t)8 << 20))
-        threads = 1;
-    struct crc_part parts[MAX_PARTS];
-    pthread_t tids[MAX_PARTS];
-    size_t per = bytes / (size_t)threads;
-    for (int i = 0; i < threads; i++) {
-        parts[i].data = (const unsigned char *)data + per * (size_t)i;
-        parts[i].bytes = i == threads - 1 ? bytes - per * (size_t)i : per;
-    }
-    int started[MAX_PARTS] = {0};
-    for (int i = 1; i < threads; i++)
-        started[i] = pthread_create(&tids[i], NULL, crc_part_run, &parts[i]) == 0;
-    crc_part_run(&parts[0]);
-    for (int i = 1; i < threads; i++) {
-        if (started[i])
-            pthread_join(tids[i], NULL);
-        else
-            crc_part_run(&parts[i]);
-    }
-    uint32_t crc = parts[0].crc;
-    for (int i = 1; i < threads; i++)
-        crc = io_crc32c_combine(crc, parts[i].crc, parts[i].bytes);
-    return crc;
-}
-
 #define CRC_BLOCK ((size_t)4 << 20)
 
 struct crc_reader {
