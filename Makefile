@@ -17,7 +17,7 @@ SHELL := /bin/bash
 DEBIAN_PACKAGES := build-essential pkg-config clang-format \
 	slurmctld slurmd slurm-client libslurm-dev libpmi2-0-dev munge \
 	libucx-dev ucx-utils libhwloc-dev hwloc libconfig-dev \
-	libhdf5-dev hdf5-tools libopenblas-dev openmpi-bin libopenmpi-dev \
+	libhdf5-dev hdf5-tools libisal-dev libopenblas-dev openmpi-bin libopenmpi-dev \
 	python3-h5py python3-numpy libclang-rt-14-dev
 
 TOP := $(abspath .)

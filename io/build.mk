@@ -1,7 +1,7 @@
 # io: libplait_io (datasets, loader, checkpoints), plait-data, plait-ckpt.
 
-IO_CFLAGS := $(call pkg_cflags,hdf5)
-IO_LIBS := $(call pkg_libs,hdf5) -lz -lpthread
+IO_CFLAGS := $(call pkg_cflags,hdf5 libisal)
+IO_LIBS := $(call pkg_libs,hdf5 libisal) -lz -lpthread
 EXTRA_CFLAGS_io := $(IO_CFLAGS)
 EXTRA_CFLAGS_tests += $(IO_CFLAGS) -I.
 

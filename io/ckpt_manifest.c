@@ -140,7 +140,7 @@ int ckpt_meta_crc(const struct ckpt_manifest *m, const char *path, int shard, ui
     int n = 0;
     for (int i = 0; r && i < m->nregions; i++)
         if (m->regions[i].shard == shard)
-            r[n++] = (struct io_region){m->regions[i].offset, m->regions[i].bytes, 0};
+            r[n++] = (struct io_region){m->regions[i].offset, m->regions[i].bytes, 0, NULL};
     int rc = r ? io_file_gaps_crc32c(path, r, n, crc) : -1;
     free(r);
     if (rc != 0)
@@ -262,7 +262,7 @@ static int write_vds(hid_t file, const struct ckpt_manifest *m, int ti)
     H5Sselect_all(vspace);
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t d = rc == 0 ? H5Dcreate2(file, vname, io_h5_type((enum plait_dtype)t->dtype), vspace,
+    hid_t d = rc == 0 ? H5Dcreate2(file, vname, io_h5_le_type((enum plait_dtype)t->dtype), vspace,
                                    lcpl, dcpl, H5P_DEFAULT)
                       : -1;
     if (d < 0)

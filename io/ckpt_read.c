@@ -164,7 +164,7 @@ static int verify_shard_read(plait_ckpt_reader *r, int i, const struct plait_ten
         if (!w)
             usable = 0;
         else
-            regions[n++] = (struct io_region){g->offset, g->bytes, want_crc[w - want]};
+            regions[n++] = (struct io_region){g->offset, g->bytes, want_crc[w - want], NULL};
     }
     if (!usable) {
         free(regions);
@@ -177,6 +177,62 @@ static int verify_shard_read(plait_ckpt_reader *r, int i, const struct plait_ten
     int rc = io_file_crc32c_regions(path, regions, n, &crc, &bytes, err);
     free(regions);
     return rc != 0 ? -1 : check_shard(r, i, crc, bytes, err);
+}
+
+/* The tensor bytes are stored little-endian (ckpt_shard.c), the host's own
+ * order here: a block can take them as they are. */
+static int host_little_endian(void)
+{
+    const uint16_t one = 1;
+    return *(const unsigned char *)&one == 1;
+}
+
+/* Reads shard i in one sequential pass when every tensor it holds is a
+ * block of `want` (a restart with the saving layout): the bytes go straight
+ * into the blocks, each piece CRC'd while in cache, and the file's CRC and
+ * size are checked against the manifest. HDF5 does not parse the shard:
+ * the manifest's region table, taken from this file at commit and covered
+ * by its CRC, says where each block lies. Returns 1 when done (done[k] set
+ * for the blocks read), 0 when the shard does not qualify, -1 on a read or
+ * check failure. */
+static int read_shard_direct(const plait_ckpt_reader *r, int i,
+                             const struct plait_tensor_slice *want, int n_want, char *done,
+                             char *err)
+{
+    if (!host_little_endian())
+        return 0;
+    struct io_region *regions = calloc((size_t)r->m.nregions + 1, sizeof *regions);
+    int *block = calloc((size_t)r->m.nregions + 1, sizeof *block);
+    int n = 0, usable = regions && block;
+    for (int k = 0; usable && k < r->m.nregions; k++) {
+        const struct ckpt_region *g = &r->m.regions[k];
+        if (g->shard != i)
+            continue;
+        const struct plait_tensor_slice *w =
+            g->slice >= 0 ? find_want(r, &r->m.slices[g->slice], want, n_want) : NULL;
+        usable =
+            w && g->bytes == (uint64_t)ckpt_volume(w->ndim, w->extent) * io_dtype_size(w->dtype);
+        if (usable) {
+            block[n] = (int)(w - want);
+            regions[n++] = (struct io_region){g->offset, g->bytes, 0, w->data};
+        }
+    }
+    int rc = 0;
+    if (usable) {
+        char path[4096];
+        uint32_t crc;
+        uint64_t bytes;
+        snprintf(path, sizeof path, "%s/%s", r->path, r->m.shard_file[i]);
+        rc = io_file_crc32c_regions(path, regions, n, &crc, &bytes, err) != 0 ||
+                     check_shard(r, i, crc, bytes, err) != 0
+                 ? -1
+                 : 1;
+        for (int j = 0; rc == 1 && j < n; j++)
+            done[block[j]] = 1;
+    }
+    free(block);
+    free(regions);
+    return rc;
 }
 
 struct block_crc {
@@ -193,15 +249,17 @@ static void *block_crc_main(void *arg)
     return NULL;
 }
 
-/* Reads the blocks, each one's CRC32C computed in a second thread while
- * the next is read. */
+/* Reads the blocks not yet done, each one's CRC32C computed in a second
+ * thread while the next is read. */
 static int read_blocks(plait_ckpt_reader *r, const struct plait_tensor_slice *want, int n,
-                       uint32_t *crc)
+                       const char *done, uint32_t *crc)
 {
     struct block_crc job;
     pthread_t t;
     int running = 0, rc = 0;
     for (int i = 0; rc == 0 && i < n; i++) {
+        if (done[i])
+            continue;
         rc = plait_ckpt_read(r, &want[i]);
         if (running)
             pthread_join(t, NULL);
@@ -215,16 +273,16 @@ static int read_blocks(plait_ckpt_reader *r, const struct plait_tensor_slice *wa
     return rc;
 }
 
-/* Whether any block of `want` lies in shard i. */
+/* Whether any block of `want` not yet done lies in shard i. */
 static int reads_from(const plait_ckpt_reader *r, int i, const struct plait_tensor_slice *want,
-                      int n_want)
+                      const char *done, int n_want)
 {
     for (int k = 0; k < r->m.nslices; k++) {
         const struct ckpt_slice *s = &r->m.slices[k];
         const struct ckpt_tensor *t = &r->m.tensors[s->tensor];
         for (int j = 0; s->shard == i && j < n_want; j++) {
             const struct plait_tensor_slice *w = &want[j];
-            int overlap = w->name && !strcmp(w->name, t->name) && w->ndim == t->ndim;
+            int overlap = !done[j] && w->name && !strcmp(w->name, t->name) && w->ndim == t->ndim;
             for (int d = 0; overlap && d < t->ndim; d++)
                 overlap = w->offset[d] < s->offset[d] + s->extent[d] &&
                           s->offset[d] < w->offset[d] + w->extent[d];
@@ -307,6 +365,13 @@ int plait_ckpt_load_into(const char *dir, const struct plait_io_comm *comm,
         return -1;
     }
     uint32_t *want_crc = n_want > 0 ? calloc((size_t)n_want, sizeof *want_crc) : NULL;
+    char *done = calloc((size_t)n_want + 1, 1);
+    if (!done) {
+        io_errf(err, "checkpoint load: out of memory");
+        free(want_crc);
+        free(steps);
+        return -1;
+    }
     int result = 0;
     for (size_t k = 0; k < n && result == 0; k++) {
         char path[4096], why[PLAIT_IO_ERRLEN] = "";
@@ -315,19 +380,32 @@ int plait_ckpt_load_into(const char *dir, const struct plait_io_comm *comm,
         /* bad: manifest unreadable; rank + 1 whose reads failed; shard + 1
          * that failed verification (ranks verify every size-th shard). */
         int64_t bad[3] = {r ? 0 : 1, 0, 0};
-        if (r && want && n_want > 0) {
+        /* Shards this rank has verified by reading them whole into the blocks. */
+        char *passed = r ? calloc((size_t)r->m.nshards, 1) : NULL;
+        memset(done, 0, (size_t)n_want);
+        if (r && !passed) {
+            snprintf(why, sizeof why, "out of memory");
+            bad[1] = rank + 1;
+        } else if (r && want && n_want > 0) {
             int rc = shards_present(r, why);
-            for (int i = 0; rc == 0 && i < r->m.nshards; i++)
-                if (reads_from(r, i, want, n_want))
+            for (int i = rank; rc == 0 && !bad[2] && i < r->m.nshards; i += size) {
+                int d = read_shard_direct(r, i, want, n_want, done, why);
+                passed[i] = d == 1;
+                if (d < 0)
+                    bad[2] = i + 1;
+            }
+            for (int i = 0; rc == 0 && !bad[2] && i < r->m.nshards; i++)
+                if (reads_from(r, i, want, done, n_want))
                     rc = check_meta(r, i, why);
-            if (rc == 0 && (rc = read_blocks(r, want, n_want, want_crc)) != 0)
+            if (rc == 0 && !bad[2] && (rc = read_blocks(r, want, n_want, done, want_crc)) != 0)
                 snprintf(why, sizeof why, "%s", r->err);
             if (rc != 0)
                 bad[1] = rank + 1;
         }
-        for (int i = rank; r && !bad[1] && i < r->m.nshards && !bad[2]; i += size)
-            if (verify_shard_read(r, i, want, want_crc, n_want, why) != 0)
+        for (int i = rank; r && !bad[1] && !bad[2] && i < r->m.nshards; i += size)
+            if (!passed[i] && verify_shard_read(r, i, want, want_crc, n_want, why) != 0)
                 bad[2] = i + 1;
+        free(passed);
         int64_t mine[3] = {bad[0], bad[1], bad[2]};
         if (comm_max(comm, bad, 3) != 0) {
             io_errf(err, "checkpoint load: allreduce failed");
@@ -348,6 +426,7 @@ int plait_ckpt_load_into(const char *dir, const struct plait_io_comm *comm,
             fprintf(stderr, "plait-io: warning: skipping checkpoint %s: %s\n", path, why);
         plait_ckpt_reader_close(r);
     }
+    free(done);
     free(want_crc);
     free(steps);
     return result;

@@ -13,43 +13,32 @@ static const void *source(const struct ckpt_shard_job *job, int i)
     return job->direct ? job->entries[i].t.data : job->entries[i].snap;
 }
 
-/* Writes one tensor as a contiguous dataset and returns where its bytes
- * start in the file (HADDR_UNDEF when it has none). */
-static int write_tensor(hid_t file, const struct ckpt_entry *e, const void *data, haddr_t *at)
+/* Creates one tensor's contiguous dataset with its space allocated now and
+ * never filled, and returns where its bytes go (HADDR_UNDEF when it has
+ * none): they are written there after the file is closed, each piece CRC'd
+ * while in cache, instead of H5Dwrite plus a CRC of the tensor from memory. */
+static int create_tensor(hid_t file, const struct ckpt_entry *e, haddr_t *at)
 {
     hsize_t dims[PLAIT_IO_MAX_DIMS];
     for (int i = 0; i < e->t.ndim; i++)
         dims[i] = (hsize_t)e->t.extent[i];
     char path[IO_NAME_LEN + 16];
     snprintf(path, sizeof path, "tensors/%s", e->t.name);
-    hid_t type = io_h5_type(e->t.dtype);
     hid_t space = H5Screate_simple(e->t.ndim, dims, NULL);
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t d = H5Dcreate2(file, path, type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-    int rc =
-        d >= 0 && (e->bytes == 0 || H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0)
-            ? 0
-            : -1;
-    *at = rc == 0 && e->bytes > 0 ? H5Dget_offset(d) : HADDR_UNDEF;
+    H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
+    H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
+    hid_t d = H5Dcreate2(file, path, io_h5_le_type(e->t.dtype), space, lcpl, dcpl, H5P_DEFAULT);
+    *at = d >= 0 && e->bytes > 0 ? H5Dget_offset(d) : HADDR_UNDEF;
+    int rc = d >= 0 && (e->bytes == 0 || *at != HADDR_UNDEF) ? 0 : -1;
     if (d >= 0)
         H5Dclose(d);
+    H5Pclose(dcpl);
     H5Pclose(lcpl);
     H5Sclose(space);
     return rc;
-}
-
-struct data_crc {
-    const struct ckpt_shard_job *job;
-    struct io_region *regions; /* one per entry, in entry order */
-};
-
-static void *data_crc_main(void *arg)
-{
-    struct data_crc *d = arg;
-    for (int i = 0; i < d->job->n_entries; i++)
-        d->regions[i].crc = io_crc32c_buf(source(d->job, i), d->job->entries[i].bytes, 1);
-    return NULL;
 }
 
 static int write_index(hid_t file, const struct ckpt_entry *entries, int n)
@@ -122,19 +111,19 @@ int ckpt_write_shard(const struct ckpt_shard_job *job, uint32_t *crc, uint64_t *
                  ? -1
                  : 0;
     struct io_region *regions = calloc((size_t)job->n_entries + 1, sizeof *regions);
-    struct data_crc dc = {job, regions};
-    pthread_t crc_thread;
-    int crc_threaded = regions && pthread_create(&crc_thread, NULL, data_crc_main, &dc) == 0;
+    int n = 0;
     if (!regions)
         rc = -1;
     for (int i = 0; rc == 0 && i < job->n_entries; i++) {
         haddr_t at;
-        if (write_tensor(file, &job->entries[i], source(job, i), &at) != 0) {
-            io_errf(err, "cannot write tensor '%s' to '%s'", job->entries[i].t.name, job->path);
+        if (create_tensor(file, &job->entries[i], &at) != 0) {
+            io_errf(err, "cannot create tensor '%s' in '%s'", job->entries[i].t.name, job->path);
             rc = -1;
+        } else if (at != HADDR_UNDEF) {
+            /* Tensors without bytes in the file are read with the gaps. */
+            regions[n++] =
+                (struct io_region){(uint64_t)at, job->entries[i].bytes, 0, (void *)source(job, i)};
         }
-        regions[i].offset = at == HADDR_UNDEF ? UINT64_MAX : (uint64_t)at;
-        regions[i].bytes = job->entries[i].bytes;
     }
     if (rc == 0 && write_index(file, job->entries, job->n_entries) != 0) {
         io_errf(err, "cannot write the tensor index of '%s'", job->path);
@@ -142,9 +131,9 @@ int ckpt_write_shard(const struct ckpt_shard_job *job, uint32_t *crc, uint64_t *
     }
     for (int i = 0; rc == 0 && i < job->n_blobs; i++) {
         char path[IO_NAME_LEN + 16];
-        hsize_t n = job->blobs[i].bytes;
+        hsize_t nb = job->blobs[i].bytes;
         snprintf(path, sizeof path, "blobs/%s", job->blobs[i].name);
-        if (io_array_put(file, path, H5T_NATIVE_UINT8, 1, &n, job->blobs[i].data) != 0) {
+        if (io_array_put(file, path, H5T_NATIVE_UINT8, 1, &nb, job->blobs[i].data) != 0) {
             io_errf(err, "cannot write blob '%s' to '%s'", job->blobs[i].name, job->path);
             rc = -1;
         }
@@ -153,19 +142,15 @@ int ckpt_write_shard(const struct ckpt_shard_job *job, uint32_t *crc, uint64_t *
         io_errf(err, "cannot close checkpoint shard '%s'", job->path);
         rc = -1;
     }
-    if (crc_threaded)
-        pthread_join(crc_thread, NULL);
-    else if (regions)
-        data_crc_main(&dc);
-    /* Tensors without bytes in the file are read with the gaps. */
-    int n = 0;
-    for (int i = 0; regions && i < job->n_entries; i++)
-        if (regions[i].offset != UINT64_MAX)
-            regions[n++] = regions[i];
+    if (rc == 0)
+        rc = io_file_write_regions(job->path, regions, n, err);
     if (rc != 0) {
         free(regions);
         return -1;
     }
+    /* Their CRCs are known now: the pass below reads only the gaps. */
+    for (int i = 0; i < n; i++)
+        regions[i].data = NULL;
     /* The CRC reads the freshly written pages while the fsync pushes them
      * to disk: the two overlap instead of adding up. */
     struct fsync_job fj = {.path = job->path};

@@ -19,6 +19,9 @@ void io_h5_quiet(void);
 hid_t io_h5_open(const char *path);
 hid_t io_h5_create(const char *path);
 hid_t io_h5_type(enum plait_dtype dtype);
+/* The stored type of checkpoint tensors: little-endian whatever the host,
+ * so a reader on a little-endian host may take their bytes as they are. */
+hid_t io_h5_le_type(enum plait_dtype dtype);
 size_t io_dtype_size(enum plait_dtype dtype);
 const char *io_dtype_name(enum plait_dtype dtype);
 
@@ -33,23 +36,27 @@ int io_rm_rf(const char *path);
  * crc to start, the previous result to continue. */
 uint32_t io_crc32c(uint32_t crc, const void *data, size_t bytes);
 uint32_t io_crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2);
-/* CRC32C of a buffer, split over `threads` threads. */
-uint32_t io_crc32c_buf(const void *data, size_t bytes, int threads);
 /* CRC32C of a whole file, read in blocks by several threads. */
 int io_file_crc32c(const char *path, uint32_t *crc, uint64_t *bytes, char *err);
 /* CRC32C of bytes [offset, offset + bytes) of an open file. */
 int io_file_crc32c_range(int fd, uint64_t offset, uint64_t bytes, uint32_t *crc);
 
-/* A run of a file's bytes whose CRC32C is already known (tensor bytes CRC'd
- * in memory as they were written or read). */
+/* A run of a file's bytes (a tensor's) and its CRC32C. With data set, the
+ * bytes are read into data or written from it, CRC'd on the way; else the
+ * CRC is known. */
 struct io_region {
     uint64_t offset, bytes;
     uint32_t crc;
+    void *data;
 };
 
-/* The file's CRC32C from known regions (sorted here) and a read of only the
- * bytes between them: equal to a CRC of the whole file. A full read is the
- * fallback when the regions do not fit the file. */
+/* Writes each region's bytes from its data at its offset, in pieces CRC'd
+ * while in cache (setting each region's crc). */
+int io_file_write_regions(const char *path, struct io_region *r, int n, char *err);
+
+/* The file's CRC32C from the regions (sorted here) and a read of the bytes
+ * between them: equal to a CRC of the whole file. A full read is the
+ * fallback when the regions do not fit the file (not for regions read into data). */
 int io_file_crc32c_regions(const char *path, struct io_region *r, int n, uint32_t *crc,
                            uint64_t *bytes, char *err);
 
