@@ -1,0 +1,343 @@
+/* Every CPU kernel, forward and backward, against a float64 reference on
+ * fresh random inputs, with outputs poisoned before each call. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cpu/ops.h"
+#include "tests/check.h"
+#include "tests/kernels/testutil.h"
+
+#define TOL 1e-5
+
+static double *dalloc(size_t n)
+{
+    return calloc(n, sizeof(double));
+}
+
+#define CHECK_CLOSE(got, want, n)                                                                  \
+    do {                                                                                           \
+        double e_ = rel_err_d((got), (want), (n));                                                 \
+        CHECK_MSG(e_ < TOL, "%s: relative error %g", #got, e_);                                    \
+    } while (0)
+
+static void test_layernorm(int N, int C)
+{
+    float *x = test_random((size_t)N * C, -2, 2), *w = test_random(C, 0.5f, 1.5f);
+    float *b = test_random(C, -1, 1), *dy = test_random((size_t)N * C, -1, 1);
+    float *out = test_poisoned((size_t)N * C), *mean = test_poisoned(N), *rstd = test_poisoned(N);
+    layernorm_forward(out, mean, rstd, x, w, b, N, C);
+    double *rout = dalloc((size_t)N * C), *rmean = dalloc(N), *rrstd = dalloc(N);
+    double *xhat = dalloc((size_t)N * C);
+    for (int i = 0; i < N; i++) {
+        double m = 0, v = 0;
+        for (int c = 0; c < C; c++)
+            m += x[i * C + c];
+        m /= C;
+        for (int c = 0; c < C; c++)
+            v += (x[i * C + c] - m) * (x[i * C + c] - m);
+        v /= C;
+        rmean[i] = m;
+        rrstd[i] = 1.0 / sqrt(v + 1e-5);
+        for (int c = 0; c < C; c++) {
+            xhat[i * C + c] = (x[i * C + c] - m) * rrstd[i];
+            rout[i * C + c] = xhat[i * C + c] * w[c] + b[c];
+        }
+    }
+    CHECK_CLOSE(out, rout, (size_t)N * C);
+    CHECK_CLOSE(mean, rmean, N);
+    CHECK_CLOSE(rstd, rrstd, N);
+
+    /* Backward accumulates: start from random values. */
+    float *dx = test_random((size_t)N * C, -1, 1), *dw = test_random(C, -1, 1);
+    float *db = test_random(C, -1, 1);
+    double *rdx = dalloc((size_t)N * C), *rdw = dalloc(C), *rdb = dalloc(C);
+    for (int i = 0; i < N; i++) {
+        double g_mean = 0, g_xhat = 0;
+        for (int c = 0; c < C; c++) {
+            double g = (double)w[c] * dy[i * C + c];
+            g_mean += g;
+            g_xhat += g * xhat[i * C + c];
+        }
+        g_mean /= C;
+        g_xhat /= C;
+        for (int c = 0; c < C; c++) {
+            double g = (double)w[c] * dy[i * C + c];
+            rdx[i * C + c] = dx[i * C + c] + (g - g_mean - xhat[i * C + c] * g_xhat) * rrstd[i];
+        }
+    }
+    for (int c = 0; c < C; c++) {
+        rdw[c] = dw[c];
+        rdb[c] = db[c];
+        for (int i = 0; i < N; i++) {
+            rdw[c] += (double)dy[i * C + c] * xhat[i * C + c];
+            rdb[c] += dy[i * C + c];
+        }
+    }
+    layernorm_backward_input(dx, dy, x, w, mean, rstd, N, C);
+    layernorm_backward_weight(dw, db, dy, x, mean, rstd, N, C);
+    CHECK_CLOSE(dx, rdx, (size_t)N * C);
+    CHECK_CLOSE(dw, rdw, C);
+    CHECK_CLOSE(db, rdb, C);
+    free(x), free(w), free(b), free(dy), free(out), free(mean), free(rstd), free(rout);
+    free(rmean), free(rrstd), free(xhat), free(dx), free(dw), free(db), free(rdx), free(rdw);
+    free(rdb);
+}
+
+static void test_linear(int N, int I, int O, int with_bias)
+{
+    float *x = test_random((size_t)N * I, -1, 1), *w = test_random((size_t)O * I, -1, 1);
+    float *b = with_bias ? test_random(O, -1, 1) : NULL, *dy = test_random((size_t)N * O, -1, 1);
+    float *out = test_poisoned((size_t)N * O), *dx = test_poisoned((size_t)N * I);
+    float *dw = test_random((size_t)O * I, -1, 1), *db = test_random(O, -1, 1);
+    double *rout = dalloc((size_t)N * O), *rdx = dalloc((size_t)N * I);
+    double *rdw = dalloc((size_t)O * I), *rdb = dalloc(O);
+    for (int i = 0; i < N; i++)
+        for (int o = 0; o < O; o++) {
+            double s = b ? b[o] : 0.0;
+            for (int k = 0; k < I; k++)
+                s += (double)x[i * I + k] * w[o * I + k];
+            rout[i * O + o] = s;
+        }
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < I; k++) {
+            double s = 0;
+            for (int o = 0; o < O; o++)
+                s += (double)dy[i * O + o] * w[o * I + k];
+            rdx[i * I + k] = s;
+        }
+    for (int o = 0; o < O; o++) {
+        rdb[o] = db[o];
+        for (int k = 0; k < I; k++) {
+            double s = dw[o * I + k];
+            for (int i = 0; i < N; i++)
+                s += (double)dy[i * O + o] * x[i * I + k];
+            rdw[o * I + k] = s;
+        }
+        for (int i = 0; i < N; i++)
+            rdb[o] += dy[i * O + o];
+    }
+    linear_forward(out, x, w, b, N, I, O);
+    linear_backward_input(dx, dy, w, N, I, O);
+    linear_backward_weight(dw, db, dy, x, N, I, O);
+    CHECK_CLOSE(out, rout, (size_t)N * O);
+    CHECK_CLOSE(dx, rdx, (size_t)N * I);
+    CHECK_CLOSE(dw, rdw, (size_t)O * I);
+    CHECK_CLOSE(db, rdb, O);
+    free(x), free(w), free(b), free(dy), free(out), free(dx), free(dw), free(db), free(rout);
+    free(rdx), free(rdw), free(rdb);
+}
+
+static void test_attention(int B, int T, int H, int hd)
+{
+    const int C = H * hd, C3 = 3 * C;
+    const size_t n_qkv = (size_t)B * T * C3, n_out = (size_t)B * T * C, n_att = (size_t)B * H * T * T;
+    float *qkv = test_random(n_qkv, -2, 2), *dy = test_random(n_out, -1, 1);
+    float *out = test_poisoned(n_out), *att = test_poisoned(n_att), *dqkv = test_poisoned(n_qkv);
+    float *scratch = test_poisoned((size_t)B * H * T);
+    double *rout = dalloc(n_out), *ratt = dalloc(n_att), *rdqkv = dalloc(n_qkv);
+    double *datt = dalloc(T), *dpre = dalloc(T);
+    const double scale = 1.0 / sqrt(hd);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int t = 0; t < T; t++) {
+                const float *q = qkv + ((size_t)b * T + t) * C3 + h * hd;
+                double *a = ratt + (((size_t)b * H + h) * T + t) * T, max = -1e300, sum = 0;
+                for (int u = 0; u <= t; u++) {
+                    const float *k = qkv + ((size_t)b * T + u) * C3 + C + h * hd;
+                    double d = 0;
+                    for (int i = 0; i < hd; i++)
+                        d += (double)q[i] * k[i];
+                    a[u] = d * scale;
+                    max = a[u] > max ? a[u] : max;
+                }
+                for (int u = 0; u <= t; u++)
+                    sum += (a[u] = exp(a[u] - max));
+                for (int u = 0; u <= t; u++)
+                    a[u] /= sum;
+                double *y = rout + ((size_t)b * T + t) * C + h * hd;
+                for (int u = 0; u <= t; u++)
+                    for (int i = 0; i < hd; i++)
+                        y[i] += a[u] * qkv[((size_t)b * T + u) * C3 + 2 * C + h * hd + i];
+                /* Backward of this row. */
+                const float *g = dy + ((size_t)b * T + t) * C + h * hd;
+                double dot = 0;
+                for (int u = 0; u <= t; u++) {
+                    const float *v = qkv + ((size_t)b * T + u) * C3 + 2 * C + h * hd;
+                    double *dv = rdqkv + ((size_t)b * T + u) * C3 + 2 * C + h * hd;
+                    datt[u] = 0;
+                    for (int i = 0; i < hd; i++) {
+                        datt[u] += (double)g[i] * v[i];
+                        dv[i] += a[u] * g[i];
+                    }
+                    dot += a[u] * datt[u];
+                }
+                for (int u = 0; u <= t; u++) {
+                    dpre[u] = a[u] * (datt[u] - dot) * scale;
+                    const float *k = qkv + ((size_t)b * T + u) * C3 + C + h * hd;
+                    double *dq = rdqkv + ((size_t)b * T + t) * C3 + h * hd;
+                    double *dk = rdqkv + ((size_t)b * T + u) * C3 + C + h * hd;
+                    for (int i = 0; i < hd; i++) {
+                        dq[i] += dpre[u] * k[i];
+                        dk[i] += dpre[u] * q[i];
+                    }
+                }
+            }
+    attention_forward(out, att, qkv, B, T, H, hd);
+    attention_backward(dqkv, scratch, dy, qkv, att, B, T, H, hd);
+    CHECK_CLOSE(out, rout, n_out);
+    CHECK_CLOSE(att, ratt, n_att);
+    CHECK_CLOSE(dqkv, rdqkv, n_qkv);
+    free(qkv), free(dy), free(out), free(att), free(dqkv), free(scratch), free(rout), free(ratt);
+    free(rdqkv), free(datt), free(dpre);
+}
+
+static void test_gelu_residual(size_t rows, int C)
+{
+    const size_t n = rows * C;
+    float *x = test_random(n, -4, 4), *dy = test_random(n, -1, 1), *y = test_random(n, -1, 1);
+    float *bias = test_random(C, -1, 1);
+    float *out = test_poisoned(n), *dx = test_poisoned(n), *sum = test_poisoned(n);
+    double *rout = dalloc(n), *rdx = dalloc(n), *rsum = dalloc(n);
+    const double k = sqrt(2.0 / M_PI);
+    for (size_t i = 0; i < n; i++) {
+        double v = x[i], u = k * (v + 0.044715 * v * v * v), th = tanh(u);
+        rout[i] = 0.5 * v * (1 + th);
+        double du = k * (1 + 3 * 0.044715 * v * v);
+        rdx[i] = (0.5 * (1 + th) + 0.5 * v * (1 - th * th) * du) * dy[i];
+        rsum[i] = (double)x[i] + y[i] + bias[i % C];
+    }
+    gelu_forward(out, x, n);
+    gelu_backward(dx, x, dy, n);
+    residual_forward(sum, x, y, bias, rows, C);
+    CHECK_CLOSE(out, rout, n);
+    CHECK_CLOSE(dx, rdx, n);
+    CHECK_CLOSE(sum, rsum, n);
+    free(x), free(dy), free(y), free(bias), free(out), free(dx), free(sum), free(rout), free(rdx);
+    free(rsum);
+}
+
+static void test_embedding(int B, int T, int C, int V)
+{
+    const int N = B * T, v_begin = V / 3, v_count = V / 2;
+    int32_t *tok = malloc(N * sizeof(int32_t));
+    for (int i = 0; i < N; i++)
+        tok[i] = (int32_t)(test_uniform() * V);
+    tok[N - 1] = tok[0]; /* a repeated token accumulates twice */
+    float *wte = test_random((size_t)v_count * C, -1, 1), *wpe = test_random((size_t)T * C, -1, 1);
+    float *dy = test_random((size_t)N * C, -1, 1), *out = test_poisoned((size_t)N * C);
+    float *dwte = test_random((size_t)v_count * C, -1, 1), *dwpe = test_random((size_t)T * C, -1, 1);
+    double *rout = dalloc((size_t)N * C), *rdwte = dalloc((size_t)v_count * C);
+    double *rdwpe = dalloc((size_t)T * C);
+    for (size_t i = 0; i < (size_t)v_count * C; i++)
+        rdwte[i] = dwte[i];
+    for (size_t i = 0; i < (size_t)T * C; i++)
+        rdwpe[i] = dwpe[i];
+    for (int i = 0; i < N; i++) {
+        int v = tok[i] - v_begin, t = i % T;
+        for (int c = 0; c < C; c++) {
+            int in = v >= 0 && v < v_count;
+            rout[i * C + c] = (in ? wte[v * C + c] : 0.0) + wpe[t * C + c];
+            if (in)
+                rdwte[v * C + c] += dy[i * C + c];
+            rdwpe[t * C + c] += dy[i * C + c];
+        }
+    }
+    token_embedding_forward(out, tok, wte, v_begin, v_count, N, C);
+    position_embedding_forward(out, wpe, B, T, C);
+    token_embedding_backward_weight(dwte, dy, tok, v_begin, v_count, N, C);
+    position_embedding_backward_weight(dwpe, dy, B, T, C);
+    CHECK_CLOSE(out, rout, (size_t)N * C);
+    CHECK_CLOSE(dwte, rdwte, (size_t)v_count * C);
+    CHECK_CLOSE(dwpe, rdwpe, (size_t)T * C);
+    free(tok), free(wte), free(wpe), free(dy), free(out), free(dwte), free(dwpe), free(rout);
+    free(rdwte), free(rdwpe);
+}
+
+/* The vocabulary split in two shards, reduced here as the stage's collectives
+ * would, against the unsplit float64 softmax cross-entropy. */
+static void test_crossentropy(int N, int V)
+{
+    const int V0 = V / 2, V1 = V - V0;
+    float *logits = test_random((size_t)N * V, -5, 5);
+    int32_t *tgt = malloc(N * sizeof(int32_t));
+    for (int i = 0; i < N; i++)
+        tgt[i] = (int32_t)(test_uniform() * V);
+    double *rd = dalloc((size_t)N * V), rloss = 0;
+    const double scale = 0.37;
+    for (int i = 0; i < N; i++) {
+        double max = -1e300, sum = 0;
+        for (int v = 0; v < V; v++)
+            max = logits[i * V + v] > max ? logits[i * V + v] : max;
+        for (int v = 0; v < V; v++)
+            sum += exp(logits[i * V + v] - max);
+        rloss += log(sum) + max - logits[i * V + tgt[i]];
+        for (int v = 0; v < V; v++)
+            rd[i * V + v] = scale / N * (exp(logits[i * V + v] - max) / sum - (v == tgt[i]));
+    }
+    rloss /= N;
+    /* Shard s holds columns [s*V0, ...) as a dense [N, Vs] block. */
+    float *part[2], *max[2], *sums[2];
+    int vb[2] = {0, V0}, vc[2] = {V0, V1};
+    for (int s = 0; s < 2; s++) {
+        part[s] = malloc((size_t)N * vc[s] * sizeof(float));
+        for (int i = 0; i < N; i++)
+            memcpy(part[s] + (size_t)i * vc[s], logits + (size_t)i * V + vb[s],
+                   vc[s] * sizeof(float));
+        max[s] = test_poisoned(N);
+        sums[s] = test_poisoned(2 * (size_t)N);
+        crossentropy_row_max(max[s], part[s], N, vc[s]);
+    }
+    for (int i = 0; i < N; i++)
+        max[0][i] = max[1][i] = fmaxf(max[0][i], max[1][i]);
+    for (int s = 0; s < 2; s++)
+        crossentropy_row_sums(sums[s], part[s], max[s], tgt, vb[s], N, vc[s]);
+    for (int i = 0; i < 2 * N; i++)
+        sums[0][i] = sums[1][i] = sums[0][i] + sums[1][i];
+    float loss0 = crossentropy_loss(max[0], sums[0], N);
+    CHECK_MSG(fabs(loss0 - rloss) / rloss < TOL, "loss %g, reference %g", loss0, rloss);
+    float *d = test_poisoned((size_t)N * V);
+    for (int s = 0; s < 2; s++) {
+        crossentropy_backward(part[s], max[s], sums[s], tgt, vb[s], N, vc[s], (float)scale);
+        for (int i = 0; i < N; i++)
+            memcpy(d + (size_t)i * V + vb[s], part[s] + (size_t)i * vc[s], vc[s] * sizeof(float));
+    }
+    CHECK_CLOSE(d, rd, (size_t)N * V);
+    for (int s = 0; s < 2; s++)
+        free(part[s]), free(max[s]), free(sums[s]);
+    free(logits), free(tgt), free(rd), free(d);
+}
+
+static void test_adamw(size_t n)
+{
+    float *p = test_random(n, -1, 1), *g = test_random(n, -1, 1), *m = test_random(n, -0.1f, 0.1f);
+    float *v = test_random(n, 0, 0.01f);
+    double *rp = dalloc(n), *rm = dalloc(n), *rv = dalloc(n);
+    const double lr = 3e-3, b1 = 0.9, b2 = 0.95, eps = 1e-8, wd = 0.1;
+    const int step = 7;
+    const double bc1 = 1 - pow(b1, step), bc2 = 1 - pow(b2, step);
+    for (size_t i = 0; i < n; i++) {
+        rm[i] = b1 * m[i] + (1 - b1) * g[i];
+        rv[i] = b2 * v[i] + (1 - b2) * (double)g[i] * g[i];
+        rp[i] = p[i] - lr * ((rm[i] / bc1) / (sqrt(rv[i] / bc2) + eps) + wd * p[i]);
+    }
+    adamw_update(p, g, m, v, n, (float)lr, (float)b1, (float)b2, (float)eps, (float)wd,
+                 (float)bc1, (float)bc2);
+    CHECK_CLOSE(p, rp, n);
+    CHECK_CLOSE(m, rm, n);
+    CHECK_CLOSE(v, rv, n);
+    free(p), free(g), free(m), free(v), free(rp), free(rm), free(rv);
+}
+
+int main(void)
+{
+    test_seed();
+    test_layernorm(7, 48);
+    test_linear(9, 24, 40, 1);
+    test_linear(5, 33, 17, 0);
+    test_attention(2, 9, 3, 8);
+    test_gelu_residual(11, 24);
+    test_embedding(2, 7, 16, 50);
+    test_crossentropy(6, 41);
+    test_adamw(1000);
+    return check_status("test_kernel_ops");
+}

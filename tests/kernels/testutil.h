@@ -1,0 +1,86 @@
+/* Helpers shared by the kernels tests: random inputs from a per-run seed,
+ * poisoned outputs and relative errors. */
+#ifndef PLAIT_TESTS_KERNELS_TESTUTIL_H
+#define PLAIT_TESTS_KERNELS_TESTUTIL_H
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+static uint64_t test_rng_state;
+
+/* A fresh seed each run (printed, so a failure can be replayed with
+ * PLAIT_TEST_SEED). */
+static inline uint64_t test_seed(void)
+{
+    const char *env = getenv("PLAIT_TEST_SEED");
+    uint64_t seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
+    printf("seed %llu\n", (unsigned long long)seed);
+    test_rng_state = seed * 2654435761ULL + 1;
+    return seed;
+}
+
+static inline double test_uniform(void)
+{
+    test_rng_state ^= test_rng_state << 13;
+    test_rng_state ^= test_rng_state >> 7;
+    test_rng_state ^= test_rng_state << 17;
+    return (double)(test_rng_state >> 11) * 0x1.0p-53;
+}
+
+static inline float *test_random(size_t n, float lo, float hi)
+{
+    float *p = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)(lo + (hi - lo) * test_uniform());
+    return p;
+}
+
+/* NaN everywhere, so an element the kernel fails to write shows up. */
+static inline float *test_poisoned(size_t n)
+{
+    float *p = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        p[i] = NAN;
+    return p;
+}
+
+static inline float *test_copy(const float *src, size_t n)
+{
+    float *p = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        p[i] = src[i];
+    return p;
+}
+
+/* max |got - want| / max |want|; NaN when got holds a NaN. */
+static inline double rel_err_d(const float *got, const double *want, size_t n)
+{
+    double diff = 0.0, scale = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]);
+        if (isnan(d))
+            return NAN;
+        diff = d > diff ? d : diff;
+        scale = fabs(want[i]) > scale ? fabs(want[i]) : scale;
+    }
+    return diff / scale;
+}
+
+static inline double rel_err_f(const float *got, const float *want, size_t n)
+{
+    double diff = 0.0, scale = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - (double)want[i]);
+        if (isnan(d))
+            return NAN;
+        diff = d > diff ? d : diff;
+        scale = fabs((double)want[i]) > scale ? fabs((double)want[i]) : scale;
+    }
+    return diff / scale;
+}
+
+#endif
