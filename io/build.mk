@@ -1,1 +1,42 @@
-# io: build rules (see the top-level Makefile for the variables to fill in).
+# io: libplait_io (datasets, loader, checkpoints), plait-data, plait-ckpt.
+
+IO_CFLAGS := $(call pkg_cflags,hdf5)
+IO_LIBS := $(call pkg_libs,hdf5) -lz -lpthread
+EXTRA_CFLAGS_io := $(IO_CFLAGS)
+EXTRA_CFLAGS_tests += $(IO_CFLAGS) -I.
+
+IO_SRCS := io/util.c io/dataset.c io/loader.c io/ckpt_shard.c io/ckpt_manifest.c \
+	io/ckpt_write.c io/ckpt_read.c
+IO_OBJS := $(IO_SRCS:%.c=$(OBJ)/%.o)
+IO_LIB := $(LIB)/libplait_io.a
+
+$(IO_LIB): $(IO_OBJS)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(BIN)/plait-data: $(OBJ)/io/plait_data.o $(IO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(IO_LIBS)
+
+$(BIN)/plait-ckpt: $(OBJ)/io/plait_ckpt.o $(IO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(IO_LIBS)
+
+ALL_TARGETS += $(IO_LIB) $(BIN)/plait-data $(BIN)/plait-ckpt
+
+# Unit tests (run under ASan/UBSan) and the small drivers the script tests use.
+IO_TESTS := test_io_dataset test_io_loader test_io_ckpt
+IO_DRIVERS :=
+
+$(IO_TESTS:%=$(TESTBIN)/%) $(IO_DRIVERS:%=$(TESTBIN)/%): $(TESTBIN)/%: $(OBJ)/tests/io/%.o $(IO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(IO_LIBS)
+
+UNIT_TESTS += $(IO_TESTS:%=$(TESTBIN)/%)
+ALL_TARGETS += $(IO_DRIVERS:%=$(TESTBIN)/%)
+
+install-io: $(BIN)/plait-data $(BIN)/plait-ckpt
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BIN)/plait-data $(BIN)/plait-ckpt $(DESTDIR)$(PREFIX)/bin/
+
+INSTALL_RULES += install-io

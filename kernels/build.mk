@@ -16,7 +16,7 @@ $(KERNELS_LIB): $(KERNELS_SRC:%.c=$(OBJ)/%.o)
 ALL_TARGETS += $(KERNELS_LIB)
 
 # Unit tests (tests/kernels/<name>.c) and the benchmark (tests/bench/).
-KERNELS_TESTS := test_kernel_ops
+KERNELS_TESTS := test_kernel_ops test_model_grad test_tensor_parallel test_pipeline
 KERNELS_TEST_PROGS := $(KERNELS_TESTS:%=$(TESTBIN)/%)
 $(KERNELS_TEST_PROGS): $(TESTBIN)/%: $(OBJ)/tests/kernels/%.o $(KERNELS_LIB)
 	@mkdir -p $(@D)

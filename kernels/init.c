@@ -81,8 +81,8 @@ int stage_build_tensors(struct gpt_stage *s)
     const int64_t C = c->d_model;
     s->i_wte = s->i_wpe = s->i_layers = s->i_lnf = -1;
     if (s->o.first || s->o.last) {
-        s->i_wte = add_tensor(s, "wte", 2, SHAPE(c->vocab, C), 0, s->v_begin, s->Vl, 1,
-                              INIT_NORMAL, 0.02f);
+        s->i_wte = add_tensor(s, "wte", 2, SHAPE(c->vocab, C), 0, s->v_begin, s->Vl, 1, INIT_NORMAL,
+                              0.02f);
         if (s->i_wte < 0)
             return -1;
     }

@@ -176,8 +176,8 @@ gpt_stage *gpt_stage_create(const gpt_stage_opts *opts, uint64_t seed, char *err
     s->dgelu = alloc_floats(s, (size_t)s->N * s->Fl);
     s->att_scratch = alloc_floats(s, (size_t)opts->batch * s->Hl * opts->seq);
     s->slots = calloc(opts->slots, sizeof(*s->slots));
-    if (!s->params || !s->grads || !s->adam_m || !s->adam_v || !s->tmp || !s->datty ||
-        !s->dgelu || !s->att_scratch || !s->slots) {
+    if (!s->params || !s->grads || !s->adam_m || !s->adam_v || !s->tmp || !s->datty || !s->dgelu ||
+        !s->att_scratch || !s->slots) {
         fail(s, "out of memory for %zu parameters and activations", s->n_params);
         goto fail;
     }
@@ -236,8 +236,8 @@ static float *grad(struct gpt_stage *s, int i)
     return s->grads + s->tensors[i].index;
 }
 
-#define LP(l, k) param(s, s->i_layers + (l) * LAYER_TENSORS + (k))
-#define LG(l, k) grad(s, s->i_layers + (l) * LAYER_TENSORS + (k))
+#define LP(l, k) param(s, s->i_layers + (l)*LAYER_TENSORS + (k))
+#define LG(l, k) grad(s, s->i_layers + (l)*LAYER_TENSORS + (k))
 
 static int layer_forward(struct gpt_stage *s, struct slot *sl, int l)
 {
@@ -412,8 +412,8 @@ static void embedding_backward_weight(struct gpt_stage *s, struct slot *sl)
 /* The weight half of each piece runs right after its input half when `fused`;
  * either way every gradient tensor receives its contributions in the same
  * order, so the fused and split results are identical. */
-static int backward_input(struct gpt_stage *s, int slot, const float *grad_output,
-                          float loss_scale, float *grad_input, int fused)
+static int backward_input(struct gpt_stage *s, int slot, const float *grad_output, float loss_scale,
+                          float *grad_input, int fused)
 {
     struct slot *sl = get_slot(s, slot, SLOT_FORWARD_DONE);
     if (!sl)

@@ -44,9 +44,9 @@ struct slot {
 
 struct gpt_stage {
     gpt_stage_opts o;
-    int L;                   /* layers held */
+    int L;                    /* layers held */
     int N, C, Cl, Hl, hd, Fl; /* tokens, width, local width, local heads, head dim, local MLP */
-    int Vl, v_begin;         /* this shard's vocabulary slice */
+    int Vl, v_begin;          /* this shard's vocabulary slice */
     gpt_tensor *tensors;
     enum tensor_init *init;
     float *init_std;

@@ -1,3 +1,32 @@
 # runtime: libplait and plait-run. Build rules.
 
+PLAIT_LIB_SRCS := runtime/plait.c runtime/placement.c runtime/bootstrap.c runtime/rendezvous.c \
+	runtime/transport.c runtime/collectives.c runtime/reduce.c
+PLAIT_LIB_OBJS := $(PLAIT_LIB_SRCS:%.c=$(OBJ)/%.o)
+PLAIT_LIBS := $(call pkg_libs,ucx) -lpmi2
+EXTRA_CFLAGS_runtime := -I. $(call pkg_cflags,ucx)
+EXTRA_CFLAGS_tests += -I.
+
+$(LIB)/libplait.a: $(PLAIT_LIB_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIB)/libplait.so: $(PLAIT_LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,libplait.so $(LDFLAGS) -o $@ $^ $(PLAIT_LIBS)
+
+$(BIN)/plait-run: $(OBJ)/runtime/plait_run.o $(OBJ)/runtime/placement.o $(OBJ)/runtime/rendezvous.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+# Test programs that relaunch themselves under plait-run find it next to them.
+RUNTIME_TESTS := runtime_unit_test runtime_collectives_test runtime_failure_test
+$(TESTBIN)/runtime_%: $(OBJ)/tests/runtime/%.o $(LIB)/libplait.a | $(BIN)/plait-run
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB)/libplait.a $(PLAIT_LIBS) -lm
+
+ALL_TARGETS += $(LIB)/libplait.a $(LIB)/libplait.so $(BIN)/plait-run
+UNIT_TESTS += $(RUNTIME_TESTS:%=$(TESTBIN)/%)
+SCRIPT_TESTS += tests/runtime/srun_test.sh
+
 include runtime/train/build.mk

@@ -22,7 +22,8 @@ void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
         float u = GELU_SCALE * (x + 0.044715f * x * x * x);
         float th = tanhf(u);
         float sech2 = 1.0f - th * th;
-        float grad = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_SCALE * (1.0f + 0.134145f * x * x);
+        float grad =
+            0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_SCALE * (1.0f + 0.134145f * x * x);
         dinp[i] = grad * dout[i];
     }
 }

@@ -19,8 +19,8 @@ void linear_forward(float *out, const float *inp, const float *w, const float *b
 
 void linear_backward_input(float *dinp, const float *dout, const float *w, int N, int K, int O)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, K, O, 1.0f, dout, O, w, K, 0.0f,
-                dinp, K);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, K, O, 1.0f, dout, O, w, K, 0.0f, dinp,
+                K);
 }
 
 void linear_backward_weight(float *dw, float *db, const float *dout, const float *inp, int N, int K,

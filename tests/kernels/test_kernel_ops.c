@@ -130,7 +130,8 @@ static void test_linear(int N, int I, int O, int with_bias)
 static void test_attention(int B, int T, int H, int hd)
 {
     const int C = H * hd, C3 = 3 * C;
-    const size_t n_qkv = (size_t)B * T * C3, n_out = (size_t)B * T * C, n_att = (size_t)B * H * T * T;
+    const size_t n_qkv = (size_t)B * T * C3, n_out = (size_t)B * T * C,
+                 n_att = (size_t)B * H * T * T;
     float *qkv = test_random(n_qkv, -2, 2), *dy = test_random(n_out, -1, 1);
     float *out = test_poisoned(n_out), *att = test_poisoned(n_att), *dqkv = test_poisoned(n_qkv);
     float *scratch = test_poisoned((size_t)B * H * T);
@@ -225,7 +226,8 @@ static void test_embedding(int B, int T, int C, int V)
     tok[N - 1] = tok[0]; /* a repeated token accumulates twice */
     float *wte = test_random((size_t)v_count * C, -1, 1), *wpe = test_random((size_t)T * C, -1, 1);
     float *dy = test_random((size_t)N * C, -1, 1), *out = test_poisoned((size_t)N * C);
-    float *dwte = test_random((size_t)v_count * C, -1, 1), *dwpe = test_random((size_t)T * C, -1, 1);
+    float *dwte = test_random((size_t)v_count * C, -1, 1),
+          *dwpe = test_random((size_t)T * C, -1, 1);
     double *rout = dalloc((size_t)N * C), *rdwte = dalloc((size_t)v_count * C);
     double *rdwpe = dalloc((size_t)T * C);
     for (size_t i = 0; i < (size_t)v_count * C; i++)
@@ -320,8 +322,8 @@ static void test_adamw(size_t n)
         rv[i] = b2 * v[i] + (1 - b2) * (double)g[i] * g[i];
         rp[i] = p[i] - lr * ((rm[i] / bc1) / (sqrt(rv[i] / bc2) + eps) + wd * p[i]);
     }
-    adamw_update(p, g, m, v, n, (float)lr, (float)b1, (float)b2, (float)eps, (float)wd,
-                 (float)bc1, (float)bc2);
+    adamw_update(p, g, m, v, n, (float)lr, (float)b1, (float)b2, (float)eps, (float)wd, (float)bc1,
+                 (float)bc2);
     CHECK_CLOSE(p, rp, n);
     CHECK_CLOSE(m, rm, n);
     CHECK_CLOSE(v, rv, n);

@@ -17,7 +17,8 @@ static uint64_t test_rng_state;
 static inline uint64_t test_seed(void)
 {
     const char *env = getenv("PLAIT_TEST_SEED");
-    uint64_t seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
+    uint64_t seed =
+        env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
     printf("seed %llu\n", (unsigned long long)seed);
     test_rng_state = seed * 2654435761ULL + 1;
     return seed;

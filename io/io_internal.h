@@ -1,0 +1,51 @@
+/* Helpers shared by io's files; not part of the public interface. */
+#ifndef PLAIT_IO_INTERNAL_H
+#define PLAIT_IO_INTERNAL_H
+
+#include <hdf5.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#include "plait_io.h"
+
+void io_errf(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+double io_now(void);
+
+/* Quiets HDF5's stack dumps on this thread: errors are reported as one line. */
+void io_h5_quiet(void);
+hid_t io_h5_type(enum plait_dtype dtype);
+size_t io_dtype_size(enum plait_dtype dtype);
+const char *io_dtype_name(enum plait_dtype dtype);
+
+/* Durability: H5Fclose leaves data in the page cache (sec2 never fsyncs). */
+int io_fsync_path(const char *path, char *err);
+int io_fsync_dir(const char *dir, char *err);
+/* Writes data to path through path.tmp, fsync, rename, fsync of the directory. */
+int io_write_file_atomic(const char *path, const void *data, size_t bytes, char *err);
+int io_rm_rf(const char *path);
+
+/* zlib CRC-32 of a whole file, read through mmap, split over threads. */
+int io_file_crc32(const char *path, uint32_t *crc, uint64_t *bytes, char *err);
+uint32_t io_crc32_buf(const void *data, size_t bytes, int threads);
+
+/* Small HDF5 attribute helpers; each returns 0 or -1. */
+int io_attr_put_i64(hid_t obj, const char *name, int64_t v);
+int io_attr_get_i64(hid_t obj, const char *name, int64_t *v);
+int io_attr_put_str(hid_t obj, const char *name, const char *s);
+int io_attr_get_str(hid_t obj, const char *name, char *buf, size_t cap);
+
+/* Whole small datasets: rank-1 or rank-2 arrays written or read at once. */
+int io_array_put(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims,
+                 const void *data);
+/* Reads dataset name into buf, which holds exactly `elems` elements of type. */
+int io_array_get(hid_t loc, const char *name, hid_t type, size_t elems, void *buf);
+/* Number of elements of dataset name, or -1. */
+long long io_array_len(hid_t loc, const char *name);
+/* A fixed-length string type of IO_NAME_LEN bytes; close with H5Tclose. */
+hid_t io_name_type(void);
+
+#define IO_FORMAT_VERSION "plait-ckpt-1"
+#define IO_MANIFEST       "manifest.h5"
+#define IO_NAME_LEN       256
+
+#endif

@@ -1,0 +1,362 @@
+/* Error lines, durability, CRC and HDF5 attribute helpers used across io. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "io_internal.h"
+
+void io_errf(char *err, const char *fmt, ...)
+{
+    if (!err)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, PLAIT_IO_ERRLEN, fmt, ap);
+    va_end(ap);
+}
+
+double io_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void io_h5_quiet(void)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+hid_t io_h5_type(enum plait_dtype dtype)
+{
+    switch (dtype) {
+    case PLAIT_F32:
+        return H5T_NATIVE_FLOAT;
+    case PLAIT_F64:
+        return H5T_NATIVE_DOUBLE;
+    case PLAIT_I32:
+        return H5T_NATIVE_INT32;
+    case PLAIT_I64:
+        return H5T_NATIVE_INT64;
+    case PLAIT_U16:
+        return H5T_NATIVE_UINT16;
+    case PLAIT_U8:
+        return H5T_NATIVE_UINT8;
+    }
+    return H5I_INVALID_HID;
+}
+
+size_t io_dtype_size(enum plait_dtype dtype)
+{
+    static const size_t sizes[] = {4, 8, 4, 8, 2, 1};
+    return (unsigned)dtype < sizeof sizes / sizeof sizes[0] ? sizes[dtype] : 0;
+}
+
+const char *io_dtype_name(enum plait_dtype dtype)
+{
+    static const char *names[] = {"f32", "f64", "i32", "i64", "u16", "u8"};
+    return (unsigned)dtype < sizeof names / sizeof names[0] ? names[dtype] : "?";
+}
+
+int io_fsync_path(const char *path, char *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) {
+        io_errf(err, "fsync of '%s' failed: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+int io_fsync_dir(const char *dir, char *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) {
+        io_errf(err, "fsync of directory '%s' failed: %s", dir, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+static int parent_dir(const char *path, char *dir, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return snprintf(dir, cap, ".") < (int)cap ? 0 : -1;
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    if (n >= cap)
+        return -1;
+    memcpy(dir, path, n);
+    dir[n] = 0;
+    return 0;
+}
+
+int io_write_file_atomic(const char *path, const void *data, size_t bytes, char *err)
+{
+    char tmp[4096], dir[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp ||
+        parent_dir(path, dir, sizeof dir) != 0) {
+        io_errf(err, "path '%s' is too long", path);
+        return -1;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        io_errf(err, "cannot create '%s': %s", tmp, strerror(errno));
+        return -1;
+    }
+    const char *p = data;
+    size_t left = bytes;
+    while (left > 0) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            io_errf(err, "cannot write '%s': %s", tmp, strerror(errno));
+            close(fd);
+            unlink(tmp);
+            return -1;
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        io_errf(err, "fsync of '%s' failed: %s", tmp, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    if (rename(tmp, path) != 0) {
+        io_errf(err, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return io_fsync_dir(dir, err);
+}
+
+int io_rm_rf(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : -1;
+    if (!S_ISDIR(st.st_mode))
+        return unlink(path);
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char sub[4096];
+        if (snprintf(sub, sizeof sub, "%s/%s", path, e->d_name) >= (int)sizeof sub ||
+            io_rm_rf(sub) != 0)
+            rc = -1;
+    }
+    closedir(d);
+    return rmdir(path) != 0 ? -1 : rc;
+}
+
+struct crc_part {
+    const unsigned char *data;
+    size_t bytes;
+    uint32_t crc;
+};
+
+static void *crc_part_run(void *arg)
+{
+    struct crc_part *p = arg;
+    p->crc = (uint32_t)crc32_z(0, p->data, p->bytes);
+    return NULL;
+}
+
+/* Parts are CRC'd in parallel and joined with crc32_combine, so the result
+ * equals a single-threaded CRC-32 of the whole buffer. */
+uint32_t io_crc32_buf(const void *data, size_t bytes, int threads)
+{
+    enum { MAX_PARTS = 8 };
+    if (threads < 1)
+        threads = 1;
+    if (threads > MAX_PARTS)
+        threads = MAX_PARTS;
+    if (bytes < ((size_t)8 << 20))
+        threads = 1;
+    struct crc_part parts[MAX_PARTS];
+    pthread_t tids[MAX_PARTS];
+    size_t per = bytes / (size_t)threads;
+    for (int i = 0; i < threads; i++) {
+        parts[i].data = (const unsigned char *)data + per * (size_t)i;
+        parts[i].bytes = i == threads - 1 ? bytes - per * (size_t)i : per;
+    }
+    int started[MAX_PARTS] = {0};
+    for (int i = 1; i < threads; i++)
+        started[i] = pthread_create(&tids[i], NULL, crc_part_run, &parts[i]) == 0;
+    crc_part_run(&parts[0]);
+    for (int i = 1; i < threads; i++) {
+        if (started[i])
+            pthread_join(tids[i], NULL);
+        else
+            crc_part_run(&parts[i]);
+    }
+    uint32_t crc = parts[0].crc;
+    for (int i = 1; i < threads; i++)
+        crc = (uint32_t)crc32_combine(crc, parts[i].crc, (z_off_t)parts[i].bytes);
+    return crc;
+}
+
+int io_file_crc32(const char *path, uint32_t *crc, uint64_t *bytes, char *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        io_errf(err, "cannot open '%s': %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    *bytes = (uint64_t)st.st_size;
+    if (st.st_size == 0) {
+        *crc = (uint32_t)crc32_z(0, NULL, 0);
+        close(fd);
+        return 0;
+    }
+    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) {
+        io_errf(err, "cannot map '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    madvise(map, (size_t)st.st_size, MADV_SEQUENTIAL | MADV_WILLNEED);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    *crc = io_crc32_buf(map, (size_t)st.st_size, cpus > 4 ? 4 : (int)cpus);
+    munmap(map, (size_t)st.st_size);
+    return 0;
+}
+
+int io_attr_put_i64(hid_t obj, const char *name, int64_t v)
+{
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, name, H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = a >= 0 && H5Awrite(a, H5T_NATIVE_INT64, &v) >= 0 ? 0 : -1;
+    if (a >= 0)
+        H5Aclose(a);
+    H5Sclose(space);
+    return rc;
+}
+
+int io_attr_get_i64(hid_t obj, const char *name, int64_t *v)
+{
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0)
+        return -1;
+    int rc = H5Aread(a, H5T_NATIVE_INT64, v) >= 0 ? 0 : -1;
+    H5Aclose(a);
+    return rc;
+}
+
+int io_attr_put_str(hid_t obj, const char *name, const char *s)
+{
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, strlen(s) + 1);
+    H5Tset_strpad(type, H5T_STR_NULLTERM);
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = a >= 0 && H5Awrite(a, type, s) >= 0 ? 0 : -1;
+    if (a >= 0)
+        H5Aclose(a);
+    H5Sclose(space);
+    H5Tclose(type);
+    return rc;
+}
+
+int io_attr_get_str(hid_t obj, const char *name, char *buf, size_t cap)
+{
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0)
+        return -1;
+    hid_t ftype = H5Aget_type(a);
+    size_t n = H5Tget_size(ftype);
+    int rc = -1;
+    if (H5Tget_class(ftype) == H5T_STRING && !H5Tis_variable_str(ftype) && n > 0) {
+        char *tmp = calloc(1, n + 1);
+        hid_t mtype = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mtype, n);
+        if (tmp && H5Aread(a, mtype, tmp) >= 0) {
+            snprintf(buf, cap, "%s", tmp);
+            rc = 0;
+        }
+        H5Tclose(mtype);
+        free(tmp);
+    }
+    H5Tclose(ftype);
+    H5Aclose(a);
+    return rc;
+}
+
+int io_array_put(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims,
+                 const void *data)
+{
+    hid_t space = H5Screate_simple(rank, dims, NULL);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t d = H5Dcreate2(loc, name, type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    hssize_t n = H5Sget_simple_extent_npoints(space);
+    int rc =
+        d >= 0 && (n == 0 || H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0) ? 0 : -1;
+    if (d >= 0)
+        H5Dclose(d);
+    H5Pclose(lcpl);
+    H5Sclose(space);
+    return rc;
+}
+
+long long io_array_len(hid_t loc, const char *name)
+{
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (d < 0)
+        return -1;
+    hid_t space = H5Dget_space(d);
+    long long n = (long long)H5Sget_simple_extent_npoints(space);
+    H5Sclose(space);
+    H5Dclose(d);
+    return n;
+}
+
+int io_array_get(hid_t loc, const char *name, hid_t type, size_t elems, void *buf)
+{
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (d < 0)
+        return -1;
+    hid_t space = H5Dget_space(d);
+    hssize_t n = H5Sget_simple_extent_npoints(space);
+    int rc = n >= 0 && (size_t)n == elems &&
+                     (n == 0 || H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0)
+                 ? 0
+                 : -1;
+    H5Sclose(space);
+    H5Dclose(d);
+    return rc;
+}
+
+hid_t io_name_type(void)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, IO_NAME_LEN);
+    H5Tset_strpad(t, H5T_STR_NULLTERM);
+    return t;
+}

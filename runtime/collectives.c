@@ -1,0 +1,454 @@
+/* Host collectives over UCX. Each collective is compiled at its start into a
+ * schedule: a list of sends, receives and local steps (reduce, copy, scale).
+ * Sends and receives are posted as soon as the schedule reaches them; a local
+ * step first waits for everything posted before it. One engine runs every
+ * schedule, so the blocking calls are start + wait and plait_iallreduce is
+ * start + test with no extra machinery.
+ *
+ * Algorithms: allreduce uses recursive doubling (log2 p steps of the whole
+ * buffer, best for latency) below PLAIT_RING_MIN bytes and a ring
+ * (reduce-scatter then allgather, 2(p-1) steps of 1/p, best for bandwidth)
+ * above; both handle any p (recursive doubling folds the ranks above the
+ * largest power of two into the ones below). Reduce-scatter and allgather are
+ * rings, broadcast a binomial tree, barrier the dissemination algorithm. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/internal.h"
+
+#define PLAIT_RING_MIN (64u << 10)
+
+typedef enum { OP_SEND, OP_RECV, OP_REDUCE, OP_COPY, OP_SCALE, OP_FENCE } op_kind_t;
+
+typedef struct {
+    op_kind_t kind;
+    int peer;       /* comm rank, for send and receive */
+    unsigned phase; /* matches a send to its receive within one collective */
+    void *dst;
+    const void *src;
+    size_t count; /* elements */
+} coll_op_t;
+
+struct plait_collective {
+    plait_comm_t *comm;
+    plait_dtype_t dtype;
+    size_t esize;
+    uint32_t seq;
+    coll_op_t *ops;
+    size_t nops, cap, next;
+    plait_request_t *pending; /* posted sends and receives since the last local step */
+    size_t npending;
+    void *scratch;
+    bool oom;
+};
+
+static void add(struct plait_collective *c, coll_op_t op)
+{
+    if (c->nops == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 16;
+        coll_op_t *ops = realloc(c->ops, cap * sizeof *ops);
+        if (!ops) {
+            c->oom = true;
+            return;
+        }
+        c->ops = ops;
+        c->cap = cap;
+    }
+    c->ops[c->nops++] = op;
+}
+
+static char *at(const struct plait_collective *c, const void *base, size_t elem)
+{
+    return (char *)base + elem * c->esize;
+}
+
+static void send_op(struct plait_collective *c, int peer, unsigned phase, const void *buf,
+                    size_t count)
+{
+    add(c, (coll_op_t){.kind = OP_SEND, .peer = peer, .phase = phase, .src = buf, .count = count});
+}
+
+static void recv_op(struct plait_collective *c, int peer, unsigned phase, void *buf, size_t count)
+{
+    add(c, (coll_op_t){.kind = OP_RECV, .peer = peer, .phase = phase, .dst = buf, .count = count});
+}
+
+static void local_op(struct plait_collective *c, op_kind_t kind, void *dst, const void *src,
+                     size_t count)
+{
+    add(c, (coll_op_t){.kind = kind, .dst = dst, .src = src, .count = count});
+}
+
+/* Block i of a buffer of count elements split over n ranks. */
+static void block(size_t count, int n, int i, size_t *off, size_t *len)
+{
+    size_t base = count / (size_t)n, extra = count % (size_t)n, ui = (size_t)i;
+    *off = ui * base + (ui < extra ? ui : extra);
+    *len = base + (ui < extra ? 1 : 0);
+}
+
+static int mod(int a, int n)
+{
+    return ((a % n) + n) % n;
+}
+
+static void build_allreduce_doubling(struct plait_collective *c, void *buf, size_t count)
+{
+    int n = c->comm->size, me = c->comm->rank, pof2 = 1;
+    while (pof2 * 2 <= n)
+        pof2 *= 2;
+    void *tmp = c->scratch;
+    if (me >= pof2) { /* folded: hand the data over, get the result back */
+        send_op(c, me - pof2, 0, buf, count);
+        recv_op(c, me - pof2, 0xfff, buf, count);
+        return;
+    }
+    if (me + pof2 < n) {
+        recv_op(c, me + pof2, 0, tmp, count);
+        local_op(c, OP_REDUCE, buf, tmp, count);
+    }
+    unsigned phase = 1;
+    for (int mask = 1; mask < pof2; mask <<= 1, phase++) {
+        send_op(c, me ^ mask, phase, buf, count);
+        recv_op(c, me ^ mask, phase, tmp, count);
+        local_op(c, OP_REDUCE, buf, tmp, count);
+    }
+    if (me + pof2 < n)
+        send_op(c, me + pof2, 0xfff, buf, count);
+}
+
+/* Ring reduce-scatter in place over buf's n blocks: afterwards this rank's
+ * block `owned(me)` holds the full reduction. */
+static void build_ring_reduce_scatter(struct plait_collective *c, void *buf, size_t count,
+                                      int shift)
+{
+    int n = c->comm->size, me = c->comm->rank;
+    int right = mod(me + 1, n), left = mod(me - 1, n);
+    for (int s = 0; s < n - 1; s++) {
+        size_t soff, slen, roff, rlen;
+        block(count, n, mod(me - s + shift, n), &soff, &slen);
+        block(count, n, mod(me - s - 1 + shift, n), &roff, &rlen);
+        if (slen)
+            send_op(c, right, (unsigned)s, at(c, buf, soff), slen);
+        if (rlen) {
+            recv_op(c, left, (unsigned)s, c->scratch, rlen);
+            local_op(c, OP_REDUCE, at(c, buf, roff), c->scratch, rlen);
+        } else {
+            local_op(c, OP_FENCE, NULL, NULL, 0);
+        }
+    }
+}
+
+/* Ring allgather in place: block (me + shift) is this rank's, afterwards all are. */
+static void build_ring_allgather(struct plait_collective *c, void *buf, size_t count, int shift,
+                                 unsigned phase0)
+{
+    int n = c->comm->size, me = c->comm->rank;
+    int right = mod(me + 1, n), left = mod(me - 1, n);
+    for (int s = 0; s < n - 1; s++) {
+        size_t soff, slen, roff, rlen;
+        block(count, n, mod(me - s + shift, n), &soff, &slen);
+        block(count, n, mod(me - s - 1 + shift, n), &roff, &rlen);
+        if (slen)
+            send_op(c, right, phase0 + (unsigned)s, at(c, buf, soff), slen);
+        if (rlen)
+            recv_op(c, left, phase0 + (unsigned)s, at(c, buf, roff), rlen);
+        local_op(c, OP_FENCE, NULL, NULL, 0);
+    }
+}
+
+static plait_status_t start(plait_comm_t *comm, plait_dtype_t dtype, size_t scratch_elems,
+                            plait_request_t **out)
+{
+    plait_context_t *ctx = comm->ctx;
+    if (ctx->failed)
+        return ctx->failed;
+    if (dtype != PLAIT_FLOAT32 && dtype != PLAIT_BFLOAT16)
+        return plait_fail(ctx, PLAIT_ERR_INVALID,
+                          "dtype %d: expected PLAIT_FLOAT32 or "
+                          "PLAIT_BFLOAT16",
+                          (int)dtype);
+    plait_request_t *req = calloc(1, sizeof *req);
+    struct plait_collective *c = calloc(1, sizeof *c);
+    size_t esize = plait_dtype_size(dtype);
+    void *scratch = malloc(scratch_elems * esize + 1);
+    if (!req || !c || !scratch) {
+        free(req);
+        free(c);
+        free(scratch);
+        return plait_fail(ctx, PLAIT_ERR_NO_MEMORY, "collective: out of memory for %zu elements",
+                          scratch_elems);
+    }
+    *c = (struct plait_collective){
+        .comm = comm, .dtype = dtype, .esize = esize, .seq = comm->coll_seq++, .scratch = scratch};
+    *req = (plait_request_t){.ctx = ctx, .kind = REQ_COLL, .coll = c};
+    *out = req;
+    return PLAIT_OK;
+}
+
+/* Compiled: make room for the pending requests and start running. */
+static plait_status_t launch(plait_request_t *req, plait_request_t **out)
+{
+    struct plait_collective *c = req->coll;
+    plait_context_t *ctx = req->ctx;
+    c->pending = calloc(c->nops + 1, sizeof *c->pending);
+    if (c->oom || !c->pending) {
+        plait_coll_free(req);
+        return plait_fail(ctx, PLAIT_ERR_NO_MEMORY, "collective: out of memory for its schedule");
+    }
+    req->next_active = ctx->active;
+    ctx->active = req;
+    double unused;
+    plait_status_t st = plait_coll_progress(req, &unused);
+    if (st != PLAIT_OK && st != PLAIT_ERR_TIMEOUT) {
+        plait_coll_free(req);
+        return st;
+    }
+    *out = req;
+    return PLAIT_OK;
+}
+
+/* Run a compiled blocking collective to completion. */
+static plait_status_t run(plait_request_t *req)
+{
+    plait_status_t st = launch(req, &req);
+    return st == PLAIT_OK ? plait_wait(req) : st;
+}
+
+plait_status_t plait_iallreduce(plait_comm_t *comm, const void *sendbuf, void *recvbuf,
+                                size_t count, plait_dtype_t dtype, plait_op_t op,
+                                plait_request_t **out)
+{
+    int n = comm->size;
+    size_t esize = plait_dtype_size(dtype);
+    bool ring = count * esize >= PLAIT_RING_MIN && count >= (size_t)n;
+    size_t scratch = ring ? count / (size_t)n + 1 : count;
+    if (op != PLAIT_SUM && op != PLAIT_AVG)
+        return plait_fail(comm->ctx, PLAIT_ERR_INVALID, "op %d: expected PLAIT_SUM or PLAIT_AVG",
+                          (int)op);
+    plait_request_t *req;
+    plait_status_t st = start(comm, dtype, n > 1 ? scratch : 0, &req);
+    if (st != PLAIT_OK)
+        return st;
+    struct plait_collective *c = req->coll;
+    if (sendbuf != recvbuf && count)
+        local_op(c, OP_COPY, recvbuf, sendbuf, count);
+    if (n > 1 && count) {
+        if (ring) {
+            build_ring_reduce_scatter(c, recvbuf, count, 0);
+            build_ring_allgather(c, recvbuf, count, 1, (unsigned)n);
+        } else {
+            build_allreduce_doubling(c, recvbuf, count);
+        }
+    }
+    if (op == PLAIT_AVG && count)
+        local_op(c, OP_SCALE, recvbuf, NULL, count);
+    return launch(req, out);
+}
+
+plait_status_t plait_allreduce(plait_comm_t *comm, const void *sendbuf, void *recvbuf, size_t count,
+                               plait_dtype_t dtype, plait_op_t op)
+{
+    plait_request_t *req = NULL;
+    plait_status_t st = plait_iallreduce(comm, sendbuf, recvbuf, count, dtype, op, &req);
+    return st == PLAIT_OK ? plait_wait(req) : st;
+}
+
+plait_status_t plait_reduce_scatter(plait_comm_t *comm, const void *sendbuf, void *recvbuf,
+                                    size_t count, plait_dtype_t dtype, plait_op_t op)
+{
+    int n = comm->size, me = comm->rank;
+    if (op != PLAIT_SUM && op != PLAIT_AVG)
+        return plait_fail(comm->ctx, PLAIT_ERR_INVALID, "op %d: expected PLAIT_SUM or PLAIT_AVG",
+                          (int)op);
+    plait_request_t *req;
+    plait_status_t st = start(comm, dtype, count, &req);
+    if (st != PLAIT_OK)
+        return st;
+    struct plait_collective *c = req->coll;
+    /* recvbuf accumulates: it holds the partial sum of the block travelling
+     * through this rank, seeded from sendbuf. Block b_s = me - s - 1 is sent at
+     * step s, so after n - 1 steps this rank holds block me. */
+    if (count) {
+        local_op(c, OP_COPY, recvbuf, at(c, sendbuf, (size_t)mod(me - 1, n) * count), count);
+        for (int s = 0; s < n - 1; s++) {
+            int left = mod(me - 1, n), right = mod(me + 1, n);
+            send_op(c, right, (unsigned)s, recvbuf, count);
+            recv_op(c, left, (unsigned)s, c->scratch, count);
+            local_op(c, OP_COPY, recvbuf, at(c, sendbuf, (size_t)mod(me - s - 2, n) * count),
+                     count);
+            local_op(c, OP_REDUCE, recvbuf, c->scratch, count);
+        }
+        if (op == PLAIT_AVG)
+            local_op(c, OP_SCALE, recvbuf, NULL, count);
+    }
+    return run(req);
+}
+
+plait_status_t plait_allgather(plait_comm_t *comm, const void *sendbuf, void *recvbuf, size_t count,
+                               plait_dtype_t dtype)
+{
+    int n = comm->size, me = comm->rank;
+    plait_request_t *req;
+    plait_status_t st = start(comm, dtype, 0, &req);
+    if (st != PLAIT_OK)
+        return st;
+    struct plait_collective *c = req->coll;
+    void *mine = at(c, recvbuf, (size_t)me * count);
+    if (count && mine != sendbuf)
+        local_op(c, OP_COPY, mine, sendbuf, count);
+    /* Blocks of equal size count: ring allgather over n * count elements. */
+    if (count && n > 1)
+        build_ring_allgather(c, recvbuf, count * (size_t)n, 0, 0);
+    return run(req);
+}
+
+plait_status_t plait_broadcast(plait_comm_t *comm, void *buf, size_t count, plait_dtype_t dtype,
+                               int root)
+{
+    int n = comm->size;
+    if (root < 0 || root >= n)
+        return plait_fail(comm->ctx, PLAIT_ERR_INVALID, "broadcast root %d: expected 0 to %d", root,
+                          n - 1);
+    plait_request_t *req;
+    plait_status_t st = start(comm, dtype, 0, &req);
+    if (st != PLAIT_OK)
+        return st;
+    struct plait_collective *c = req->coll;
+    int vr = mod(comm->rank - root, n), mask = 1;
+    if (count) {
+        for (; mask < n; mask <<= 1)
+            if (vr & mask) {
+                recv_op(c, mod(vr - mask + root, n), 0, buf, count);
+                local_op(c, OP_FENCE, NULL, NULL, 0);
+                break;
+            }
+        for (mask >>= 1; mask > 0; mask >>= 1)
+            if (vr + mask < n)
+                send_op(c, mod(vr + mask + root, n), 0, buf, count);
+    }
+    return run(req);
+}
+
+plait_status_t plait_barrier(plait_comm_t *comm)
+{
+    int n = comm->size, me = comm->rank;
+    plait_request_t *req;
+    plait_status_t st = start(comm, PLAIT_FLOAT32, 0, &req);
+    if (st != PLAIT_OK)
+        return st;
+    struct plait_collective *c = req->coll;
+    unsigned phase = 0;
+    for (int k = 1; k < n; k <<= 1, phase++) {
+        send_op(c, mod(me + k, n), phase, c->scratch, 0);
+        recv_op(c, mod(me - k, n), phase, c->scratch, 0);
+        local_op(c, OP_FENCE, NULL, NULL, 0);
+    }
+    return run(req);
+}
+
+static uint64_t coll_tag(const struct plait_collective *c, int src_world, unsigned phase)
+{
+    return plait_tag(c->comm->group, src_world,
+                     PLAIT_TAG_COLL | ((uint64_t)(c->seq & 0xffffff) << 12) | (phase & 0xfff));
+}
+
+static plait_status_t post(struct plait_collective *c, const coll_op_t *op)
+{
+    plait_context_t *ctx = c->comm->ctx;
+    plait_request_t *r = &c->pending[c->npending++];
+    int peer = c->comm->world_ranks[op->peer];
+    if (op->kind == OP_SEND)
+        return plait_post_send(ctx, op->src, op->count * c->esize, peer,
+                               coll_tag(c, c->comm->world_ranks[c->comm->rank], op->phase), r);
+    return plait_post_recv(ctx, op->dst, op->count * c->esize, peer, coll_tag(c, peer, op->phase),
+                           r);
+}
+
+static void run_local(struct plait_collective *c, const coll_op_t *op)
+{
+    switch (op->kind) {
+    case OP_REDUCE:
+        plait_reduce_sum(op->dst, op->src, op->count, c->dtype);
+        break;
+    case OP_COPY:
+        memmove(op->dst, op->src, op->count * c->esize);
+        break;
+    case OP_SCALE:
+        plait_scale(op->dst, op->count, c->dtype, c->comm->size);
+        break;
+    default:
+        break;
+    }
+}
+
+plait_status_t plait_coll_progress(plait_request_t *req, double *last_progress)
+{
+    struct plait_collective *c = req->coll;
+    for (;;) {
+        bool all_done = true;
+        for (size_t i = 0; i < c->npending; i++) {
+            plait_request_t *r = &c->pending[i];
+            if (r->done)
+                continue;
+            plait_p2p_check(r);
+            if (!r->done) {
+                all_done = false;
+                continue;
+            }
+            *last_progress = plait_now();
+            if (r->status != PLAIT_OK)
+                return req->status = r->status;
+        }
+        if (c->next == c->nops) {
+            if (all_done) {
+                req->done = true;
+                req->status = PLAIT_OK;
+            }
+            return PLAIT_OK;
+        }
+        const coll_op_t *op = &c->ops[c->next];
+        if (op->kind == OP_SEND || op->kind == OP_RECV) {
+            c->next++;
+            plait_status_t st = post(c, op);
+            if (st != PLAIT_OK)
+                return req->status = st;
+            continue;
+        }
+        if (!all_done)
+            return PLAIT_OK;
+        c->npending = 0;
+        run_local(c, op);
+        c->next++;
+    }
+}
+
+/* The peer a stalled collective waits for: its first unfinished operation's. */
+int plait_coll_waiting_for(const plait_request_t *req)
+{
+    const struct plait_collective *c = req->coll;
+    for (size_t i = 0; i < c->npending; i++)
+        if (!c->pending[i].done)
+            return c->pending[i].peer;
+    return -1;
+}
+
+void plait_coll_free(plait_request_t *req)
+{
+    struct plait_collective *c = req->coll;
+    plait_context_t *ctx = req->ctx;
+    for (plait_request_t **p = &ctx->active; *p; p = &(*p)->next_active)
+        if (*p == req) {
+            *p = req->next_active;
+            break;
+        }
+    if (c) {
+        for (size_t i = 0; i < c->npending; i++)
+            plait_p2p_cancel(&c->pending[i]);
+        free(c->pending);
+        free(c->ops);
+        free(c->scratch);
+        free(c);
+    }
+    free(req);
+}

@@ -1,0 +1,123 @@
+/* What the runtime's files share. Not installed: programs use plait.h. */
+#ifndef PLAIT_RUNTIME_INTERNAL_H
+#define PLAIT_RUNTIME_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <ucp/api/ucp.h>
+
+#include "runtime/plait.h"
+
+#define PLAIT_HOST_MAX 64
+
+/* One rank's entry in the bootstrap exchange: where it runs and how to reach
+ * its UCX worker. */
+typedef struct {
+    char host[PLAIT_HOST_MAX];
+    size_t address_len;
+    void *address;
+} plait_peer_t;
+
+struct plait_comm {
+    plait_context_t *ctx;
+    plait_group_t group;
+    int rank, size;
+    int *world_ranks;  /* comm rank -> world rank */
+    uint32_t coll_seq; /* collectives started on this comm, for their tags */
+};
+
+typedef enum { REQ_SEND, REQ_RECV, REQ_COLL } plait_request_kind_t;
+
+struct plait_collective;
+
+struct plait_request {
+    plait_context_t *ctx;
+    plait_request_kind_t kind;
+    int peer;     /* world rank, for p2p */
+    void *ucx;    /* UCX request, NULL once complete */
+    size_t bytes; /* expected receive size */
+    plait_status_t status;
+    bool done;
+    struct plait_collective *coll;
+    plait_request_t *next_active; /* list of started collectives */
+};
+
+typedef struct {
+    plait_context_t *ctx;
+    int peer;
+} plait_ep_arg_t;
+
+struct plait_context {
+    plait_placement_t placement;
+    double timeout_s;
+    const char *bootstrap;
+    plait_comm_t comms[4];
+    plait_peer_t *peers;
+    ucp_context_h ucp;
+    ucp_worker_h worker;
+    ucp_ep_h *eps;
+    bool *ep_failed;
+    plait_ep_arg_t *ep_args; /* the error handler's argument, one per endpoint */
+    int launcher_fd; /* plait-run's rendezvous socket, -1 elsewhere: it reports dead ranks */
+    double next_launcher_check;
+    plait_request_t *active; /* collectives started and not yet complete */
+    plait_status_t failed;   /* sticky: after a peer or transport error */
+    char error[512];
+};
+
+/* Record a one-line error on ctx and return status. */
+plait_status_t plait_fail(plait_context_t *ctx, plait_status_t status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+plait_status_t plait_vfail(char *buf, size_t len, plait_status_t status, const char *fmt,
+                           va_list ap);
+double plait_now(void);
+
+/* placement.c: fill p from PLAIT_*, else SLURM_*, else a single process. */
+plait_status_t plait_placement_from_env(plait_placement_t *p, const char *layout, char *err,
+                                        size_t errlen);
+/* Parse "dp=2,tp=2,pp=1" for world ranks into dp, tp, pp. */
+plait_status_t plait_layout_parse(const char *layout, int world, int *dp, int *tp, int *pp,
+                                  char *err, size_t errlen);
+
+/* bootstrap.c: every rank contributes blob; peers[r] gets rank r's host and
+ * blob. Sets ctx->bootstrap and, under plait-run, ctx->launcher_fd. */
+plait_status_t plait_bootstrap_exchange(plait_context_t *ctx, const void *blob, size_t len);
+void plait_bootstrap_close(plait_context_t *ctx);
+/* Non-blocking check for a death notice from plait-run. */
+plait_status_t plait_launcher_check(plait_context_t *ctx);
+
+/* transport.c */
+plait_status_t plait_transport_open(plait_context_t *ctx);
+void plait_transport_close(plait_context_t *ctx);
+plait_status_t plait_post_send(plait_context_t *ctx, const void *buf, size_t bytes, int world_peer,
+                               uint64_t tag, plait_request_t *req);
+plait_status_t plait_post_recv(plait_context_t *ctx, void *buf, size_t bytes, int world_peer,
+                               uint64_t tag, plait_request_t *req);
+/* Check a p2p request without progressing the worker; sets req->done. */
+void plait_p2p_check(plait_request_t *req);
+void plait_p2p_cancel(plait_request_t *req);
+/* Progress the worker once and every active collective. */
+plait_status_t plait_progress_all(plait_context_t *ctx);
+plait_status_t plait_peer_error(plait_context_t *ctx, int world_peer, plait_status_t status,
+                                const char *what);
+
+/* Tags: [63:60] group, [59:40] source world rank, [39] collective, [35:0] payload. */
+#define PLAIT_TAG_COLL (1ull << 39)
+static inline uint64_t plait_tag(plait_group_t group, int src_world, uint64_t payload)
+{
+    return ((uint64_t)group << 60) | ((uint64_t)(src_world & 0xfffff) << 40) | payload;
+}
+
+/* collectives.c */
+plait_status_t plait_coll_progress(plait_request_t *req, double *last_progress);
+void plait_coll_free(plait_request_t *req);
+/* The world rank a stalled collective waits for, -1 if none. */
+int plait_coll_waiting_for(const plait_request_t *req);
+
+/* reduce.c */
+void plait_reduce_sum(void *dst, const void *src, size_t count, plait_dtype_t dtype);
+void plait_scale(void *buf, size_t count, plait_dtype_t dtype, int divisor);
+float plait_bf16_to_float(uint16_t v);
+uint16_t plait_float_to_bf16(float f);
+
+#endif

@@ -1,0 +1,173 @@
+/* Where this process sits: the plugin's (or plait-run's) PLAIT_* variables
+ * when present, else Slurm's own variables with block placement and a layout
+ * from the caller, else a job of one. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime/internal.h"
+
+static plait_status_t env_int(const char *name, int min, int *out, char *err, size_t errlen)
+{
+    const char *s = getenv(name);
+    if (!s) {
+        snprintf(err, errlen, "%s is not set: expected an integer from %d", name, min);
+        return PLAIT_ERR_INVALID;
+    }
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > 1 << 20) {
+        snprintf(err, errlen, "%s='%s': expected an integer from %d", name, s, min);
+        return PLAIT_ERR_INVALID;
+    }
+    *out = (int)v;
+    return PLAIT_OK;
+}
+
+plait_status_t plait_layout_parse(const char *layout, int world, int *dp, int *tp, int *pp,
+                                  char *err, size_t errlen)
+{
+    int v[3] = {0, 0, 0}; /* dp, tp, pp; 0 = derive */
+    static const char *const names[3] = {"dp", "tp", "pp"};
+    const char *s = layout ? layout : "";
+    while (*s) {
+        int which = -1;
+        for (int i = 0; i < 3; i++)
+            if (strncmp(s, names[i], 2) == 0 && s[2] == '=')
+                which = i;
+        char *end;
+        long n = which < 0 ? 0 : strtol(s + 3, &end, 10);
+        if (which < 0 || end == s + 3 || n < 1 || n > 1 << 20 || (*end && *end != ',')) {
+            snprintf(err, errlen, "layout '%s': expected dp=N,tp=N,pp=N (any of them, N >= 1)",
+                     layout);
+            return PLAIT_ERR_INVALID;
+        }
+        v[which] = (int)n;
+        s = *end ? end + 1 : end;
+    }
+    if (!v[1])
+        v[1] = v[0] && v[2] ? world / (v[0] * v[2]) : 1;
+    if (!v[2])
+        v[2] = v[0] ? world / (v[0] * v[1]) : 1;
+    if (!v[0])
+        v[0] = world / (v[1] * v[2]);
+    if (v[0] < 1 || v[1] < 1 || v[2] < 1 || (long)v[0] * v[1] * v[2] != world) {
+        snprintf(err, errlen, "layout '%s': dp*tp*pp must equal the world size %d",
+                 layout ? layout : "", world);
+        return PLAIT_ERR_INVALID;
+    }
+    *dp = v[0], *tp = v[1], *pp = v[2];
+    return PLAIT_OK;
+}
+
+static void set_host(plait_placement_t *p)
+{
+    const char *node = getenv("SLURMD_NODENAME");
+    if (node && *node)
+        snprintf(p->host, sizeof p->host, "%s", node);
+    else if (gethostname(p->host, sizeof p->host) != 0)
+        snprintf(p->host, sizeof p->host, "unknown");
+    p->host[sizeof p->host - 1] = '\0';
+}
+
+static plait_status_t from_contract(plait_placement_t *p, char *err, size_t errlen)
+{
+    struct {
+        const char *name;
+        int min;
+        int *out;
+    } vars[] = {
+        {"PLAIT_RANK", 0, &p->rank},
+        {"PLAIT_WORLD_SIZE", 1, &p->world_size},
+        {"PLAIT_LOCAL_RANK", 0, &p->local_rank},
+        {"PLAIT_LOCAL_SIZE", 1, &p->local_size},
+        {"PLAIT_DP_RANK", 0, &p->dp_rank},
+        {"PLAIT_DP_SIZE", 1, &p->dp_size},
+        {"PLAIT_TP_RANK", 0, &p->tp_rank},
+        {"PLAIT_TP_SIZE", 1, &p->tp_size},
+        {"PLAIT_PP_RANK", 0, &p->pp_rank},
+        {"PLAIT_PP_SIZE", 1, &p->pp_size},
+    };
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        if (env_int(vars[i].name, vars[i].min, vars[i].out, err, errlen) != PLAIT_OK)
+            return PLAIT_ERR_INVALID;
+    int expect = (p->dp_rank * p->pp_size + p->pp_rank) * p->tp_size + p->tp_rank;
+    if (p->dp_size * p->tp_size * p->pp_size != p->world_size || p->rank != expect ||
+        p->rank >= p->world_size || p->dp_rank >= p->dp_size || p->tp_rank >= p->tp_size ||
+        p->pp_rank >= p->pp_size || p->local_rank >= p->local_size) {
+        snprintf(err, errlen,
+                 "PLAIT_RANK=%d with dp %d/%d tp %d/%d pp %d/%d of %d: expected rank = "
+                 "(dp*PP+pp)*TP+tp and DP*TP*PP = world size",
+                 p->rank, p->dp_rank, p->dp_size, p->tp_rank, p->tp_size, p->pp_rank, p->pp_size,
+                 p->world_size);
+        return PLAIT_ERR_INVALID;
+    }
+    return PLAIT_OK;
+}
+
+/* SLURM_STEP_TASKS_PER_NODE looks like "4(x2),3": tasks on node 0, 1, 2. */
+static int tasks_on_node(const char *spec, int node)
+{
+    const char *s = spec;
+    while (s && *s) {
+        char *end;
+        long tasks = strtol(s, &end, 10), reps = 1;
+        if (end == s)
+            return -1;
+        if (strncmp(end, "(x", 2) == 0) {
+            reps = strtol(end + 2, &end, 10);
+            if (*end++ != ')')
+                return -1;
+        }
+        if (node < reps)
+            return (int)tasks;
+        node -= (int)reps;
+        s = *end == ',' ? end + 1 : NULL;
+    }
+    return -1;
+}
+
+static plait_status_t from_slurm(plait_placement_t *p, const char *layout, char *err, size_t errlen)
+{
+    int node = 0;
+    if (env_int("SLURM_PROCID", 0, &p->rank, err, errlen) ||
+        env_int(getenv("SLURM_STEP_NUM_TASKS") ? "SLURM_STEP_NUM_TASKS" : "SLURM_NTASKS", 1,
+                &p->world_size, err, errlen) ||
+        env_int("SLURM_LOCALID", 0, &p->local_rank, err, errlen) ||
+        env_int("SLURM_NODEID", 0, &node, err, errlen))
+        return PLAIT_ERR_INVALID;
+    const char *spec = getenv("SLURM_STEP_TASKS_PER_NODE");
+    if (!spec)
+        spec = getenv("SLURM_TASKS_PER_NODE");
+    p->local_size = spec ? tasks_on_node(spec, node) : -1;
+    if (p->local_size <= p->local_rank) {
+        snprintf(err, errlen, "SLURM_STEP_TASKS_PER_NODE='%s': expected a task count for node %d",
+                 spec ? spec : "", node);
+        return PLAIT_ERR_INVALID;
+    }
+    if (plait_layout_parse(layout, p->world_size, &p->dp_size, &p->tp_size, &p->pp_size, err,
+                           errlen) != PLAIT_OK)
+        return PLAIT_ERR_INVALID;
+    p->tp_rank = p->rank % p->tp_size;
+    p->pp_rank = p->rank / p->tp_size % p->pp_size;
+    p->dp_rank = p->rank / (p->tp_size * p->pp_size);
+    return PLAIT_OK;
+}
+
+plait_status_t plait_placement_from_env(plait_placement_t *p, const char *layout, char *err,
+                                        size_t errlen)
+{
+    memset(p, 0, sizeof *p);
+    set_host(p);
+    if (!layout || !*layout)
+        layout = getenv("PLAIT_LAYOUT");
+    if (getenv("PLAIT_RANK"))
+        return from_contract(p, err, errlen);
+    if (getenv("SLURM_PROCID") && getenv("SLURM_STEP_ID"))
+        return from_slurm(p, layout, err, errlen);
+    p->world_size = p->local_size = p->dp_size = p->tp_size = p->pp_size = 1;
+    return plait_layout_parse(layout, 1, &p->dp_size, &p->tp_size, &p->pp_size, err, errlen);
+}

@@ -1,0 +1,244 @@
+/* UCX point-to-point: one context and worker per process, an endpoint per
+ * peer created on first send, tagged non-blocking operations (nbx API).
+ * Requests carry no completion callback: completion is read with
+ * ucp_request_check_status, so a request abandoned after an error can be
+ * cancelled and released without leaving UCX a pointer into freed memory. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/internal.h"
+
+/* ASan intercepts malloc and mmap itself; UCX's hooks that patch the same
+ * symbols to track memory events break ASan's bookkeeping. Turn them off in
+ * sanitized builds only: they feed UCX's registration cache, which matters
+ * for performance, not correctness, on the transports used here. */
+#if defined(__SANITIZE_ADDRESS__)
+#define PLAIT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PLAIT_ASAN 1
+#endif
+#endif
+
+static plait_status_t ucx_fail(plait_context_t *ctx, const char *what, ucs_status_t s)
+{
+    return plait_fail(ctx, PLAIT_ERR_TRANSPORT, "UCX %s failed: %s", what, ucs_status_string(s));
+}
+
+plait_status_t plait_transport_open(plait_context_t *ctx)
+{
+    ucp_config_t *config;
+    ucs_status_t s = ucp_config_read("PLAIT", NULL, &config);
+    if (s != UCS_OK)
+        return ucx_fail(ctx, "ucp_config_read", s);
+#ifdef PLAIT_ASAN
+    if (!getenv("UCX_MEM_MALLOC_HOOKS"))
+        ucp_config_modify(config, "MEM_MALLOC_HOOKS", "no");
+    if (!getenv("UCX_MEM_EVENTS"))
+        ucp_config_modify(config, "MEM_EVENTS", "no");
+#endif
+    ucp_params_t params = {
+        .field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED,
+        .features = UCP_FEATURE_TAG,
+        .mt_workers_shared = 0,
+    };
+    s = ucp_init(&params, config, &ctx->ucp);
+    ucp_config_release(config);
+    if (s != UCS_OK)
+        return ucx_fail(ctx, "ucp_init", s);
+    ucp_worker_params_t wp = {
+        .field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE,
+        .thread_mode = UCS_THREAD_MODE_SINGLE,
+    };
+    s = ucp_worker_create(ctx->ucp, &wp, &ctx->worker);
+    if (s != UCS_OK)
+        return ucx_fail(ctx, "ucp_worker_create", s);
+    int world = ctx->placement.world_size;
+    ctx->eps = calloc((size_t)world, sizeof *ctx->eps);
+    ctx->ep_failed = calloc((size_t)world, sizeof *ctx->ep_failed);
+    ctx->ep_args = calloc((size_t)world, sizeof *ctx->ep_args);
+    if (!ctx->eps || !ctx->ep_failed || !ctx->ep_args)
+        return plait_fail(ctx, PLAIT_ERR_NO_MEMORY, "out of memory for %d endpoints", world);
+    return PLAIT_OK;
+}
+
+/* Close endpoints gracefully for at most a second each: a peer that already
+ * left must not keep this one from leaving. */
+void plait_transport_close(plait_context_t *ctx)
+{
+    if (ctx->eps) {
+        for (int r = 0; r < ctx->placement.world_size; r++) {
+            if (!ctx->eps[r])
+                continue;
+            ucp_request_param_t p = {
+                .op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS,
+                .flags = ctx->ep_failed[r] || ctx->failed ? UCP_EP_CLOSE_FLAG_FORCE : 0,
+            };
+            void *req = ucp_ep_close_nbx(ctx->eps[r], &p);
+            double deadline = plait_now() + 1.0;
+            while (UCS_PTR_IS_PTR(req) && ucp_request_check_status(req) == UCS_INPROGRESS &&
+                   plait_now() < deadline)
+                ucp_worker_progress(ctx->worker);
+            if (UCS_PTR_IS_PTR(req))
+                ucp_request_free(req);
+        }
+    }
+    free(ctx->eps);
+    free(ctx->ep_failed);
+    free(ctx->ep_args);
+    ctx->ep_args = NULL;
+    ctx->eps = NULL;
+    ctx->ep_failed = NULL;
+    if (ctx->worker)
+        ucp_worker_destroy(ctx->worker);
+    if (ctx->ucp)
+        ucp_cleanup(ctx->ucp);
+    ctx->worker = NULL;
+    ctx->ucp = NULL;
+}
+
+plait_status_t plait_peer_error(plait_context_t *ctx, int world_peer, plait_status_t status,
+                                const char *what)
+{
+    return plait_fail(ctx, status, "peer rank %d (host %s): %s", world_peer,
+                      ctx->peers[world_peer].host, what);
+}
+
+static void ep_error(void *arg, ucp_ep_h ep, ucs_status_t status)
+{
+    (void)ep;
+    plait_context_t *ctx = ((plait_ep_arg_t *)arg)->ctx;
+    int peer = ((plait_ep_arg_t *)arg)->peer;
+    ctx->ep_failed[peer] = true;
+    char what[128];
+    snprintf(what, sizeof what, "connection failed: %s", ucs_status_string(status));
+    plait_peer_error(ctx, peer, PLAIT_ERR_PEER, what);
+}
+
+static plait_status_t endpoint(plait_context_t *ctx, int peer, ucp_ep_h *ep)
+{
+    if (ctx->ep_failed[peer])
+        return plait_peer_error(ctx, peer, PLAIT_ERR_PEER, "connection failed earlier");
+    if (!ctx->eps[peer]) {
+        ucp_ep_params_t p = {
+            .field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
+                          UCP_EP_PARAM_FIELD_ERR_HANDLER,
+            .address = ctx->peers[peer].address,
+            .err_mode = UCP_ERR_HANDLING_MODE_PEER,
+            .err_handler = {.cb = ep_error, .arg = &ctx->ep_args[peer]},
+        };
+        ctx->ep_args[peer] = (plait_ep_arg_t){ctx, peer};
+        ucs_status_t s = ucp_ep_create(ctx->worker, &p, &ctx->eps[peer]);
+        if (s != UCS_OK)
+            return plait_peer_error(ctx, peer, PLAIT_ERR_TRANSPORT, ucs_status_string(s));
+    }
+    *ep = ctx->eps[peer];
+    return PLAIT_OK;
+}
+
+/* Record a finished UCX operation's outcome on req. */
+static void complete(plait_request_t *req, ucs_status_t s)
+{
+    req->done = true;
+    req->status = PLAIT_OK;
+    if (s == UCS_OK)
+        return;
+    char what[160];
+    if (s == UCS_ERR_MESSAGE_TRUNCATED)
+        snprintf(what, sizeof what, "message larger than the %zu-byte receive buffer", req->bytes);
+    else
+        snprintf(what, sizeof what, "%s failed: %s", req->kind == REQ_SEND ? "send" : "receive",
+                 ucs_status_string(s));
+    req->status = s == UCS_ERR_MESSAGE_TRUNCATED ? PLAIT_ERR_INVALID : PLAIT_ERR_PEER;
+    plait_peer_error(req->ctx, req->peer, req->status, what);
+}
+
+static void take_result(plait_request_t *req, void *ucx)
+{
+    if (UCS_PTR_IS_PTR(ucx)) {
+        req->ucx = ucx;
+        req->done = false;
+    } else {
+        complete(req, UCS_PTR_STATUS(ucx));
+    }
+}
+
+plait_status_t plait_post_send(plait_context_t *ctx, const void *buf, size_t bytes, int world_peer,
+                               uint64_t tag, plait_request_t *req)
+{
+    req->ctx = ctx;
+    req->kind = REQ_SEND;
+    req->peer = world_peer;
+    req->bytes = bytes;
+    req->ucx = NULL;
+    ucp_ep_h ep = NULL;
+    plait_status_t st = endpoint(ctx, world_peer, &ep);
+    if (st != PLAIT_OK)
+        return st;
+    ucp_request_param_t p = {.op_attr_mask = 0};
+    take_result(req, ucp_tag_send_nbx(ep, buf, bytes, tag, &p));
+    return req->done ? req->status : PLAIT_OK;
+}
+
+plait_status_t plait_post_recv(plait_context_t *ctx, void *buf, size_t bytes, int world_peer,
+                               uint64_t tag, plait_request_t *req)
+{
+    req->ctx = ctx;
+    req->kind = REQ_RECV;
+    req->peer = world_peer;
+    req->bytes = bytes;
+    req->ucx = NULL;
+    ucp_request_param_t p = {.op_attr_mask = 0};
+    take_result(req, ucp_tag_recv_nbx(ctx->worker, buf, bytes, tag, UINT64_MAX, &p));
+    return req->done ? req->status : PLAIT_OK;
+}
+
+void plait_p2p_check(plait_request_t *req)
+{
+    if (req->done)
+        return;
+    ucs_status_t s = ucp_request_check_status(req->ucx);
+    if (s == UCS_INPROGRESS) {
+        if (req->kind == REQ_SEND && req->ctx->ep_failed[req->peer]) {
+            req->status = PLAIT_ERR_PEER;
+            plait_p2p_cancel(req);
+        }
+        return;
+    }
+    ucp_request_free(req->ucx);
+    req->ucx = NULL;
+    complete(req, s);
+}
+
+void plait_p2p_cancel(plait_request_t *req)
+{
+    if (req->ucx) {
+        ucp_request_cancel(req->ctx->worker, req->ucx);
+        ucp_request_free(req->ucx);
+        req->ucx = NULL;
+    }
+    req->done = true;
+}
+
+plait_status_t plait_progress_all(plait_context_t *ctx)
+{
+    if (ctx->failed)
+        return ctx->failed;
+    ucp_worker_progress(ctx->worker);
+    double now = plait_now();
+    if (now >= ctx->next_launcher_check) {
+        ctx->next_launcher_check = now + 0.01;
+        plait_status_t st = plait_launcher_check(ctx);
+        if (st != PLAIT_OK)
+            return st;
+    }
+    for (plait_request_t *r = ctx->active; r; r = r->next_active)
+        if (!r->done) {
+            double unused;
+            plait_status_t st = plait_coll_progress(r, &unused);
+            if (st != PLAIT_OK && st != PLAIT_ERR_TIMEOUT)
+                return st;
+        }
+    return ctx->failed;
+}

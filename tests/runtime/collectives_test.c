@@ -1,0 +1,219 @@
+/* Every host collective and point-to-point against a serial reference, for
+ * many lengths, both dtypes and every group kind, with 2, 3, 4 and 8 ranks
+ * under plait-run (or as many as srun starts, see srun_test.sh). Inputs are
+ * small integers, so every sum is exact and results must match bit for bit. */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "runtime/internal.h"
+#include "tests/check.h"
+#include "tests/runtime/launch.h"
+
+static const size_t lengths[] = {0, 1, 2, 3, 7, 64, 1000, 16383, 16385, 40001};
+#define NLEN (sizeof lengths / sizeof lengths[0])
+
+/* Rank r's i-th input: an integer in [-5, 5]. */
+static float input(int r, size_t i, int salt)
+{
+    return (float)((int)(((size_t)r * 7 + i * 3 + (size_t)salt) % 11) - 5);
+}
+
+static void put(void *buf, size_t i, float v, plait_dtype_t dt)
+{
+    if (dt == PLAIT_FLOAT32)
+        ((float *)buf)[i] = v;
+    else
+        ((uint16_t *)buf)[i] = plait_float_to_bf16(v);
+}
+
+static float get(const void *buf, size_t i, plait_dtype_t dt)
+{
+    return dt == PLAIT_FLOAT32 ? ((const float *)buf)[i]
+                               : plait_bf16_to_float(((const uint16_t *)buf)[i]);
+}
+
+static float rounded(float v, plait_dtype_t dt)
+{
+    return dt == PLAIT_FLOAT32 ? v : plait_bf16_to_float(plait_float_to_bf16(v));
+}
+
+static const char *gname(plait_group_t g)
+{
+    static const char *const names[] = {"world", "dp", "tp", "pp"};
+    return names[g];
+}
+
+/* Compare n elements of got with want(i); report the first mismatch only. */
+#define EXPECT_ALL(what, n, got_expr, want_expr)                                                   \
+    do {                                                                                           \
+        size_t bad_ = (size_t)-1;                                                                  \
+        for (size_t i = 0; i < (n) && bad_ == (size_t)-1; i++)                                     \
+            if ((got_expr) != (want_expr))                                                         \
+                bad_ = i;                                                                          \
+        CHECK_MSG(bad_ == (size_t)-1, "%s %s dt=%d len=%zu: element %zu", what, gname(g), (int)dt, \
+                  len, bad_);                                                                      \
+    } while (0)
+
+static void test_allreduce(plait_comm_t *comm, plait_group_t g, plait_dtype_t dt, size_t len)
+{
+    int n = plait_comm_size(comm), me = plait_comm_rank(comm);
+    size_t es = plait_dtype_size(dt);
+    char *src = malloc(len * es + 1), *dst = malloc(len * es + 1);
+    float *sum = malloc(len * sizeof *sum + 1);
+    for (size_t i = 0; i < len; i++) {
+        put(src, i, input(me, i, 0), dt);
+        sum[i] = 0;
+        for (int r = 0; r < n; r++)
+            sum[i] += input(r, i, 0);
+    }
+    CHECK_INT_EQ(plait_allreduce(comm, src, dst, len, dt, PLAIT_SUM), PLAIT_OK);
+    EXPECT_ALL("allreduce sum", len, get(dst, i, dt), sum[i]);
+    CHECK_INT_EQ(plait_allreduce(comm, src, src, len, dt, PLAIT_AVG), PLAIT_OK);
+    EXPECT_ALL("allreduce avg in place", len, get(src, i, dt), rounded(sum[i] / (float)n, dt));
+
+    for (size_t i = 0; i < len; i++)
+        put(src, i, input(me, i, 0), dt);
+    plait_request_t *req;
+    CHECK_INT_EQ(plait_iallreduce(comm, src, dst, len, dt, PLAIT_SUM, &req), PLAIT_OK);
+    int done = 0;
+    plait_status_t st = PLAIT_OK;
+    while (!done && st == PLAIT_OK)
+        st = plait_test(req, &done);
+    CHECK_INT_EQ(st, PLAIT_OK);
+    EXPECT_ALL("iallreduce", len, get(dst, i, dt), sum[i]);
+    free(src);
+    free(dst);
+    free(sum);
+}
+
+static void test_allgather_reduce_scatter(plait_comm_t *comm, plait_group_t g, plait_dtype_t dt,
+                                          size_t len)
+{
+    int n = plait_comm_size(comm), me = plait_comm_rank(comm);
+    size_t es = plait_dtype_size(dt), total = len * (size_t)n;
+    char *src = malloc(total * es + 1), *dst = malloc(total * es + 1);
+    for (size_t i = 0; i < len; i++)
+        put(src, i, input(me, i, 1), dt);
+    CHECK_INT_EQ(plait_allgather(comm, src, dst, len, dt), PLAIT_OK);
+    EXPECT_ALL("allgather", total, get(dst, i, dt), input((int)(i / len), i % len, 1));
+
+    for (size_t i = 0; i < total; i++)
+        put(src, i, input(me, i, 2), dt);
+    CHECK_INT_EQ(plait_reduce_scatter(comm, src, dst, len, dt, PLAIT_SUM), PLAIT_OK);
+    float *want = calloc(len + 1, sizeof *want);
+    for (size_t i = 0; i < len; i++)
+        for (int r = 0; r < n; r++)
+            want[i] += input(r, (size_t)me * len + i, 2);
+    EXPECT_ALL("reduce_scatter", len, get(dst, i, dt), want[i]);
+    free(want);
+    free(src);
+    free(dst);
+}
+
+static void test_broadcast(plait_comm_t *comm, plait_group_t g, plait_dtype_t dt, size_t len)
+{
+    int n = plait_comm_size(comm), me = plait_comm_rank(comm);
+    char *buf = malloc(len * plait_dtype_size(dt) + 1);
+    for (int root = 0; root<n; root += n> 2 ? n - 2 : 1) {
+        for (size_t i = 0; i < len; i++)
+            put(buf, i, me == root ? input(root, i, 3) : 99.0f, dt);
+        CHECK_INT_EQ(plait_broadcast(comm, buf, len, dt, root), PLAIT_OK);
+        EXPECT_ALL("broadcast", len, get(buf, i, dt), input(root, i, 3));
+    }
+    free(buf);
+}
+
+/* A ring exchange on comm, both directions posted before waiting. */
+static void test_p2p(plait_comm_t *comm, plait_group_t g, size_t len)
+{
+    plait_dtype_t dt = PLAIT_FLOAT32;
+    int n = plait_comm_size(comm), me = plait_comm_rank(comm);
+    int right = (me + 1) % n, left = (me + n - 1) % n;
+    float *out = malloc(len * 4 + 1), *in = malloc(len * 4 + 1);
+    for (size_t i = 0; i < len; i++)
+        out[i] = input(me, i, 4);
+    plait_request_t *rs, *rr;
+    CHECK_INT_EQ(plait_irecv(comm, in, len * 4, left, 7, &rr), PLAIT_OK);
+    CHECK_INT_EQ(plait_isend(comm, out, len * 4, right, 7, &rs), PLAIT_OK);
+    CHECK_INT_EQ(plait_wait(rs), PLAIT_OK);
+    CHECK_INT_EQ(plait_wait(rr), PLAIT_OK);
+    EXPECT_ALL("p2p ring", len, in[i], input(left, i, 4));
+    free(out);
+    free(in);
+}
+
+static int run_rank(void)
+{
+    plait_context_t *ctx;
+    char err[512];
+    plait_status_t st = plait_init(NULL, &ctx, err, sizeof err);
+    if (st != PLAIT_OK) {
+        fprintf(stderr, "plait_init: %s\n", err);
+        return 1;
+    }
+    const plait_placement_t *p = plait_placement(ctx);
+    plait_comm_t *world = plait_comm(ctx, PLAIT_GROUP_WORLD);
+    CHECK_INT_EQ(plait_comm_size(world), p->world_size);
+    CHECK_INT_EQ(plait_comm_size(plait_comm(ctx, PLAIT_GROUP_DP)), p->dp_size);
+    CHECK_INT_EQ(plait_comm_size(plait_comm(ctx, PLAIT_GROUP_TP)), p->tp_size);
+    CHECK_INT_EQ(plait_comm_size(plait_comm(ctx, PLAIT_GROUP_PP)), p->pp_size);
+    /* Each group's members share the other two coordinates: tensor-parallel
+     * peers are consecutive, pipeline stages TP apart, replicas TP*PP apart. */
+    plait_comm_t *tp = plait_comm(ctx, PLAIT_GROUP_TP), *pp = plait_comm(ctx, PLAIT_GROUP_PP);
+    plait_comm_t *dp = plait_comm(ctx, PLAIT_GROUP_DP);
+    CHECK_INT_EQ(plait_comm_world_rank(tp, p->tp_rank), p->rank);
+    CHECK_INT_EQ(plait_comm_world_rank(pp, p->pp_rank), p->rank);
+    CHECK_INT_EQ(plait_comm_world_rank(dp, p->dp_rank), p->rank);
+    CHECK_INT_EQ(plait_comm_world_rank(tp, 0), p->rank - p->tp_rank);
+    CHECK_INT_EQ(plait_comm_world_rank(pp, 0), p->rank - p->pp_rank * p->tp_size);
+    CHECK_INT_EQ(plait_comm_world_rank(dp, 0), p->rank - p->dp_rank * p->tp_size * p->pp_size);
+
+    for (plait_group_t g = PLAIT_GROUP_WORLD; g <= PLAIT_GROUP_PP; g++) {
+        plait_comm_t *comm = plait_comm(ctx, g);
+        for (size_t l = 0; l < NLEN; l++) {
+            size_t len = lengths[l];
+            for (plait_dtype_t dt = PLAIT_FLOAT32; dt <= PLAIT_BFLOAT16; dt++) {
+                test_allreduce(comm, g, dt, len);
+                test_allgather_reduce_scatter(comm, g, dt, len);
+                test_broadcast(comm, g, dt, len);
+            }
+            test_p2p(comm, g, len);
+        }
+        CHECK_INT_EQ(plait_barrier(comm), PLAIT_OK);
+    }
+    /* A receive shorter than the message is an error, not a silent cut. */
+    if (p->world_size > 1) {
+        float big[64] = {0}, small[8];
+        int right = (p->rank + 1) % p->world_size,
+            left = (p->rank + p->world_size - 1) % p->world_size;
+        plait_request_t *rs;
+        CHECK_INT_EQ(plait_isend(world, big, sizeof big, right, 9, &rs), PLAIT_OK);
+        CHECK_INT_EQ(plait_recv(world, small, sizeof small, left, 9), PLAIT_ERR_INVALID);
+        CHECK_STR_CONTAINS(plait_error(ctx), "larger than the 32-byte receive buffer");
+        CHECK_INT_EQ(plait_wait(rs), PLAIT_OK);
+        CHECK_INT_EQ(plait_barrier(world), PLAIT_OK);
+    }
+    CHECK_INT_EQ(plait_send(world, NULL, 0, 0, PLAIT_TAG_MAX + 1u), PLAIT_ERR_INVALID);
+    CHECK_STR_CONTAINS(plait_error(ctx), "expected a peer from 0 to");
+    char name[64];
+    snprintf(name, sizeof name, "collectives rank %d", p->rank);
+    plait_finalize(ctx);
+    return check_status(name);
+}
+
+int main(void)
+{
+    if (launch_is_rank())
+        return run_rank();
+    static const struct {
+        int n;
+        const char *layout;
+    } jobs[] = {{2, "dp=2"}, {3, "tp=3"}, {4, "dp=2,tp=2"}, {8, "dp=2,tp=2,pp=2"}};
+    static char out[1 << 16];
+    for (size_t j = 0; j < sizeof jobs / sizeof jobs[0]; j++) {
+        int status = launch_ranks(jobs[j].n, jobs[j].layout, NULL, NULL, out, sizeof out);
+        CHECK_MSG(status == 0, "plait-run -n %d --layout %s: wait status %d", jobs[j].n,
+                  jobs[j].layout, status);
+    }
+    return check_status("runtime_collectives_test");
+}
