@@ -116,8 +116,8 @@ int ckpt_open(struct trainer *t, struct train_ckpt **out)
         return -1;
     if (!t->cfg.ckpt_dir[0])
         return 0;
-    struct plait_ckpt_config cc = {.dir = t->cfg.ckpt_dir, .keep = t->cfg.ckpt_keep,
-                                   .comm = &c->comm};
+    struct plait_ckpt_config cc = {
+        .dir = t->cfg.ckpt_dir, .keep = t->cfg.ckpt_keep, .comm = &c->comm};
     c->writer = plait_ckpt_writer_open(&cc, t->err);
     if (!c->writer)
         return -1;
@@ -144,8 +144,8 @@ int ckpt_resume(struct trainer *t, struct train_ckpt *c, int *step)
     if (!rc && t->loader && plait_loader_seek(t->loader, meta->loader))
         rc = trainer_fail(t, "%s", plait_loader_error(t->loader));
     if (!rc && (meta->step < 0 || meta->step > t->cfg.steps))
-        rc = trainer_fail(t, "%s: step %lld; expected 0 to steps (%d)",
-                          plait_ckpt_reader_path(r), (long long)meta->step, t->cfg.steps);
+        rc = trainer_fail(t, "%s: step %lld; expected 0 to steps (%d)", plait_ckpt_reader_path(r),
+                          (long long)meta->step, t->cfg.steps);
     if (!rc) {
         *step = (int)meta->step;
         if (t->place->rank == 0) {
@@ -176,10 +176,8 @@ int ckpt_save(struct trainer *t, struct train_ckpt *c, int step, int wait)
 {
     if (!c->writer)
         return 0;
-    struct plait_ckpt_meta meta = {.step = step,
-                                   .dp = t->place->dp_size,
-                                   .tp = t->place->tp_size,
-                                   .pp = t->place->pp_size};
+    struct plait_ckpt_meta meta = {
+        .step = step, .dp = t->place->dp_size, .tp = t->place->tp_size, .pp = t->place->pp_size};
     if (loader_position(t, &meta.loader))
         return -1;
     int rc = wait ? plait_ckpt_save(c->writer, &meta) : plait_ckpt_save_async(c->writer, &meta);

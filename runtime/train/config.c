@@ -140,8 +140,8 @@ int train_parse_ckpt_every(const char *text, int *steps, double *minutes)
     return 0;
 }
 
-static int set_value(struct train_config *cfg, const struct key_spec *k,
-                     const config_setting_t *s, const char *where, char *err, size_t errlen)
+static int set_value(struct train_config *cfg, const struct key_spec *k, const config_setting_t *s,
+                     const char *where, char *err, size_t errlen)
 {
     char want[128];
     int type = config_setting_type(s);
@@ -309,8 +309,8 @@ static int check_relations(const struct train_config *cfg, char *err, size_t err
     const struct train_model_config *m = &cfg->model;
     if (m->dim % m->heads) {
         train_config_where(cfg, "model.heads", w, sizeof w);
-        fail(err, errlen, "%s: model.heads: %d does not divide model.dim %d; expected a divisor",
-             w, m->heads, m->dim);
+        fail(err, errlen, "%s: model.heads: %d does not divide model.dim %d; expected a divisor", w,
+             m->heads, m->dim);
         return -1;
     }
     if (cfg->optim.min_lr > cfg->optim.lr) {
@@ -404,8 +404,9 @@ int train_config_check_layout(const struct train_config *cfg, int dp, int tp, in
     char w[TRAIN_PATH_MAX + 32];
     if (cfg->model.heads % tp) {
         train_config_where(cfg, "model.heads", w, sizeof w);
-        fail(err, errlen, "%s: model.heads: %d heads cannot be split over tp=%d; expected a "
-                          "multiple of tp",
+        fail(err, errlen,
+             "%s: model.heads: %d heads cannot be split over tp=%d; expected a "
+             "multiple of tp",
              w, cfg->model.heads, tp);
         return -1;
     }

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TRAIN_PATH_MAX 1024
+#define TRAIN_PATH_MAX        1024
 #define TRAIN_CONFIG_MAX_KEYS 64
 
 enum pipe_kind { PIPE_1F1B, PIPE_ZB_H1 };

@@ -176,8 +176,8 @@ static int setup(struct run *r)
 {
     struct trainer *t = r->t;
     r->same_everywhere = 1;
-    if (train_config_check_layout(&t->cfg, t->place->dp_size, t->place->tp_size,
-                                  t->place->pp_size, t->err, sizeof t->err))
+    if (train_config_check_layout(&t->cfg, t->place->dp_size, t->place->tp_size, t->place->pp_size,
+                                  t->err, sizeof t->err))
         return -1;
     t->accum = train_config_accum(&t->cfg, t->place->dp_size);
     t->world = plait_comm(t->ctx, PLAIT_GROUP_WORLD);
@@ -189,8 +189,7 @@ static int setup(struct run *r)
     if (open_data(t))
         return -1;
     r->same_everywhere = 0;
-    if (model_create(t) || ckpt_open(t, &r->ckpt) ||
-        ckpt_resume(t, r->ckpt, &r->first_step) < 0)
+    if (model_create(t) || ckpt_open(t, &r->ckpt) || ckpt_resume(t, r->ckpt, &r->first_step) < 0)
         return -1;
 
     float flops = (float)model_flops_per_step(t);
@@ -207,8 +206,8 @@ static int setup(struct run *r)
         if (t->cfg.metrics_path[0]) {
             r->metrics = fopen(t->cfg.metrics_path, r->first_step ? "a" : "w");
             if (!r->metrics)
-                return trainer_fail(t, "%s: cannot open the metrics file: %s",
-                                    t->cfg.metrics_path, strerror(errno));
+                return trainer_fail(t, "%s: cannot open the metrics file: %s", t->cfg.metrics_path,
+                                    strerror(errno));
         }
         printf("plait-train: %d ranks (dp=%d tp=%d pp=%d, %s), %.4g parameters, %d steps of "
                "%d samples (%d micro-batches of %d per rank), %s\n",
@@ -254,8 +253,7 @@ int main(int argc, char **argv)
             return usage(NULL), 0;
         else {
             char msg[300];
-            snprintf(msg, sizeof msg, "unknown argument '%.200s'; expected --config FILE",
-                     argv[i]);
+            snprintf(msg, sizeof msg, "unknown argument '%.200s'; expected --config FILE", argv[i]);
             return usage(msg);
         }
     }

@@ -72,8 +72,8 @@ int metrics_read_loss(const char *file, int *steps, double *losses, int cap, cha
 {
     FILE *f = fopen(file, "r");
     if (!f) {
-        snprintf(err, errlen, "%s: cannot open: %s; expected a metrics file from plait-train",
-                 file, strerror(errno));
+        snprintf(err, errlen, "%s: cannot open: %s; expected a metrics file from plait-train", file,
+                 strerror(errno));
         return -1;
     }
     char line[4096];

@@ -52,7 +52,8 @@ int model_create(struct trainer *t)
 {
     const struct train_model_config *m = &t->cfg.model;
     int pp = t->place->pp_size, s = t->place->pp_rank;
-    int begin = (int)((long long)m->layers * s / pp), end = (int)((long long)m->layers * (s + 1) / pp);
+    int begin = (int)((long long)m->layers * s / pp),
+        end = (int)((long long)m->layers * (s + 1) / pp);
 
     t->actions = malloc(sizeof *t->actions * PIPE_MAX_ACTIONS((size_t)t->accum));
     if (!t->actions)
@@ -141,8 +142,8 @@ static void add_into(float *mine, const float *other, size_t n, int mine_is_firs
 int model_tie_embeddings(struct trainer *t)
 {
     int pp = t->place->pp_size;
-    const gpt_tensor *head = t->last ? gpt_stage_tensor_by_name(t->chunk[t->nchunks - 1], "wte")
-                                     : NULL;
+    const gpt_tensor *head =
+        t->last ? gpt_stage_tensor_by_name(t->chunk[t->nchunks - 1], "wte") : NULL;
     const gpt_tensor *emb = t->first ? gpt_stage_tensor_by_name(t->chunk[0], "wte") : NULL;
     if (pp == 1) {
         if (t->nchunks == 1)
@@ -165,8 +166,10 @@ int model_tie_embeddings(struct trainer *t)
         return trainer_fail(t, "out of memory tying the embedding");
     plait_request_t *rq;
     int rc = 0;
-    if (plait_irecv(t->pp, other, mine->count * sizeof(float), peer, PLAIT_TAG_MAX, &rq) != PLAIT_OK ||
-        plait_send(t->pp, mine->grad, mine->count * sizeof(float), peer, PLAIT_TAG_MAX) != PLAIT_OK ||
+    if (plait_irecv(t->pp, other, mine->count * sizeof(float), peer, PLAIT_TAG_MAX, &rq) !=
+            PLAIT_OK ||
+        plait_send(t->pp, mine->grad, mine->count * sizeof(float), peer, PLAIT_TAG_MAX) !=
+            PLAIT_OK ||
         plait_wait(rq) != PLAIT_OK)
         rc = plait_fail(t, "exchanging the tied embedding's gradient");
     else

@@ -6,7 +6,7 @@
 
 #include <time.h>
 
-#define TAG_ACT(mb) (2u * (uint32_t)(mb))
+#define TAG_ACT(mb)  (2u * (uint32_t)(mb))
 #define TAG_GRAD(mb) (2u * (uint32_t)(mb) + 1u)
 
 static double now(void)

@@ -12,12 +12,12 @@
 #include <string.h>
 
 #define MAX_POINTS 1000000
-#define WIDTH 800
-#define HEIGHT 480
-#define LEFT 70
-#define RIGHT 20
-#define TOP 40
-#define BOTTOM 50
+#define WIDTH      800
+#define HEIGHT     480
+#define LEFT       70
+#define RIGHT      20
+#define TOP        40
+#define BOTTOM     50
 
 /* A requeued job resumes from its last checkpoint and logs some steps again:
  * a step at or below the last kept one rewinds the curve to it. */
@@ -59,7 +59,7 @@ static int write_svg(FILE *f, const char *title, const int *steps, const double 
     y0 -= pad;
     y1 += pad;
     double pw = WIDTH - LEFT - RIGHT, ph = HEIGHT - TOP - BOTTOM;
-#define SX(v) (LEFT + ((v) - x0) / (x1 - x0) * pw)
+#define SX(v) (LEFT + ((v)-x0) / (x1 - x0) * pw)
 #define SY(v) (TOP + (y1 - (v)) / (y1 - y0) * ph)
     fprintf(f,
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
@@ -150,8 +150,9 @@ int main(int argc, char **argv)
     }
     n = keep_latest_run(steps, losses, n);
     if (n == 0) {
-        fprintf(stderr, "plait-plot: %s: no step with a finite loss; expected JSON lines with "
-                        "\"step\" and \"loss\"\n",
+        fprintf(stderr,
+                "plait-plot: %s: no step with a finite loss; expected JSON lines with "
+                "\"step\" and \"loss\"\n",
                 in);
         goto out;
     }

@@ -31,8 +31,8 @@ struct trainer {
 
     int nchunks;
     gpt_stage **chunk;
-    int slots;   /* micro-batches in flight: the schedule's peak */
-    float **act; /* [(nchunks + 1) * slots]: act[k] is chunk k's input, act[nchunks] the output */
+    int slots;    /* micro-batches in flight: the schedule's peak */
+    float **act;  /* [(nchunks + 1) * slots]: act[k] is chunk k's input, act[nchunks] the output */
     float **grad; /* same shape: gradient with respect to act */
     size_t act_len;
     plait_request_t **act_send, **grad_send; /* per slot: the send still using it */

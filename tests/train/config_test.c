@@ -64,7 +64,8 @@ int main(void)
     refused("log = { metric = \"m.jsonl\"; };\n", ":7:", "unknown key 'log.metric'");
     refused("colour = \"red\";\n", ":7:", "unknown key 'colour'");
     refused("seed = \"x\";\n", ":7:", "a string; expected an integer");
-    refused("checkpoint = { keep = 0; };\n", ":7:", "0 is out of range; expected an integer from 1");
+    refused("checkpoint = { keep = 0; };\n",
+            ":7:", "0 is out of range; expected an integer from 1");
     refused("log = { peak_tflops = -1.5; };\n", ":7:", "-1.5 is out of range");
     refused("pipeline = { schedule = \"gpipe\"; };\n", ":7:", "\"1f1b\" or \"zb-h1\"");
     refused("checkpoint = { every = \"5 hours\"; };\n", ":7:", "\"Tmin\"");

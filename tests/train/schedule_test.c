@@ -156,8 +156,8 @@ static void run_case(enum pipe_kind kind, int p, int m)
     } else {
         /* (p-1) x (F + B - W) idle per stage: (p-1)/(3m+p-1), below (p-1)/(3m). */
         double want = (double)(p - 1) / (3.0 * m + p - 1);
-        CHECK_MSG(fabs(got - want) < 1e-9, "zb-h1 p=%d m=%d bubble %.4f, (p-1)/(3m+p-1) %.4f", p,
-                  m, got, want);
+        CHECK_MSG(fabs(got - want) < 1e-9, "zb-h1 p=%d m=%d bubble %.4f, (p-1)/(3m+p-1) %.4f", p, m,
+                  got, want);
         CHECK(got <= (p - 1) / (3.0 * m) + 1e-12);
     }
 }
