@@ -14,6 +14,7 @@ struct train_ckpt {
     struct plait_tensor_slice *slices; /* every copy this rank holds */
     int *saved;                        /* slice i is written (not a second copy) */
     char (*names)[64];
+    int step; /* of the last save started */
 };
 
 static int io_barrier(void *ctx)
@@ -70,6 +71,16 @@ static void describe(struct plait_tensor_slice *s, const gpt_tensor *g, const ch
     s->data = data;
 }
 
+/* io names tensors by HDF5 path: "h.3.attn.qkv.w" becomes
+ * "params/h/3/attn/qkv/w", its moments "adam_m/..." and "adam_v/...". */
+static void tensor_path(char *buf, size_t len, const char *group, const char *name)
+{
+    snprintf(buf, len, "%s/%s", group, name);
+    for (char *p = buf; *p; p++)
+        if (*p == '.')
+            *p = '/';
+}
+
 static int add_slices(struct trainer *t, struct train_ckpt *c)
 {
     int total = 0;
@@ -86,10 +97,10 @@ static int add_slices(struct trainer *t, struct train_ckpt *c)
             /* The tied embedding is saved once, from the first stage. */
             int copy = strcmp(g->name, "wte") == 0 && !(t->first && k == 0);
             float *parts[3] = {g->data, g->adam_m, g->adam_v};
-            const char *suffix[3] = {"", ".adam_m", ".adam_v"};
+            const char *group[3] = {"params", "adam_m", "adam_v"};
             for (int p = 0; p < 3; p++) {
                 int n = c->nslices++;
-                snprintf(c->names[n], sizeof c->names[n], "%s%s", g->name, suffix[p]);
+                tensor_path(c->names[n], sizeof c->names[n], group[p], g->name);
                 describe(&c->slices[n], g, c->names[n], parts[p]);
                 c->saved[n] = !copy;
             }
@@ -172,6 +183,16 @@ static int loader_position(struct trainer *t, struct plait_loader_pos *pos)
     return 0;
 }
 
+/* io's message, and the runtime's when one of the collectives io called
+ * through failed. */
+static int writer_fail(struct trainer *t, struct train_ckpt *c)
+{
+    int step = c->step;
+    const char *why = plait_error(t->ctx);
+    return trainer_fail(t, "checkpoint of step %d: %s%s%s%s", step,
+                        plait_ckpt_writer_error(c->writer), *why ? " (" : "", why, *why ? ")" : "");
+}
+
 int ckpt_save(struct trainer *t, struct train_ckpt *c, int step, int wait)
 {
     if (!c->writer)
@@ -180,16 +201,15 @@ int ckpt_save(struct trainer *t, struct train_ckpt *c, int step, int wait)
         .step = step, .dp = t->place->dp_size, .tp = t->place->tp_size, .pp = t->place->pp_size};
     if (loader_position(t, &meta.loader))
         return -1;
+    c->step = step;
     int rc = wait ? plait_ckpt_save(c->writer, &meta) : plait_ckpt_save_async(c->writer, &meta);
-    return rc ? trainer_fail(t, "checkpoint of step %d: %s", step,
-                             plait_ckpt_writer_error(c->writer))
-              : 0;
+    return rc ? writer_fail(t, c) : 0;
 }
 
 int ckpt_commit(struct trainer *t, struct train_ckpt *c, int wait)
 {
     if (c->writer && plait_ckpt_commit(c->writer, wait) < 0)
-        return trainer_fail(t, "%s", plait_ckpt_writer_error(c->writer));
+        return writer_fail(t, c);
     return 0;
 }
 

@@ -43,21 +43,25 @@ static int env_rank_zero(void)
     return !r || strcmp(r, "0") == 0;
 }
 
+/* Without MSG: the usage, on stdout (--help). */
 static int usage(const char *msg)
 {
-    if (msg)
-        fprintf(stderr, "plait-train: %s\n", msg);
-    fprintf(stderr, "usage: plait-train --config FILE\n");
+    if (!msg) {
+        printf("usage: plait-train --config FILE\n");
+        return 0;
+    }
+    fprintf(stderr, "plait-train: %s\n", msg);
     return 2;
 }
 
 static int open_data(struct trainer *t)
 {
     struct plait_data_info info;
-    if (plait_data_info(t->cfg.data_path, &info, t->err))
-        return -1;
+    char w[TRAIN_PATH_MAX + 32], why[PLAIT_IO_ERRLEN];
+    train_config_where(&t->cfg, "data.path", w, sizeof w);
+    if (plait_data_info(t->cfg.data_path, &info, why))
+        return trainer_fail(t, "%s: data.path: %s", w, why);
     if (info.vocab_size > (uint32_t)t->cfg.model.vocab_size) {
-        char w[TRAIN_PATH_MAX + 32];
         train_config_where(&t->cfg, "model.vocab_size", w, sizeof w);
         return trainer_fail(t, "%s: model.vocab_size: %d is below the dataset's vocabulary %u (%s)",
                             w, t->cfg.model.vocab_size, info.vocab_size, t->cfg.data_path);
@@ -250,7 +254,7 @@ int main(int argc, char **argv)
         else if (strncmp(argv[i], "--config=", 9) == 0)
             config = argv[i] + 9;
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-            return usage(NULL), 0;
+            return usage(NULL);
         else {
             char msg[300];
             snprintf(msg, sizeof msg, "unknown argument '%.200s'; expected --config FILE", argv[i]);
@@ -258,7 +262,7 @@ int main(int argc, char **argv)
         }
     }
     if (!config)
-        return usage("missing --config FILE");
+        return usage("missing --config FILE (usage: plait-train --config FILE)");
 
     struct trainer trainer = {0};
     struct trainer *t = &trainer;
@@ -281,7 +285,9 @@ int main(int argc, char **argv)
     t->place = plait_placement(t->ctx);
     struct run r = {.t = t};
     int rc = train(&r);
-    if (rc == 1 && (!r.same_everywhere || t->place->rank == 0))
+    if (rc == 1 && r.same_everywhere && t->place->rank == 0)
+        fprintf(stderr, "plait-train: %s\n", t->err);
+    else if (rc == 1 && !r.same_everywhere)
         fprintf(stderr, "plait-train: rank %d (%s): %s\n", t->place->rank, t->place->host, t->err);
     if (r.metrics)
         fclose(r.metrics);
