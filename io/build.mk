@@ -26,7 +26,7 @@ ALL_TARGETS += $(IO_LIB) $(BIN)/plait-data $(BIN)/plait-ckpt
 
 # Unit tests (run under ASan/UBSan) and the small drivers the script tests use.
 IO_TESTS := test_io_dataset test_io_loader test_io_ckpt
-IO_DRIVERS :=
+IO_DRIVERS := io_ckpt_driver
 
 $(IO_TESTS:%=$(TESTBIN)/%) $(IO_DRIVERS:%=$(TESTBIN)/%): $(TESTBIN)/%: $(OBJ)/tests/io/%.o $(IO_LIB)
 	@mkdir -p $(@D)
@@ -34,6 +34,14 @@ $(IO_TESTS:%=$(TESTBIN)/%) $(IO_DRIVERS:%=$(TESTBIN)/%): $(TESTBIN)/%: $(OBJ)/te
 
 UNIT_TESTS += $(IO_TESTS:%=$(TESTBIN)/%)
 ALL_TARGETS += $(IO_DRIVERS:%=$(TESTBIN)/%)
+SCRIPT_TESTS += tests/io/tools_test.sh tests/io/kill_test.sh
+
+$(TESTBIN)/io_bench: $(OBJ)/tests/bench/io_bench.o $(IO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(IO_LIBS)
+
+ALL_TARGETS += $(TESTBIN)/io_bench
+BENCHES += $(TESTBIN)/io_bench
 
 install-io: $(BIN)/plait-data $(BIN)/plait-ckpt
 	install -d $(DESTDIR)$(PREFIX)/bin

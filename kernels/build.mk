@@ -23,3 +23,11 @@ $(KERNELS_TEST_PROGS): $(TESTBIN)/%: $(OBJ)/tests/kernels/%.o $(KERNELS_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(KERNELS_LDLIBS)
 $(KERNELS_TESTS:%=$(OBJ)/tests/kernels/%.o): EXTRA_CFLAGS_tests += $(KERNELS_CFLAGS)
 UNIT_TESTS += $(KERNELS_TEST_PROGS)
+
+KERNELS_BENCH := $(BUILD)/bench/bench_train_step
+$(KERNELS_BENCH): $(OBJ)/tests/bench/bench_train_step.o $(KERNELS_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@ $(KERNELS_LDLIBS)
+$(OBJ)/tests/bench/bench_train_step.o: EXTRA_CFLAGS_tests += $(KERNELS_CFLAGS)
+ALL_TARGETS += $(KERNELS_BENCH)
+BENCHES += $(KERNELS_BENCH)

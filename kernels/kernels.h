@@ -12,6 +12,9 @@
  * GPT_DEVICE_CUDA, activation, gradient, parameter and collective buffers are
  * device memory on the current device; tokens and targets stay on the host.
  *
+ * Threads: the CPU stage runs on the OpenMP threads (OMP_NUM_THREADS) and
+ * sets OpenBLAS to one thread, so that the two pools do not compete.
+ *
  * Loss scale: forward on the last stage returns the mean cross-entropy over the
  * B*T tokens of its micro-batch. backward_input on the last stage seeds the
  * gradient with `loss_scale` times d(mean loss): to average over M accumulated

@@ -1,4 +1,5 @@
 /* A GPT stage on the CPU: creation, forward, split backward. */
+#include <cblas.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,6 +156,8 @@ gpt_stage *gpt_stage_create(const gpt_stage_opts *opts, uint64_t seed, char *err
         return NULL;
     }
     s->o = *opts;
+    /* The GEMMs are split across OpenMP threads (see cpu/linear.c). */
+    openblas_set_num_threads(1);
     const gpt_config *c = &opts->config;
     s->L = opts->layer_end - opts->layer_begin;
     s->N = opts->batch * opts->seq;

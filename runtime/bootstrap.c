@@ -229,3 +229,13 @@ plait_status_t plait_launcher_check(plait_context_t *ctx)
         return plait_fail(ctx, PLAIT_ERR_PEER, "plait-run sent an unexpected message");
     return death_error(ctx, &n);
 }
+
+plait_status_t plait_launcher_await(plait_context_t *ctx, double timeout_s)
+{
+    if (ctx->launcher_fd < 0 || ctx->failed)
+        return PLAIT_OK;
+    struct pollfd pfd = {.fd = ctx->launcher_fd, .events = POLLIN};
+    if (poll(&pfd, 1, (int)(timeout_s * 1000)) <= 0)
+        return PLAIT_OK;
+    return plait_launcher_check(ctx);
+}

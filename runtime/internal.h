@@ -42,11 +42,6 @@ struct plait_request {
     plait_request_t *next_active; /* list of started collectives */
 };
 
-typedef struct {
-    plait_context_t *ctx;
-    int peer;
-} plait_ep_arg_t;
-
 struct plait_context {
     plait_placement_t placement;
     double timeout_s;
@@ -56,8 +51,6 @@ struct plait_context {
     ucp_context_h ucp;
     ucp_worker_h worker;
     ucp_ep_h *eps;
-    bool *ep_failed;
-    plait_ep_arg_t *ep_args; /* the error handler's argument, one per endpoint */
     int launcher_fd; /* plait-run's rendezvous socket, -1 elsewhere: it reports dead ranks */
     double next_launcher_check;
     plait_request_t *active; /* collectives started and not yet complete */
@@ -85,6 +78,8 @@ plait_status_t plait_bootstrap_exchange(plait_context_t *ctx, const void *blob, 
 void plait_bootstrap_close(plait_context_t *ctx);
 /* Non-blocking check for a death notice from plait-run. */
 plait_status_t plait_launcher_check(plait_context_t *ctx);
+/* Wait up to timeout_s for a death notice; PLAIT_OK if none came. */
+plait_status_t plait_launcher_await(plait_context_t *ctx, double timeout_s);
 
 /* transport.c */
 plait_status_t plait_transport_open(plait_context_t *ctx);
@@ -96,8 +91,9 @@ plait_status_t plait_post_recv(plait_context_t *ctx, void *buf, size_t bytes, in
 /* Check a p2p request without progressing the worker; sets req->done. */
 void plait_p2p_check(plait_request_t *req);
 void plait_p2p_cancel(plait_request_t *req);
-/* Progress the worker once and every active collective. */
-plait_status_t plait_progress_all(plait_context_t *ctx);
+/* Progress the worker once and every active collective; with the time now
+ * (>= 0), also look for news from plait-run every 10 ms. */
+plait_status_t plait_progress_all(plait_context_t *ctx, double now);
 plait_status_t plait_peer_error(plait_context_t *ctx, int world_peer, plait_status_t status,
                                 const char *what);
 

@@ -1,6 +1,7 @@
 /* libplait's entry points: joining and leaving the job, communicators,
  * point-to-point requests and the wait/test loop that drives everything. */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,7 +294,7 @@ plait_status_t plait_test(plait_request_t *req, int *done)
 {
     plait_context_t *ctx = req->ctx;
     double unused;
-    plait_status_t st = plait_progress_all(ctx);
+    plait_status_t st = plait_progress_all(ctx, plait_now());
     if (st == PLAIT_OK)
         st = advance(req, &unused);
     *done = req->done || st != PLAIT_OK;
@@ -310,14 +311,25 @@ plait_status_t plait_wait(plait_request_t *req)
     plait_context_t *ctx = req->ctx;
     double last = plait_now();
     plait_status_t st;
-    for (;;) {
+    /* Every 16 spins: look at the clock, the launcher and the timeout, and
+     * once the wait has lasted 50 us give the core away: ranks often
+     * outnumber free cores (tests, busy nodes), and the peer this one waits
+     * for may need it. Shorter waits are latency-bound exchanges: just spin. */
+    double start = last;
+    for (unsigned spins = 1;; spins++) {
         st = advance(req, &last);
         if (st != PLAIT_OK || req->done)
             break;
-        st = plait_progress_all(ctx);
+        bool look = spins % 16 == 0;
+        double now = look ? plait_now() : -1;
+        st = plait_progress_all(ctx, now);
         if (st != PLAIT_OK)
             break;
-        if (plait_now() - last > ctx->timeout_s) {
+        if (!look)
+            continue;
+        if (now - start > 50e-6)
+            sched_yield();
+        if (now - last > ctx->timeout_s) {
             int peer = req->kind == REQ_COLL ? plait_coll_waiting_for(req) : req->peer;
             char what[128];
             snprintf(what, sizeof what, "no answer within %g s (PLAIT_TIMEOUT)", ctx->timeout_s);
@@ -334,5 +346,5 @@ plait_status_t plait_wait(plait_request_t *req)
 
 plait_status_t plait_progress(plait_context_t *ctx)
 {
-    return plait_progress_all(ctx);
+    return plait_progress_all(ctx, plait_now());
 }

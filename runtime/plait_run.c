@@ -170,9 +170,12 @@ static void accept_rank(launcher_t *l)
         send_all(l);
 }
 
+/* Among the ranks that ended since the last look, the cause of a failure is
+ * more likely one killed by a signal than one that exited with an error
+ * after noticing it: blame that one first. */
 static void reap(launcher_t *l)
 {
-    int status;
+    int status, first = -1, first_status = 0;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         int r = 0;
@@ -191,14 +194,18 @@ static void reap(launcher_t *l)
         char how[96];
         plait_describe_wait_status(status, how, sizeof how);
         fprintf(stderr, "plait-run: rank %d (pid %d) %s\n", r, (int)pid, how);
-        if (l->first_failed >= 0)
-            continue;
-        l->first_failed = r;
-        l->first_status = status;
-        l->kill_at = now_s() + GRACE_S;
-        for (int p = 0; p < l->n; p++)
-            notify(&l->ranks[p], death_notice(l));
+        if (first < 0 || (WIFSIGNALED(status) && !WIFSIGNALED(first_status))) {
+            first = r;
+            first_status = status;
+        }
     }
+    if (first < 0 || l->first_failed >= 0)
+        return;
+    l->first_failed = first;
+    l->first_status = first_status;
+    l->kill_at = now_s() + GRACE_S;
+    for (int p = 0; p < l->n; p++)
+        notify(&l->ranks[p], death_notice(l));
 }
 
 static void kill_all(launcher_t *l, int sig)

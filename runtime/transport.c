@@ -9,18 +9,6 @@
 
 #include "runtime/internal.h"
 
-/* ASan intercepts malloc and mmap itself; UCX's hooks that patch the same
- * symbols to track memory events break ASan's bookkeeping. Turn them off in
- * sanitized builds only: they feed UCX's registration cache, which matters
- * for performance, not correctness, on the transports used here. */
-#if defined(__SANITIZE_ADDRESS__)
-#define PLAIT_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define PLAIT_ASAN 1
-#endif
-#endif
-
 static plait_status_t ucx_fail(plait_context_t *ctx, const char *what, ucs_status_t s)
 {
     return plait_fail(ctx, PLAIT_ERR_TRANSPORT, "UCX %s failed: %s", what, ucs_status_string(s));
@@ -32,12 +20,6 @@ plait_status_t plait_transport_open(plait_context_t *ctx)
     ucs_status_t s = ucp_config_read("PLAIT", NULL, &config);
     if (s != UCS_OK)
         return ucx_fail(ctx, "ucp_config_read", s);
-#ifdef PLAIT_ASAN
-    if (!getenv("UCX_MEM_MALLOC_HOOKS"))
-        ucp_config_modify(config, "MEM_MALLOC_HOOKS", "no");
-    if (!getenv("UCX_MEM_EVENTS"))
-        ucp_config_modify(config, "MEM_EVENTS", "no");
-#endif
     ucp_params_t params = {
         .field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED,
         .features = UCP_FEATURE_TAG,
@@ -56,9 +38,7 @@ plait_status_t plait_transport_open(plait_context_t *ctx)
         return ucx_fail(ctx, "ucp_worker_create", s);
     int world = ctx->placement.world_size;
     ctx->eps = calloc((size_t)world, sizeof *ctx->eps);
-    ctx->ep_failed = calloc((size_t)world, sizeof *ctx->ep_failed);
-    ctx->ep_args = calloc((size_t)world, sizeof *ctx->ep_args);
-    if (!ctx->eps || !ctx->ep_failed || !ctx->ep_args)
+    if (!ctx->eps)
         return plait_fail(ctx, PLAIT_ERR_NO_MEMORY, "out of memory for %d endpoints", world);
     return PLAIT_OK;
 }
@@ -73,7 +53,7 @@ void plait_transport_close(plait_context_t *ctx)
                 continue;
             ucp_request_param_t p = {
                 .op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS,
-                .flags = ctx->ep_failed[r] || ctx->failed ? UCP_EP_CLOSE_FLAG_FORCE : 0,
+                .flags = ctx->failed ? UCP_EP_CLOSE_FLAG_FORCE : 0,
             };
             void *req = ucp_ep_close_nbx(ctx->eps[r], &p);
             double deadline = plait_now() + 1.0;
@@ -85,11 +65,7 @@ void plait_transport_close(plait_context_t *ctx)
         }
     }
     free(ctx->eps);
-    free(ctx->ep_failed);
-    free(ctx->ep_args);
-    ctx->ep_args = NULL;
     ctx->eps = NULL;
-    ctx->ep_failed = NULL;
     if (ctx->worker)
         ucp_worker_destroy(ctx->worker);
     if (ctx->ucp)
@@ -101,34 +77,26 @@ void plait_transport_close(plait_context_t *ctx)
 plait_status_t plait_peer_error(plait_context_t *ctx, int world_peer, plait_status_t status,
                                 const char *what)
 {
+    /* A broken connection is usually the echo of a rank dying: give plait-run
+     * a moment to say which one, and report that cause instead. */
+    if (status != PLAIT_ERR_INVALID && plait_launcher_await(ctx, 1.0) != PLAIT_OK)
+        return ctx->failed;
     return plait_fail(ctx, status, "peer rank %d (host %s): %s", world_peer,
                       ctx->peers[world_peer].host, what);
 }
 
-static void ep_error(void *arg, ucp_ep_h ep, ucs_status_t status)
-{
-    (void)ep;
-    plait_context_t *ctx = ((plait_ep_arg_t *)arg)->ctx;
-    int peer = ((plait_ep_arg_t *)arg)->peer;
-    ctx->ep_failed[peer] = true;
-    char what[128];
-    snprintf(what, sizeof what, "connection failed: %s", ucs_status_string(status));
-    plait_peer_error(ctx, peer, PLAIT_ERR_PEER, what);
-}
-
 static plait_status_t endpoint(plait_context_t *ctx, int peer, ucp_ep_h *ep)
 {
-    if (ctx->ep_failed[peer])
-        return plait_peer_error(ctx, peer, PLAIT_ERR_PEER, "connection failed earlier");
     if (!ctx->eps[peer]) {
+        /* No peer error handling mode: in UCX 1.13 it rules out the shared
+         * memory transports (only TCP and IB can detect a dead peer), which
+         * would cost most of the on-node bandwidth. Dead peers are found by
+         * plait-run's notices and by the wait timeout instead. */
         ucp_ep_params_t p = {
-            .field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
-                          UCP_EP_PARAM_FIELD_ERR_HANDLER,
+            .field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE,
             .address = ctx->peers[peer].address,
-            .err_mode = UCP_ERR_HANDLING_MODE_PEER,
-            .err_handler = {.cb = ep_error, .arg = &ctx->ep_args[peer]},
+            .err_mode = UCP_ERR_HANDLING_MODE_NONE,
         };
-        ctx->ep_args[peer] = (plait_ep_arg_t){ctx, peer};
         ucs_status_t s = ucp_ep_create(ctx->worker, &p, &ctx->eps[peer]);
         if (s != UCS_OK)
             return plait_peer_error(ctx, peer, PLAIT_ERR_TRANSPORT, ucs_status_string(s));
@@ -200,10 +168,6 @@ void plait_p2p_check(plait_request_t *req)
         return;
     ucs_status_t s = ucp_request_check_status(req->ucx);
     if (s == UCS_INPROGRESS) {
-        if (req->kind == REQ_SEND && req->ctx->ep_failed[req->peer]) {
-            req->status = PLAIT_ERR_PEER;
-            plait_p2p_cancel(req);
-        }
         return;
     }
     ucp_request_free(req->ucx);
@@ -221,13 +185,12 @@ void plait_p2p_cancel(plait_request_t *req)
     req->done = true;
 }
 
-plait_status_t plait_progress_all(plait_context_t *ctx)
+plait_status_t plait_progress_all(plait_context_t *ctx, double now)
 {
     if (ctx->failed)
         return ctx->failed;
     ucp_worker_progress(ctx->worker);
-    double now = plait_now();
-    if (now >= ctx->next_launcher_check) {
+    if (now >= 0 && now >= ctx->next_launcher_check) {
         ctx->next_launcher_check = now + 0.01;
         plait_status_t st = plait_launcher_check(ctx);
         if (st != PLAIT_OK)

@@ -32,8 +32,11 @@ static void test_text(void)
     write_file(a, "hello ", 6);
     write_file(b, "world\xff", 6);
     const char *inputs[] = {a, b};
-    struct plait_data_build_config cfg = {.out_path = out, .inputs = inputs, .n_inputs = 2,
-                                          .format = PLAIT_TOKENS_TEXT, .chunk_tokens = 4};
+    struct plait_data_build_config cfg = {.out_path = out,
+                                          .inputs = inputs,
+                                          .n_inputs = 2,
+                                          .format = PLAIT_TOKENS_TEXT,
+                                          .chunk_tokens = 4};
     CHECK_INT_EQ(plait_data_build(&cfg, err), 0);
     struct plait_data_info info;
     CHECK_INT_EQ(plait_data_info(out, &info, err), 0);
@@ -76,8 +79,8 @@ static void test_raw(void)
         toks[i] = (uint32_t)(i * 97 % 70001);
     write_file(in, toks, sizeof toks);
     const char *inputs[] = {in};
-    struct plait_data_build_config cfg = {.out_path = out, .inputs = inputs, .n_inputs = 1,
-                                          .format = PLAIT_TOKENS_U32};
+    struct plait_data_build_config cfg = {
+        .out_path = out, .inputs = inputs, .n_inputs = 1, .format = PLAIT_TOKENS_U32};
     CHECK_INT_EQ(plait_data_build(&cfg, err), 0);
     struct plait_data_info info;
     CHECK_INT_EQ(plait_data_info(out, &info, err), 0);

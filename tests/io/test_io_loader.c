@@ -28,8 +28,11 @@ static void make_dataset(void)
     fclose(f);
     snprintf(data, sizeof data, "%s/d.h5", root);
     const char *inputs[] = {raw};
-    struct plait_data_build_config cfg = {.out_path = data, .inputs = inputs, .n_inputs = 1,
-                                          .format = PLAIT_TOKENS_U16, .chunk_tokens = 256};
+    struct plait_data_build_config cfg = {.out_path = data,
+                                          .inputs = inputs,
+                                          .n_inputs = 1,
+                                          .format = PLAIT_TOKENS_U16,
+                                          .chunk_tokens = 256};
     CHECK_INT_EQ(plait_data_build(&cfg, err), 0);
 }
 
@@ -37,8 +40,12 @@ static plait_loader *open_loader(int rank, int dp, int batch, uint64_t seed,
                                  struct plait_loader_pos start)
 {
     char err[PLAIT_IO_ERRLEN];
-    struct plait_loader_config cfg = {.path = data, .seq_len = T, .batch = batch,
-                                      .dp_rank = rank, .dp_size = dp, .seed = seed,
+    struct plait_loader_config cfg = {.path = data,
+                                      .seq_len = T,
+                                      .batch = batch,
+                                      .dp_rank = rank,
+                                      .dp_size = dp,
+                                      .seed = seed,
                                       .start = start};
     plait_loader *l = plait_loader_open(&cfg, err);
     if (!l)
@@ -73,7 +80,7 @@ static void test_determinism_and_shares(void)
         l[r] = open_loader(r, DP, B, 42, zero);
     CHECK_INT_EQ(plait_loader_samples(l[0]), 150);
     CHECK_INT_EQ(plait_loader_steps_per_epoch(l[0]), 12); /* 150 / 12 */
-    CHECK_INT_EQ(plait_loader_vocab_size(l[0]), NTOK); /* largest token + 1 */
+    CHECK_INT_EQ(plait_loader_vocab_size(l[0]), NTOK);    /* largest token + 1 */
     static int64_t got[DP][STEPS * B];
     for (int r = 0; r < DP; r++)
         take(l[r], B, STEPS, got[r]);
@@ -145,8 +152,8 @@ static void test_save_restore(void)
 static void test_bad_input(void)
 {
     char err[PLAIT_IO_ERRLEN];
-    struct plait_loader_config cfg = {.path = data, .seq_len = T, .batch = 100, .dp_rank = 0,
-                                      .dp_size = 2};
+    struct plait_loader_config cfg = {
+        .path = data, .seq_len = T, .batch = 100, .dp_rank = 0, .dp_size = 2};
     CHECK(plait_loader_open(&cfg, err) == NULL);
     CHECK_STR_CONTAINS(err, "150 samples");
     cfg.batch = 1;

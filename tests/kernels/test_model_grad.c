@@ -159,8 +159,14 @@ static void test_init_and_errors(uint64_t seed)
     CHECK_STR_CONTAINS(gpt_stage_error(s), "tokens[3] = 24");
     gpt_stage_destroy(s);
 
-    gpt_stage_opts o = {.config = tiny_config, .layer_end = 3, .first = 1, .last = 1,
-                        .tp_size = 3, .batch = 1, .seq = 4, .slots = 1};
+    gpt_stage_opts o = {.config = tiny_config,
+                        .layer_end = 3,
+                        .first = 1,
+                        .last = 1,
+                        .tp_size = 3,
+                        .batch = 1,
+                        .seq = 4,
+                        .slots = 1};
     char err[256];
     CHECK(gpt_stage_create(&o, seed, err, sizeof(err)) == NULL);
     CHECK_STR_CONTAINS(err, "tp_size 3");

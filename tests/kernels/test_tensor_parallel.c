@@ -70,8 +70,8 @@ static void *run_rank(void *arg)
 {
     struct job *j = arg;
     gpt_comm comm = {&j->rank, allreduce_sum, allreduce_max};
-    j->stage = make_stage(0, tiny_config.n_layer, 1, 1, j->rank.rank, j->tp_size, MICRO, comm,
-                          j->seed);
+    j->stage =
+        make_stage(0, tiny_config.n_layer, 1, 1, j->rank.rank, j->tp_size, MICRO, comm, j->seed);
     gpt_stage *s = j->stage;
     j->rc = 0;
     for (int m = 0; m < MICRO; m++)
@@ -127,7 +127,8 @@ static void test_tp(int tp, uint64_t seed)
     pthread_barrier_init(&g.barrier, NULL, tp);
     struct job jobs[MAX_TP];
     for (int r = 0; r < tp; r++)
-        jobs[r] = (struct job){.rank = {&g, r}, .tp_size = tp, .seed = seed, .tok = tok, .tgt = tgt};
+        jobs[r] =
+            (struct job){.rank = {&g, r}, .tp_size = tp, .seed = seed, .tok = tok, .tgt = tgt};
     run_group(jobs, tp, run_rank);
 
     double sumsq = 0.0;
@@ -136,8 +137,7 @@ static void test_tp(int tp, uint64_t seed)
         CHECK_MSG(jobs[r].rc == 0, "tp %d rank %d: %s", tp, r, gpt_stage_error(s));
         for (int m = 0; m < MICRO; m++)
             CHECK_MSG(fabsf(jobs[r].loss[m] - ref.loss[m]) <= 1e-5f * ref.loss[m],
-                      "tp %d rank %d: loss %g, unsharded %g", tp, r, jobs[r].loss[m],
-                      ref.loss[m]);
+                      "tp %d rank %d: loss %g, unsharded %g", tp, r, jobs[r].loss[m], ref.loss[m]);
         CHECK_INT_EQ(gpt_stage_tensor_count(s), gpt_stage_tensor_count(ref.stage));
         for (int i = 0; i < gpt_stage_tensor_count(s); i++) {
             const gpt_tensor *t = gpt_stage_tensor(s, i);
@@ -149,8 +149,7 @@ static void test_tp(int tp, uint64_t seed)
             CHECK_MSG(e == 0.0, "tp %d rank %d %s: init differs from the slice (%g)", tp, r,
                       t->name, e);
             e = slice_err(t, full, 1);
-            CHECK_MSG(e < 1e-5, "tp %d rank %d %s: gradient relative error %g", tp, r, t->name,
-                      e);
+            CHECK_MSG(e < 1e-5, "tp %d rank %d %s: gradient relative error %g", tp, r, t->name, e);
         }
         sumsq += jobs[r].sumsq;
     }

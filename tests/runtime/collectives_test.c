@@ -152,6 +152,7 @@ static int run_rank(void)
         return 1;
     }
     const plait_placement_t *p = plait_placement(ctx);
+    printf("bootstrap: %s host %s\n", plait_bootstrap_name(ctx), p->host);
     plait_comm_t *world = plait_comm(ctx, PLAIT_GROUP_WORLD);
     CHECK_INT_EQ(plait_comm_size(world), p->world_size);
     CHECK_INT_EQ(plait_comm_size(plait_comm(ctx, PLAIT_GROUP_DP)), p->dp_size);

@@ -1,0 +1,342 @@
+/* I/O benchmarks, each against an anchor measured in the same run:
+ *   checkpoint write bandwidth  vs raw sequential write + fsync (goal >= 0.9)
+ *   async checkpoint stall      as a fraction of a simulated step (goal < 0.05)
+ *   restore bandwidth           vs raw sequential read (goal >= 0.9)
+ *   dataset read throughput     vs raw pread of the same samples
+ * Appends one JSON line per figure to build/bench/results.jsonl.
+ * PLAIT_IO_BENCH_MB sets the checkpoint size (default 256). */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "io/plait_io.h"
+
+#define REPS    3
+#define TENSORS 8
+
+static const char *bench_dir = "build/bench/io";
+static FILE *results;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void emit(const char *metric, double value, const char *unit, const char *anchor,
+                 double anchor_value, double ratio, const char *goal)
+{
+    char line[1024];
+    snprintf(line, sizeof line,
+             "{\"bench\":\"io\",\"metric\":\"%s\",\"value\":%.4g,\"unit\":\"%s\",\"anchor\":"
+             "\"%s\",\"anchor_value\":%.4g,\"ratio\":%.4f,\"goal\":\"%s\"}\n",
+             metric, value, unit, anchor, anchor_value, ratio, goal);
+    fputs(line, results);
+    fputs(line, stdout);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return v[n / 2];
+}
+
+/* Drops a file's clean pages so the next read comes from the disk. */
+static void evict(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd >= 0) {
+        fdatasync(fd);
+        posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+        close(fd);
+    }
+}
+
+static void evict_dir(const char *dir, int nshards)
+{
+    char p[512];
+    for (int i = 0; i < nshards; i++) {
+        snprintf(p, sizeof p, "%s/shard-%05d.h5", dir, i);
+        evict(p);
+    }
+    snprintf(p, sizeof p, "%s/manifest.h5", dir);
+    evict(p);
+}
+
+static double raw_write(const char *path, const char *buf, size_t bytes)
+{
+    double t0 = now();
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    for (size_t off = 0; off < bytes;) {
+        size_t n = bytes - off < ((size_t)8 << 20) ? bytes - off : (size_t)8 << 20;
+        ssize_t w = write(fd, buf + off, n);
+        if (w <= 0)
+            exit(1);
+        off += (size_t)w;
+    }
+    fsync(fd);
+    close(fd);
+    return now() - t0;
+}
+
+static double raw_read(const char *path, char *buf, size_t bytes)
+{
+    evict(path);
+    double t0 = now();
+    int fd = open(path, O_RDONLY);
+    size_t off = 0;
+    for (ssize_t r; off < bytes && (r = read(fd, buf + off, bytes - off)) > 0;)
+        off += (size_t)r;
+    close(fd);
+    return now() - t0;
+}
+
+struct model {
+    float *t[TENSORS];
+    size_t elems;
+    plait_ckpt_writer *w;
+};
+
+static void register_model(struct model *m, const char *dir, size_t total_bytes)
+{
+    char err[PLAIT_IO_ERRLEN];
+    struct plait_ckpt_config cfg = {.dir = dir, .keep = 2};
+    m->w = plait_ckpt_writer_open(&cfg, err);
+    if (!m->w) {
+        fprintf(stderr, "io_bench: %s\n", err);
+        exit(1);
+    }
+    m->elems = total_bytes / TENSORS / sizeof(float);
+    for (int i = 0; i < TENSORS; i++) {
+        m->t[i] = malloc(m->elems * sizeof(float));
+        for (size_t k = 0; k < m->elems; k++)
+            m->t[i][k] = (float)(k * 7 + (size_t)i);
+        char name[32];
+        snprintf(name, sizeof name, "layer%d/w", i);
+        struct plait_tensor_slice s = {.name = name, .dtype = PLAIT_F32, .ndim = 1,
+                                       .global_shape = {(int64_t)m->elems},
+                                       .extent = {(int64_t)m->elems}, .data = m->t[i]};
+        if (plait_ckpt_register(m->w, &s) != 0) {
+            fprintf(stderr, "io_bench: %s\n", plait_ckpt_writer_error(m->w));
+            exit(1);
+        }
+    }
+}
+
+static void bench_write_and_restore(size_t bytes)
+{
+    char dir[256], raw[256];
+    snprintf(dir, sizeof dir, "%s/ckpt", bench_dir);
+    snprintf(raw, sizeof raw, "%s/raw.bin", bench_dir);
+    struct model m;
+    register_model(&m, dir, bytes);
+    size_t total = m.elems * sizeof(float) * TENSORS;
+    char *buf = malloc(total);
+    memset(buf, 1, total);
+    double tw[REPS], tr[REPS], tc[REPS], tl[REPS];
+    for (int r = 0; r < REPS; r++) {
+        tr[r] = raw_write(raw, buf, total);
+        struct plait_ckpt_meta meta = {.step = r + 1, .dp = 1, .tp = 1, .pp = 1};
+        double t0 = now();
+        if (plait_ckpt_save(m.w, &meta) != 0) {
+            fprintf(stderr, "io_bench: %s\n", plait_ckpt_writer_error(m.w));
+            exit(1);
+        }
+        tc[r] = now() - t0;
+    }
+    for (int r = 0; r < REPS; r++) {
+        tw[r] = raw_read(raw, buf, total);
+        char step[300];
+        snprintf(step, sizeof step, "%s/step-%08d", dir, REPS);
+        evict_dir(step, 1);
+        double t0 = now();
+        plait_ckpt_reader *rd;
+        char err[PLAIT_IO_ERRLEN];
+        if (plait_ckpt_load(dir, NULL, &rd, err) != 1) {
+            fprintf(stderr, "io_bench: load: %s\n", err);
+            exit(1);
+        }
+        for (int i = 0; i < TENSORS; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "layer%d/w", i);
+            struct plait_tensor_slice s = {.name = name, .dtype = PLAIT_F32, .ndim = 1,
+                                           .global_shape = {(int64_t)m.elems},
+                                           .extent = {(int64_t)m.elems},
+                                           .data = buf + (size_t)i * m.elems * sizeof(float)};
+            if (plait_ckpt_read(rd, &s) != 0)
+                exit(1);
+        }
+        plait_ckpt_reader_close(rd);
+        tl[r] = now() - t0;
+    }
+    double mb = (double)total / 1e6;
+    double w_raw = mb / median(tr, REPS), w_ck = mb / median(tc, REPS);
+    double r_raw = mb / median(tw, REPS), r_ck = mb / median(tl, REPS);
+    emit("ckpt_write_bandwidth", w_ck, "MB/s", "raw write+fsync", w_raw, w_ck / w_raw, ">=0.9");
+    emit("ckpt_restore_bandwidth", r_ck, "MB/s", "raw read (cold page cache)", r_raw,
+         r_ck / r_raw, ">=0.9");
+    plait_ckpt_writer_close(m.w);
+    for (int i = 0; i < TENSORS; i++)
+        free(m.t[i]);
+    free(buf);
+    unlink(raw);
+}
+
+/* A training step: a fixed amount of arithmetic on a cache-resident array. */
+static double compute_step(float *a, size_t n, int iters)
+{
+    double t0 = now();
+    for (int it = 0; it < iters; it++)
+        for (size_t i = 0; i < n; i++)
+            a[i] = a[i] * 0.999f + 0.001f;
+    return now() - t0;
+}
+
+static void bench_async_stall(size_t bytes)
+{
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s/async", bench_dir);
+    struct model m;
+    register_model(&m, dir, bytes);
+    enum { N = 4096, BASE = 8 };
+    static float a[N];
+    int iters = 1;
+    while (compute_step(a, N, iters) < 0.5) /* about half a second per step */
+        iters *= 2;
+    double base[BASE];
+    for (int i = 0; i < BASE; i++)
+        base[i] = compute_step(a, N, iters);
+    double step = median(base, BASE);
+    double extra[REPS], snap[REPS];
+    for (int r = 0; r < REPS; r++) {
+        struct plait_ckpt_meta meta = {.step = r + 1, .dp = 1, .tp = 1, .pp = 1};
+        double t0 = now(), spent = 0;
+        if (plait_ckpt_save_async(m.w, &meta) != 0)
+            exit(1);
+        snap[r] = now() - t0;
+        int steps = 0, c;
+        spent = snap[r];
+        /* Train on, checking for completion at each step boundary. */
+        do {
+            spent += compute_step(a, N, iters);
+            steps++;
+            double tc = now();
+            c = plait_ckpt_commit(m.w, 0);
+            spent += now() - tc;
+        } while (c == 0);
+        if (c < 0)
+            exit(1);
+        extra[r] = spent - steps * step;
+        if (extra[r] < 0)
+            extra[r] = 0;
+    }
+    double stall = median(extra, REPS);
+    emit("async_ckpt_stall", stall / step, "fraction of a step", "step time (s)", step,
+         stall / step, "<0.05");
+    printf("# async: snapshot %.3f s, step %.3f s, %.0f MB\n", median(snap, REPS), step,
+           (double)bytes / 1e6);
+    plait_ckpt_writer_close(m.w);
+    for (int i = 0; i < TENSORS; i++)
+        free(m.t[i]);
+}
+
+static void bench_dataset(void)
+{
+    enum { T = 1024, B = 8, STEPS = 400 };
+    size_t ntok = (size_t)64 << 20; /* 128 MiB of uint16 tokens */
+    char raw[256], h5[256], err[PLAIT_IO_ERRLEN];
+    snprintf(raw, sizeof raw, "%s/tokens.u16", bench_dir);
+    snprintf(h5, sizeof h5, "%s/tokens.h5", bench_dir);
+    uint16_t *tok = malloc(ntok * 2);
+    for (size_t i = 0; i < ntok; i++)
+        tok[i] = (uint16_t)(i * 2654435761u >> 16);
+    raw_write(raw, (const char *)tok, ntok * 2);
+    free(tok);
+    const char *inputs[] = {raw};
+    struct plait_data_build_config bc = {.out_path = h5, .inputs = inputs, .n_inputs = 1,
+                                         .format = PLAIT_TOKENS_U16};
+    if (plait_data_build(&bc, err) != 0) {
+        fprintf(stderr, "io_bench: %s\n", err);
+        exit(1);
+    }
+    struct plait_loader_config lc = {.path = h5, .seq_len = T, .batch = B, .dp_size = 1,
+                                     .seed = 1, .prefetch = 4};
+    plait_loader *l = plait_loader_open(&lc, err);
+    if (!l) {
+        fprintf(stderr, "io_bench: %s\n", err);
+        exit(1);
+    }
+    int32_t *in = malloc(sizeof(int32_t) * B * T), *tg = malloc(sizeof(int32_t) * B * T);
+    int32_t *rows = malloc(sizeof(int32_t) * B * (T + 1));
+    uint16_t *row16 = malloc(2 * (T + 1));
+    /* Warm the page cache for both: a dataset that fits in memory. */
+    for (int s = 0; s < STEPS; s++)
+        plait_loader_next(l, in, tg);
+    double t0 = now();
+    for (int s = 0; s < STEPS; s++)
+        plait_loader_next(l, in, tg);
+    double tl = now() - t0;
+    /* Raw: the same number of random samples with pread, widened. */
+    int fd = open(raw, O_RDONLY);
+    uint64_t nsamples = (ntok - 1) / T, x = 88172645463325252ull;
+    t0 = now();
+    for (int s = 0; s < STEPS; s++)
+        for (int b = 0; b < B; b++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            off_t off = (off_t)((x % nsamples) * T * 2);
+            if (pread(fd, row16, 2 * (T + 1), off) != 2 * (T + 1))
+                exit(1);
+            for (int k = 0; k <= T; k++)
+                rows[b * (T + 1) + k] = row16[k];
+        }
+    double tr = now() - t0;
+    close(fd);
+    double toks = (double)STEPS * B * (T + 1);
+    emit("dataset_read_throughput", toks / tl / 1e6, "Mtokens/s",
+         "raw pread of the same samples (warm page cache)", toks / tr / 1e6, tr / tl,
+         "near 1 (no goal)");
+    printf("# loader stall over %d steps: %.3f s\n", 2 * STEPS, plait_loader_stats(l).stall_s);
+    plait_loader_close(l);
+    free(in);
+    free(tg);
+    free(rows);
+    free(row16);
+    unlink(raw);
+    unlink(h5);
+}
+
+int main(void)
+{
+    const char *mb_env = getenv("PLAIT_IO_BENCH_MB");
+    size_t bytes = (size_t)(mb_env ? atol(mb_env) : 256) << 20;
+    if (bytes == 0) {
+        fprintf(stderr, "io_bench: PLAIT_IO_BENCH_MB='%s': expected a positive integer\n",
+                mb_env);
+        return 2;
+    }
+    mkdir("build/bench", 0755);
+    mkdir(bench_dir, 0755);
+    results = fopen("build/bench/results.jsonl", "a");
+    if (!results) {
+        perror("build/bench/results.jsonl");
+        return 1;
+    }
+    bench_write_and_restore(bytes);
+    bench_async_stall(bytes);
+    bench_dataset();
+    fclose(results);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", bench_dir);
+    return system(cmd) == 0 ? 0 : 1;
+}

@@ -1,0 +1,60 @@
+/* Host allreduce (fp32 sum) over the world of plait-run: for each size, the
+ * average time of repeated in-place allreduces, and the bus bandwidth as
+ * nccl-tests defines it (size / time * 2(n-1)/n). Rank 0 prints
+ * "bytes time_us busbw_GBs" per size. runtime_mpi_allreduce_bench.c is the
+ * same loop over MPI_Allreduce. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "runtime/plait.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void check(plait_context_t *ctx, plait_status_t st)
+{
+    if (st != PLAIT_OK) {
+        fprintf(stderr, "runtime_allreduce_bench: %s\n", plait_error(ctx));
+        exit(1);
+    }
+}
+
+int main(void)
+{
+    plait_context_t *ctx;
+    char err[512];
+    if (plait_init(NULL, &ctx, err, sizeof err) != PLAIT_OK) {
+        fprintf(stderr, "runtime_allreduce_bench: %s\n", err);
+        return 1;
+    }
+    plait_comm_t *w = plait_comm(ctx, PLAIT_GROUP_WORLD);
+    int n = plait_comm_size(w);
+    size_t max = 64u << 20;
+    float *buf = malloc(max);
+    for (size_t i = 0; i < max / sizeof *buf; i++)
+        buf[i] = 1.0f / (float)(i % 7 + 1);
+    for (size_t bytes = 4 << 10; bytes <= max; bytes *= 4) {
+        int iters = (int)((256u << 20) / bytes);
+        iters = iters > 200 ? 200 : iters < 5 ? 5 : iters;
+        size_t count = bytes / sizeof *buf;
+        for (int i = 0; i < 2; i++)
+            check(ctx, plait_allreduce(w, buf, buf, count, PLAIT_FLOAT32, PLAIT_AVG));
+        check(ctx, plait_barrier(w));
+        double t0 = now_s();
+        for (int i = 0; i < iters; i++)
+            check(ctx, plait_allreduce(w, buf, buf, count, PLAIT_FLOAT32, PLAIT_AVG));
+        check(ctx, plait_barrier(w));
+        double t = (now_s() - t0) / iters;
+        if (plait_comm_rank(w) == 0)
+            printf("%zu %.1f %.3f\n", bytes, t * 1e6, (double)bytes / t * 2 * (n - 1) / n / 1e9);
+        fflush(stdout);
+    }
+    free(buf);
+    plait_finalize(ctx);
+    return 0;
+}

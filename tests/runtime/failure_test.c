@@ -1,0 +1,68 @@
+/* A rank that dies or never answers must not hang the others: killed with
+ * SIGKILL, the survivors fail naming it (plait-run tells them); silent, the
+ * one waiting for it fails after PLAIT_TIMEOUT naming its rank and host. */
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "runtime/plait.h"
+#include "tests/check.h"
+#include "tests/runtime/launch.h"
+
+static int run_rank(const char *mode)
+{
+    plait_context_t *ctx;
+    char err[512];
+    if (plait_init(NULL, &ctx, err, sizeof err) != PLAIT_OK) {
+        fprintf(stderr, "plait_init: %s\n", err);
+        return 1;
+    }
+    int rank = plait_placement(ctx)->rank;
+    plait_comm_t *world = plait_comm(ctx, PLAIT_GROUP_WORLD);
+    plait_status_t st = plait_barrier(world);
+    if (strcmp(mode, "kill") == 0 && st == PLAIT_OK) {
+        if (rank == 2)
+            raise(SIGKILL);
+        static float buf[1 << 16];
+        for (int i = 0; i < 100000 && st == PLAIT_OK; i++)
+            st = plait_allreduce(world, buf, buf, sizeof buf / sizeof buf[0], PLAIT_FLOAT32,
+                                 PLAIT_SUM);
+    } else if (st == PLAIT_OK) {
+        float x = 0;
+        if (rank == 1)
+            sleep(4);
+        else
+            st = plait_recv(world, &x, sizeof x, 1, 5);
+    }
+    if (st != PLAIT_OK)
+        fprintf(stderr, "rank %d: %s\n", rank, plait_error(ctx));
+    plait_finalize(ctx);
+    return st == PLAIT_OK ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (launch_is_rank())
+        return run_rank(argc > 1 ? argv[1] : "");
+    static char out[1 << 16];
+    char want[64];
+
+    int status = launch_ranks(4, "dp=4", "kill", "PLAIT_TIMEOUT=60", out, sizeof out);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGKILL,
+              "plait-run should exit with the killed rank's status, got wait status %d", status);
+    CHECK_STR_CONTAINS(out, "plait-run: rank 2 (pid ");
+    for (int r = 0; r < 4; r++) {
+        if (r == 2)
+            continue;
+        snprintf(want, sizeof want, "rank %d: peer rank 2 (host ", r);
+        CHECK_STR_CONTAINS(out, want);
+    }
+    CHECK_STR_CONTAINS(out, "died: killed by signal 9");
+
+    status = launch_ranks(2, "dp=2", "silent", "PLAIT_TIMEOUT=1", out, sizeof out);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 1,
+              "plait-run should exit 1 like the rank that timed out, got wait status %d", status);
+    CHECK_STR_CONTAINS(out, "rank 0: peer rank 1 (host ");
+    CHECK_STR_CONTAINS(out, "no answer within 1 s (PLAIT_TIMEOUT)");
+    return check_status("runtime_failure_test");
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# libplait across the 2 nodes of the local Slurm cluster: srun --mpi=pmi2
+# starts 4 ranks (2 per node), they bootstrap through PMI2 and run the whole
+# collectives test with a dp=2,tp=2 layout. Without --mpi=pmi2 the ranks must
+# refuse with one line that says what to do.
+set -euo pipefail
+cluster=$PLAIT_TOP/tests/slurm/cluster
+test=$PLAIT_BUILD/tests/runtime_collectives_test
+fail() { echo "srun_test: $*" >&2; exit 1; }
+
+$cluster up
+eval "$($cluster env)"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+srun --mpi=pmi2 -N2 --ntasks-per-node=2 -o "$work/out.%t" \
+    env PLAIT_LAYOUT=dp=2,tp=2 PLAIT_TIMEOUT=120 "$test" || {
+    tail -n 5 "$work"/out.*
+    fail "srun --mpi=pmi2 -N2 -n4 $test failed"
+}
+for t in 0 1 2 3; do
+    grep -q "^collectives rank $t: [0-9]* checks, 0 failed$" "$work/out.$t" ||
+        fail "task $t: $(tail -n 3 "$work/out.$t")"
+    grep -q "^bootstrap: pmi2" "$work/out.$t" || fail "task $t did not bootstrap through PMI2"
+done
+# The two nodes of the cluster: ranks 0-1 on n1, 2-3 on n2 (block placement).
+grep -q "^bootstrap: pmi2 host n2$" "$work/out.3" || fail "task 3 not on n2: $(head -n 1 "$work/out.3")"
+
+if srun -N2 --ntasks-per-node=1 "$test" >"$work/nopmi" 2>&1; then
+    fail "srun without --mpi=pmi2 should fail"
+fi
+grep -q "expected 'srun --mpi=pmi2'" "$work/nopmi" || fail "no hint about --mpi=pmi2: $(cat "$work/nopmi")"
+echo "4 ranks on 2 nodes over PMI2: every collective matched its reference"
