@@ -273,7 +273,8 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    struct sigaction sa = {.sa_handler = on_signal};
+    /* SA_RESTART: the signal must not fail a system call inside UCX or HDF5. */
+    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGUSR1, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);

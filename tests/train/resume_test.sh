@@ -36,6 +36,7 @@ done
 kill -TERM "$run"
 if wait "$run"; then echo "exited 0 after SIGTERM"; exit 1; fi
 cat "$tmp/stopped.err"
+[ "$(grep -c 'exited with status 75' "$tmp/stopped.err")" -eq 4 ] || { echo "not every rank exited 75"; exit 1; }
 stop=$(sed -n 's/^stopping after step \([0-9]*\) on a signal, checkpoint written$/\1/p' "$tmp/stopped.out")
 [ -n "$stop" ] || { echo "no checkpoint on SIGTERM:"; tail -n 3 "$tmp/stopped.out"; exit 1; }
 [ "$stop" -lt 20 ] || { echo "the run ended before the signal (step $stop)"; exit 1; }
