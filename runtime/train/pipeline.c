@@ -50,9 +50,7 @@ static int finish_send(struct trainer *t, plait_request_t **req, int mb)
 
 static int receive(struct trainer *t, float *buf, int peer, uint32_t tag, int mb)
 {
-    double start = now();
     plait_status_t st = plait_recv(t->pp, buf, t->act_len * sizeof(float), peer, tag);
-    t->wait_s += now() - start;
     return st == PLAIT_OK ? 0 : comm_fail(t, "receiving", mb);
 }
 
@@ -139,8 +137,9 @@ int pipeline_step(struct trainer *t, double *loss_sum)
 {
     int prev = t->place->pp_rank - 1, next = t->place->pp_rank + 1, K = t->nchunks;
     size_t bytes = t->act_len * sizeof(float);
+    double begin = now(), start;
     *loss_sum = 0;
-    t->wait_s = 0;
+    t->compute_s = 0;
     for (int i = 0; i < t->nactions; i++) {
         struct pipe_action a = t->actions[i];
         int slot = a.mb % t->slots, rc = 0;
@@ -149,7 +148,9 @@ int pipeline_step(struct trainer *t, double *loss_sum)
             rc = receive(t, act(t, 0, slot), prev, TAG_ACT(a.mb), a.mb);
             break;
         case OP_FORWARD:
+            start = now();
             rc = forward(t, a.mb, slot, loss_sum);
+            t->compute_s += now() - start;
             break;
         case OP_SEND_ACT:
             if (plait_isend(t->pp, act(t, K, slot), bytes, next, TAG_ACT(a.mb),
@@ -163,7 +164,9 @@ int pipeline_step(struct trainer *t, double *loss_sum)
             /* 1F1B's weight pass directly after: do both chunk by chunk. */
             int fused = i + 1 < t->nactions && t->actions[i + 1].op == OP_WEIGHT &&
                         t->actions[i + 1].mb == a.mb;
+            start = now();
             rc = backward(t, a.mb, slot, fused);
+            t->compute_s += now() - start;
             i += fused;
             break;
         }
@@ -173,7 +176,9 @@ int pipeline_step(struct trainer *t, double *loss_sum)
                 rc = comm_fail(t, "sending gradients", a.mb);
             break;
         case OP_WEIGHT:
+            start = now();
             rc = weight(t, a.mb, slot);
+            t->compute_s += now() - start;
             break;
         }
         if (rc)
@@ -191,5 +196,6 @@ int pipeline_step(struct trainer *t, double *loss_sum)
             return trainer_fail(t, "data-parallel gradient all-reduce of layer chunk %d: %s", k,
                                 plait_error(t->ctx));
     }
+    t->pipe_s = now() - begin;
     return 0;
 }

@@ -46,7 +46,9 @@ struct trainer {
     float *tp_scratch; /* allgather space for the TP max */
     size_t tp_scratch_len;
 
-    double wait_s; /* this step: time blocked on pipeline receives */
+    /* This step: wall time of the pipeline part, and the time in the
+     * kernels' forward and backward passes within it. */
+    double pipe_s, compute_s;
     char err[PLAIT_IO_ERRLEN];
 };
 
