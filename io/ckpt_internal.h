@@ -22,6 +22,7 @@ struct ckpt_shard_job {
     int64_t step;
     const struct ckpt_entry *entries;
     int n_entries;
+    int direct; /* write from entries' own data, not their snapshots */
     const struct ckpt_blob *blobs;
     int n_blobs;
 };

@@ -1,18 +1,106 @@
 /* One rank's shard file: its tensor slices, an index of them, its blobs. */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #include "ckpt_internal.h"
 
-static int write_tensor(hid_t file, const struct ckpt_entry *e)
+static const void *source(const struct ckpt_shard_job *job, int i)
+{
+    return job->direct ? job->entries[i].t.data : job->entries[i].snap;
+}
+
+/* Writes one tensor as a contiguous dataset and returns where its bytes
+ * start in the file (HADDR_UNDEF when it has none). */
+static int write_tensor(hid_t file, const struct ckpt_entry *e, const void *data, haddr_t *at)
 {
     hsize_t dims[PLAIT_IO_MAX_DIMS];
     for (int i = 0; i < e->t.ndim; i++)
         dims[i] = (hsize_t)e->t.extent[i];
     char path[IO_NAME_LEN + 16];
     snprintf(path, sizeof path, "tensors/%s", e->t.name);
-    return io_array_put(file, path, io_h5_type(e->t.dtype), e->t.ndim, dims, e->snap);
+    hid_t type = io_h5_type(e->t.dtype);
+    hid_t space = H5Screate_simple(e->t.ndim, dims, NULL);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t d = H5Dcreate2(file, path, type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    int rc =
+        d >= 0 && (e->bytes == 0 || H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0)
+            ? 0
+            : -1;
+    *at = rc == 0 && e->bytes > 0 ? H5Dget_offset(d) : HADDR_UNDEF;
+    if (d >= 0)
+        H5Dclose(d);
+    H5Pclose(lcpl);
+    H5Sclose(space);
+    return rc;
+}
+
+struct region {
+    uint64_t offset, bytes;
+    uint32_t crc;
+};
+
+struct data_crc {
+    const struct ckpt_shard_job *job;
+    struct region *regions; /* one per entry, in entry order */
+};
+
+static void *data_crc_main(void *arg)
+{
+    struct data_crc *d = arg;
+    for (int i = 0; i < d->job->n_entries; i++)
+        d->regions[i].crc = io_crc32_buf(source(d->job, i), d->job->entries[i].bytes, 1);
+    return NULL;
+}
+
+static int by_offset(const void *a, const void *b)
+{
+    const struct region *x = a, *y = b;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* The file's CRC-32 from the CRCs of the tensor bytes (taken from memory
+ * while HDF5 wrote them) and a read of only the bytes between them. The
+ * result equals a CRC of the whole file; a full read is the fallback when
+ * the regions do not fit the file. */
+static int file_crc(const char *path, struct region *r, int n, uint32_t *crc, uint64_t *bytes,
+                    char *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return io_file_crc32(path, crc, bytes, err);
+    }
+    qsort(r, (size_t)n, sizeof *r, by_offset);
+    uint64_t size = (uint64_t)st.st_size, at = 0;
+    uint32_t c = 0, gap;
+    int ok = 1;
+    for (int i = 0; ok && i <= n; i++) {
+        uint64_t next = i < n ? r[i].offset : size;
+        if (next < at || (i < n && r[i].offset + r[i].bytes > size) ||
+            io_file_crc32_range(fd, at, next - at, &gap) != 0) {
+            ok = 0;
+            break;
+        }
+        c = (uint32_t)crc32_combine(c, gap, (z_off_t)(next - at));
+        if (i < n) {
+            c = (uint32_t)crc32_combine(c, r[i].crc, (z_off_t)r[i].bytes);
+            at = r[i].offset + r[i].bytes;
+        }
+    }
+    close(fd);
+    if (!ok)
+        return io_file_crc32(path, crc, bytes, err);
+    *crc = c;
+    *bytes = size;
+    return 0;
 }
 
 static int write_index(hid_t file, const struct ckpt_entry *entries, int n)
@@ -84,11 +172,21 @@ int ckpt_write_shard(const struct ckpt_shard_job *job, uint32_t *crc, uint64_t *
                      io_attr_put_str(file, "format", IO_FORMAT_VERSION)
                  ? -1
                  : 0;
-    for (int i = 0; rc == 0 && i < job->n_entries; i++)
-        if (write_tensor(file, &job->entries[i]) != 0) {
+    struct region *regions = calloc((size_t)job->n_entries + 1, sizeof *regions);
+    struct data_crc dc = {job, regions};
+    pthread_t crc_thread;
+    int crc_threaded = regions && pthread_create(&crc_thread, NULL, data_crc_main, &dc) == 0;
+    if (!regions)
+        rc = -1;
+    for (int i = 0; rc == 0 && i < job->n_entries; i++) {
+        haddr_t at;
+        if (write_tensor(file, &job->entries[i], source(job, i), &at) != 0) {
             io_errf(err, "cannot write tensor '%s' to '%s'", job->entries[i].t.name, job->path);
             rc = -1;
         }
+        regions[i].offset = at == HADDR_UNDEF ? UINT64_MAX : (uint64_t)at;
+        regions[i].bytes = job->entries[i].bytes;
+    }
     if (rc == 0 && write_index(file, job->entries, job->n_entries) != 0) {
         io_errf(err, "cannot write the tensor index of '%s'", job->path);
         rc = -1;
@@ -106,8 +204,19 @@ int ckpt_write_shard(const struct ckpt_shard_job *job, uint32_t *crc, uint64_t *
         io_errf(err, "cannot close checkpoint shard '%s'", job->path);
         rc = -1;
     }
-    if (rc != 0)
+    if (crc_threaded)
+        pthread_join(crc_thread, NULL);
+    else if (regions)
+        data_crc_main(&dc);
+    /* Tensors without bytes in the file are read with the gaps. */
+    int n = 0;
+    for (int i = 0; regions && i < job->n_entries; i++)
+        if (regions[i].offset != UINT64_MAX)
+            regions[n++] = regions[i];
+    if (rc != 0) {
+        free(regions);
         return -1;
+    }
     /* The CRC reads the freshly written pages while the fsync pushes them
      * to disk: the two overlap instead of adding up. */
     struct fsync_job fj = {.path = job->path};
@@ -115,7 +224,8 @@ int ckpt_write_shard(const struct ckpt_shard_job *job, uint32_t *crc, uint64_t *
     int threaded = pthread_create(&t, NULL, fsync_main, &fj) == 0;
     if (!threaded)
         fsync_main(&fj);
-    rc = io_file_crc32(job->path, crc, bytes, err);
+    rc = file_crc(job->path, regions, n, crc, bytes, err);
+    free(regions);
     if (threaded)
         pthread_join(t, NULL);
     if (rc == 0 && fj.rc != 0) {

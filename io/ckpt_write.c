@@ -16,6 +16,7 @@ struct pending {
     pthread_t thread;
     atomic_int done;
     int failed;
+    int direct;
     struct plait_ckpt_meta meta;
     char tmpdir[4096];
     char shard_path[4200];
@@ -245,6 +246,7 @@ static void *shard_main(void *arg)
                                 .step = j->meta.step,
                                 .entries = w->entries,
                                 .n_entries = w->n_entries,
+                                .direct = j->direct,
                                 .blobs = j->blobs,
                                 .n_blobs = j->n_blobs};
     j->failed = ckpt_write_shard(&sj, &j->crc, &j->bytes, j->err) != 0;
@@ -254,9 +256,9 @@ static void *shard_main(void *arg)
 
 /* Copies tensors and blobs to host memory the writer owns; training may
  * change the originals as soon as this returns. */
-static int snapshot(plait_ckpt_writer *w)
+static int snapshot(plait_ckpt_writer *w, int tensors)
 {
-    for (int i = 0; i < w->n_entries; i++) {
+    for (int i = 0; tensors && i < w->n_entries; i++) {
         struct ckpt_entry *e = &w->entries[i];
         if (!e->snap && !(e->snap = malloc(e->bytes ? e->bytes : 1))) {
             io_errf(w->err, "out of memory snapshotting '%s' (%zu bytes)", e->t.name, e->bytes);
@@ -298,7 +300,9 @@ static void release_job(plait_ckpt_writer *w)
     memset(j, 0, sizeof *j);
 }
 
-int plait_ckpt_save_async(plait_ckpt_writer *w, const struct plait_ckpt_meta *meta)
+/* Starts a save; `direct` writes from the registered tensors in this
+ * thread (a synchronous save of host memory needs no snapshot). */
+static int start_save(plait_ckpt_writer *w, const struct plait_ckpt_meta *meta, int direct)
 {
     if (w->job.active && plait_ckpt_commit(w, 1) < 0)
         return -1;
@@ -312,11 +316,17 @@ int plait_ckpt_save_async(plait_ckpt_writer *w, const struct plait_ckpt_meta *me
     snprintf(j->tmpdir, sizeof j->tmpdir, "%s/.tmp-" CKPT_STEP_FMT, w->dir, (long long)meta->step);
     snprintf(j->shard_path, sizeof j->shard_path, "%s/" CKPT_SHARD_FMT, j->tmpdir, w->comm.rank);
     j->active = 1;
-    if (snapshot(w) != 0 || mkdir_p(j->tmpdir, w->err) != 0) {
+    j->direct = direct;
+    if (snapshot(w, !direct) != 0 || mkdir_p(j->tmpdir, w->err) != 0) {
         j->failed = 1;
         snprintf(j->err, sizeof j->err, "%s", w->err);
         atomic_store(&j->done, 1);
         j->active = 2; /* nothing to join; the commit still runs collectively */
+        return 0;
+    }
+    if (direct) {
+        shard_main(w);
+        j->active = 2;
         return 0;
     }
     if (pthread_create(&j->thread, NULL, shard_main, w) != 0) {
@@ -516,9 +526,14 @@ int plait_ckpt_commit(plait_ckpt_writer *w, int block)
     return 1;
 }
 
+int plait_ckpt_save_async(plait_ckpt_writer *w, const struct plait_ckpt_meta *meta)
+{
+    return start_save(w, meta, 0);
+}
+
 int plait_ckpt_save(plait_ckpt_writer *w, const struct plait_ckpt_meta *meta)
 {
-    if (plait_ckpt_save_async(w, meta) != 0)
+    if (start_save(w, meta, w->copy_to_host == NULL) != 0)
         return -1;
     return plait_ckpt_commit(w, 1) == 1 ? 0 : -1;
 }

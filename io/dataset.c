@@ -8,7 +8,7 @@
 
 #include "io_internal.h"
 
-#define DEFAULT_CHUNK_TOKENS (1u << 16)
+#define DEFAULT_CHUNK_TOKENS (1u << 20)
 #define READ_BLOCK           ((size_t)4 << 20)
 
 static const char *format_name(enum plait_token_format f)

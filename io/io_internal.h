@@ -24,8 +24,10 @@ int io_fsync_dir(const char *dir, char *err);
 int io_write_file_atomic(const char *path, const void *data, size_t bytes, char *err);
 int io_rm_rf(const char *path);
 
-/* zlib CRC-32 of a whole file, read through mmap, split over threads. */
+/* zlib CRC-32 of a whole file, read in blocks by several threads. */
 int io_file_crc32(const char *path, uint32_t *crc, uint64_t *bytes, char *err);
+/* CRC-32 of bytes [offset, offset + bytes) of an open file. */
+int io_file_crc32_range(int fd, uint64_t offset, uint64_t bytes, uint32_t *crc);
 uint32_t io_crc32_buf(const void *data, size_t bytes, int threads);
 
 /* Small HDF5 attribute helpers; each returns 0 or -1. */

@@ -18,6 +18,8 @@ struct plait_loader {
     hid_t file, dset, fspace;
     uint64_t n_tokens, n_samples, global_batch;
     uint32_t vocab;
+    int token_bits;
+    void *stage; /* one sample in the file's token type */
 
     uint64_t *perm;
     uint64_t perm_epoch;
@@ -80,16 +82,24 @@ static int read_batch(struct plait_loader *l, struct plait_loader_pos pos, int32
     hsize_t n = (hsize_t)l->cfg.seq_len + 1;
     hid_t mspace = H5Screate_simple(1, &n, NULL);
     uint64_t first = pos.index + (uint64_t)l->cfg.dp_rank * (uint64_t)l->cfg.batch;
-    int rc = 0;
+    int rc = 0, wide = l->token_bits == 32;
+    /* Reading the stored type and widening here is much cheaper than
+     * HDF5's type conversion path. */
+    hid_t mtype = wide ? H5T_NATIVE_UINT32 : H5T_NATIVE_UINT16;
     for (int b = 0; rc == 0 && b < l->cfg.batch; b++) {
         hsize_t start = l->perm[first + (uint64_t)b] * (uint64_t)l->cfg.seq_len;
         if (H5Sselect_hyperslab(l->fspace, H5S_SELECT_SET, &start, NULL, &n, NULL) < 0 ||
-            H5Dread(l->dset, H5T_NATIVE_INT32, mspace, l->fspace, H5P_DEFAULT,
-                    rows + (size_t)b * n) < 0) {
+            H5Dread(l->dset, mtype, mspace, l->fspace, H5P_DEFAULT, l->stage) < 0) {
             io_errf(l->err, "cannot read tokens %llu..%llu of '%s'", (unsigned long long)start,
                     (unsigned long long)(start + n), l->path);
             rc = -1;
+            break;
         }
+        int32_t *row = rows + (size_t)b * n;
+        const uint16_t *s16 = l->stage;
+        const uint32_t *s32 = l->stage;
+        for (hsize_t k = 0; k < n; k++)
+            row[k] = wide ? (int32_t)s32[k] : (int32_t)s16[k];
     }
     H5Sclose(mspace);
     return rc;
@@ -175,6 +185,7 @@ plait_loader *plait_loader_open(const struct plait_loader_config *cfg, char err[
     l->file = l->dset = l->fspace = -1;
     l->n_tokens = info.n_tokens;
     l->vocab = info.vocab_size;
+    l->token_bits = info.token_bits;
     l->n_samples = info.n_tokens > 1 ? (info.n_tokens - 1) / (uint64_t)cfg->seq_len : 0;
     l->global_batch = (uint64_t)cfg->batch * (uint64_t)cfg->dp_size;
     l->depth = cfg->prefetch ? cfg->prefetch : 2;
@@ -199,9 +210,10 @@ plait_loader *plait_loader_open(const struct plait_loader_config *cfg, char err[
     if (l->dset >= 0)
         l->fspace = H5Dget_space(l->dset);
     l->perm = malloc(l->n_samples * sizeof *l->perm);
+    l->stage = malloc(((size_t)cfg->seq_len + 1) * sizeof(uint32_t));
     l->ring = calloc((size_t)l->depth, sizeof *l->ring);
     size_t row_tokens = (size_t)cfg->batch * ((size_t)cfg->seq_len + 1);
-    int ok = l->fspace >= 0 && l->perm && l->ring;
+    int ok = l->fspace >= 0 && l->perm && l->ring && l->stage;
     for (int i = 0; ok && i < l->depth; i++)
         ok = (l->ring[i].rows = malloc(row_tokens * sizeof(int32_t))) != NULL;
     if (!ok) {
@@ -300,6 +312,7 @@ void plait_loader_close(plait_loader *l)
         free(l->ring[i].rows);
     free(l->ring);
     free(l->perm);
+    free(l->stage);
     if (l->fspace >= 0)
         H5Sclose(l->fspace);
     if (l->dset >= 0)

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -219,8 +218,64 @@ uint32_t io_crc32_buf(const void *data, size_t bytes, int threads)
     return crc;
 }
 
+#define CRC_BLOCK ((size_t)4 << 20)
+
+struct crc_reader {
+    int fd;
+    uint64_t size, nblocks;
+    int stride, first;
+    uint32_t *block_crc;
+    int failed;
+};
+
+/* Reader k takes blocks k, k + stride, ...: the reads and the CRC work
+ * spread over threads; the block CRCs are joined in order afterwards. */
+static void *crc_reader_run(void *arg)
+{
+    struct crc_reader *r = arg;
+    unsigned char *buf = malloc(CRC_BLOCK);
+    if (!buf) {
+        r->failed = 1;
+        return NULL;
+    }
+    for (uint64_t b = (uint64_t)r->first; b < r->nblocks; b += (uint64_t)r->stride) {
+        uint64_t off = b * CRC_BLOCK;
+        size_t want = r->size - off < CRC_BLOCK ? (size_t)(r->size - off) : CRC_BLOCK, got = 0;
+        while (got < want) {
+            ssize_t n = pread(r->fd, buf + got, want - got, (off_t)(off + got));
+            if (n <= 0) {
+                r->failed = 1;
+                free(buf);
+                return NULL;
+            }
+            got += (size_t)n;
+        }
+        r->block_crc[b] = (uint32_t)crc32_z(0, buf, want);
+    }
+    free(buf);
+    return NULL;
+}
+
+int io_file_crc32_range(int fd, uint64_t offset, uint64_t bytes, uint32_t *crc)
+{
+    unsigned char buf[65536];
+    uint32_t c = 0;
+    while (bytes > 0) {
+        size_t want = bytes < sizeof buf ? (size_t)bytes : sizeof buf;
+        ssize_t n = pread(fd, buf, want, (off_t)offset);
+        if (n <= 0)
+            return -1;
+        c = (uint32_t)crc32_z(c, buf, (size_t)n);
+        offset += (uint64_t)n;
+        bytes -= (uint64_t)n;
+    }
+    *crc = c;
+    return 0;
+}
+
 int io_file_crc32(const char *path, uint32_t *crc, uint64_t *bytes, char *err)
 {
+    enum { MAX_READERS = 4 };
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
@@ -230,21 +285,43 @@ int io_file_crc32(const char *path, uint32_t *crc, uint64_t *bytes, char *err)
         return -1;
     }
     *bytes = (uint64_t)st.st_size;
-    if (st.st_size == 0) {
-        *crc = (uint32_t)crc32_z(0, NULL, 0);
-        close(fd);
-        return 0;
+    uint64_t nblocks = (*bytes + CRC_BLOCK - 1) / CRC_BLOCK;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int readers = cpus < MAX_READERS ? (int)cpus : MAX_READERS;
+    if ((uint64_t)readers > nblocks)
+        readers = nblocks > 0 ? (int)nblocks : 1;
+    uint32_t *block_crc = calloc(nblocks + 1, sizeof *block_crc);
+    struct crc_reader rd[MAX_READERS];
+    pthread_t tids[MAX_READERS];
+    int started[MAX_READERS] = {0}, failed = !block_crc;
+    for (int k = 0; !failed && k < readers; k++) {
+        rd[k] = (struct crc_reader){fd, *bytes, nblocks, readers, k, block_crc, 0};
+        if (k > 0)
+            started[k] = pthread_create(&tids[k], NULL, crc_reader_run, &rd[k]) == 0;
     }
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    if (!failed) {
+        crc_reader_run(&rd[0]);
+        for (int k = 1; k < readers; k++) {
+            if (started[k])
+                pthread_join(tids[k], NULL);
+            else
+                crc_reader_run(&rd[k]);
+        }
+        for (int k = 0; k < readers; k++)
+            failed |= rd[k].failed;
+    }
     close(fd);
-    if (map == MAP_FAILED) {
-        io_errf(err, "cannot map '%s': %s", path, strerror(errno));
+    uint32_t c = (uint32_t)crc32_z(0, NULL, 0);
+    for (uint64_t b = 0; !failed && b < nblocks; b++) {
+        uint64_t len = *bytes - b * CRC_BLOCK < CRC_BLOCK ? *bytes - b * CRC_BLOCK : CRC_BLOCK;
+        c = (uint32_t)crc32_combine(c, block_crc[b], (z_off_t)len);
+    }
+    free(block_crc);
+    if (failed) {
+        io_errf(err, "cannot read '%s' to check it: %s", path, strerror(errno));
         return -1;
     }
-    madvise(map, (size_t)st.st_size, MADV_SEQUENTIAL | MADV_WILLNEED);
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    *crc = io_crc32_buf(map, (size_t)st.st_size, cpus > 4 ? 4 : (int)cpus);
-    munmap(map, (size_t)st.st_size);
+    *crc = c;
     return 0;
 }
 

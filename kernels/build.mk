@@ -1,6 +1,6 @@
 # kernels: the GPT stage's compute, built into libplait-kernels.a. Programs
 # that use it link $(KERNELS_LIB) $(KERNELS_LDLIBS).
-KERNELS_SRC := kernels/stage.c kernels/init.c kernels/optimizer.c \
+KERNELS_SRC := kernels/stage.c kernels/init.c kernels/optimizer.c kernels/cpu/backend.c \
 	kernels/cpu/layernorm.c kernels/cpu/linear.c kernels/cpu/attention.c \
 	kernels/cpu/elementwise.c kernels/cpu/embedding.c kernels/cpu/crossentropy.c \
 	kernels/cpu/adamw.c
@@ -31,3 +31,22 @@ $(KERNELS_BENCH): $(OBJ)/tests/bench/bench_train_step.o $(KERNELS_LIB)
 $(OBJ)/tests/bench/bench_train_step.o: EXTRA_CFLAGS_tests += $(KERNELS_CFLAGS)
 ALL_TARGETS += $(KERNELS_BENCH)
 BENCHES += $(KERNELS_BENCH)
+
+# The CUDA backend (when nvcc is found): libplait-kernels-cuda.a. A program
+# that creates GPT_DEVICE_CUDA stages links $(KERNELS_CUDA_LDLIBS) as well.
+ifeq ($(HAVE_CUDA),1)
+KERNELS_CUDA_LIB := $(LIB)/libplait-kernels-cuda.a
+KERNELS_CUDA_LDLIBS := -Wl,--undefined=gpt_cuda_backend $(KERNELS_CUDA_LIB) \
+	-L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+$(KERNELS_CUDA_LIB): $(OBJ)/kernels/cuda/backend.cu.o
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+ALL_TARGETS += $(KERNELS_CUDA_LIB)
+
+$(TESTBIN)/test_cuda_stage: $(OBJ)/tests/kernels/test_cuda_stage.o $(KERNELS_LIB) $(KERNELS_CUDA_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $(OBJ)/tests/kernels/test_cuda_stage.o $(KERNELS_LIB) $(KERNELS_CUDA_LDLIBS) \
+		$(KERNELS_LDLIBS) -o $@
+$(OBJ)/tests/kernels/test_cuda_stage.o: EXTRA_CFLAGS_tests += $(KERNELS_CFLAGS) -I$(CUDA_HOME)/include
+GPU_TESTS += $(TESTBIN)/test_cuda_stage
+endif

@@ -156,11 +156,19 @@ static void init_normal(const gpt_tensor *t, float *data, uint64_t key, float st
     }
 }
 
-void gpt_stage_init(gpt_stage *s, uint64_t seed)
+int stage_init(struct gpt_stage *s, uint64_t seed)
 {
+    size_t largest = 0;
+    for (int i = 0; i < s->n_tensors; i++)
+        largest = s->tensors[i].count > largest ? s->tensors[i].count : largest;
+    /* Generated on the host, then copied to the device. */
+    float *data = malloc((largest ? largest : 1) * sizeof(float));
+    if (!data) {
+        snprintf(s->err, sizeof(s->err), "out of memory for initialising %zu parameters", largest);
+        return -1;
+    }
     for (int i = 0; i < s->n_tensors; i++) {
         const gpt_tensor *t = &s->tensors[i];
-        float *data = s->params + t->index;
         switch (s->init[i]) {
         case INIT_ZERO:
             memset(data, 0, t->count * sizeof(float));
@@ -173,7 +181,15 @@ void gpt_stage_init(gpt_stage *s, uint64_t seed)
             init_normal(t, data, mix64(seed ^ name_hash(t->name)), s->init_std[i]);
             break;
         }
+        s->ops->upload(s->params + t->index, data, t->count * sizeof(float));
     }
-    memset(s->adam_m, 0, s->n_params * sizeof(float));
-    memset(s->adam_v, 0, s->n_params * sizeof(float));
+    free(data);
+    s->ops->zero(s->adam_m, s->n_params);
+    s->ops->zero(s->adam_v, s->n_params);
+    return s->ops->status(s->err, sizeof(s->err));
+}
+
+int gpt_stage_init(gpt_stage *s, uint64_t seed)
+{
+    return stage_init(s, seed);
 }

@@ -92,7 +92,7 @@ const char *gpt_stage_error(const gpt_stage *s);
  * model, whatever the layout. Normal(0, 0.02) for matrices and embeddings,
  * scaled by 1/sqrt(2*n_layer) for attn.proj.w and mlp.fc2.w; zero biases; unit
  * LayerNorm weights. Zeroes the AdamW moments. */
-void gpt_stage_init(gpt_stage *s, uint64_t seed);
+int gpt_stage_init(gpt_stage *s, uint64_t seed);
 
 /* Forward of micro-batch `slot`.
  * first stage: reads tokens[B*T] (ids in [0, vocab)), `input` ignored.

@@ -2,7 +2,6 @@
 #include <math.h>
 #include <string.h>
 
-#include "kernels/cpu/ops.h"
 #include "kernels/stage_internal.h"
 
 int gpt_stage_tensor_count(const gpt_stage *s)
@@ -50,11 +49,7 @@ float *gpt_stage_adam_v(gpt_stage *s)
 
 void gpt_stage_zero_grad(gpt_stage *s)
 {
-    float *g = s->grads;
-    size_t n = s->n_params;
-#pragma omp parallel for
-    for (size_t i = 0; i < n; i++)
-        g[i] = 0.0f;
+    s->ops->zero(s->grads, s->n_params);
 }
 
 double gpt_stage_grad_sumsq(gpt_stage *s)
@@ -66,23 +61,14 @@ double gpt_stage_grad_sumsq(gpt_stage *s)
             continue;
         if (i == s->i_wte && !s->o.first)
             continue;
-        const float *g = t->grad;
-        double sum = 0.0;
-#pragma omp parallel for reduction(+ : sum)
-        for (size_t k = 0; k < t->count; k++)
-            sum += (double)g[k] * g[k];
-        total += sum;
+        total += s->ops->sumsq(t->grad, t->count);
     }
     return total;
 }
 
 void gpt_stage_scale_grads(gpt_stage *s, float factor)
 {
-    float *g = s->grads;
-    size_t n = s->n_params;
-#pragma omp parallel for
-    for (size_t i = 0; i < n; i++)
-        g[i] *= factor;
+    s->ops->scale(s->grads, s->n_params, factor);
 }
 
 void gpt_stage_adamw(gpt_stage *s, float lr, float beta1, float beta2, float eps,
@@ -91,8 +77,8 @@ void gpt_stage_adamw(gpt_stage *s, float lr, float beta1, float beta2, float eps
     const float bc1 = 1.0f - powf(beta1, (float)step), bc2 = 1.0f - powf(beta2, (float)step);
     for (int i = 0; i < s->n_tensors; i++) {
         const gpt_tensor *t = &s->tensors[i];
-        adamw_update(t->data, t->grad, t->adam_m, t->adam_v, t->count, lr, beta1, beta2, eps,
-                     t->decay ? weight_decay : 0.0f, bc1, bc2);
+        s->ops->adamw_update(t->data, t->grad, t->adam_m, t->adam_v, t->count, lr, beta1, beta2,
+                             eps, t->decay ? weight_decay : 0.0f, bc1, bc2);
     }
 }
 

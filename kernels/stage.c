@@ -1,11 +1,10 @@
 /* A GPT stage on the CPU: creation, forward, split backward. */
-#include <cblas.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/cpu/ops.h"
+#include "kernels/backend.h"
 #include "kernels/stage_internal.h"
 
 static int fail(struct gpt_stage *s, const char *fmt, ...)
@@ -17,7 +16,7 @@ static int fail(struct gpt_stage *s, const char *fmt, ...)
     return -1;
 }
 
-/* Every buffer is 64-byte aligned (for the BLAS) and freed with the stage. */
+/* Device memory, freed with the stage. */
 static float *alloc_floats(struct gpt_stage *s, size_t n)
 {
     if (s->n_allocs == s->cap_allocs) {
@@ -28,12 +27,9 @@ static float *alloc_floats(struct gpt_stage *s, size_t n)
         s->allocs = a;
         s->cap_allocs = cap;
     }
-    size_t bytes = ((n ? n : 1) * sizeof(float) + 63) & ~(size_t)63;
-    float *p = aligned_alloc(64, bytes);
-    if (p) {
-        memset(p, 0, bytes);
+    float *p = s->ops->alloc(n * sizeof(float));
+    if (p)
         s->allocs[s->n_allocs++] = p;
-    }
     return p;
 }
 
@@ -41,6 +37,8 @@ static int tp_sum(struct gpt_stage *s, float *buf, size_t n)
 {
     if (s->o.tp_size == 1)
         return 0;
+    if (s->ops->status(s->err, sizeof(s->err)) < 0)
+        return -1;
     if (s->o.comm.allreduce_sum(s->o.comm.ctx, buf, n) != 0)
         return fail(s, "tensor-parallel allreduce-sum of %zu floats failed on rank %d of %d", n,
                     s->o.tp_rank, s->o.tp_size);
@@ -51,6 +49,8 @@ static int tp_max(struct gpt_stage *s, float *buf, size_t n)
 {
     if (s->o.tp_size == 1)
         return 0;
+    if (s->ops->status(s->err, sizeof(s->err)) < 0)
+        return -1;
     if (s->o.comm.allreduce_max(s->o.comm.ctx, buf, n) != 0)
         return fail(s, "tensor-parallel allreduce-max of %zu floats failed on rank %d of %d", n,
                     s->o.tp_rank, s->o.tp_size);
@@ -86,9 +86,11 @@ static const char *check_opts(const gpt_stage_opts *o)
             c->max_seq);
     if (o->slots <= 0)
         BAD("slots %d: expected at least 1", o->slots);
-    if (o->device != GPT_DEVICE_CPU)
-        BAD("device %d: this build has the CPU kernels only (device %d)", (int)o->device,
-            (int)GPT_DEVICE_CPU);
+    if (o->device != GPT_DEVICE_CPU && o->device != GPT_DEVICE_CUDA)
+        BAD("device %d: expected GPT_DEVICE_CPU or GPT_DEVICE_CUDA", (int)o->device);
+    if (o->device == GPT_DEVICE_CUDA && !(gpt_cuda_backend && gpt_cuda_backend()))
+        BAD("device cuda: not available (link libplait-kernels-cuda.a, built when nvcc is "
+            "found)");
 #undef BAD
     return NULL;
 }
@@ -156,8 +158,9 @@ gpt_stage *gpt_stage_create(const gpt_stage_opts *opts, uint64_t seed, char *err
         return NULL;
     }
     s->o = *opts;
-    /* The GEMMs are split across OpenMP threads (see cpu/linear.c). */
-    openblas_set_num_threads(1);
+    s->ops = opts->device == GPT_DEVICE_CUDA ? gpt_cuda_backend() : &gpt_cpu_backend;
+    if (s->ops->open(s->err, sizeof(s->err)) < 0)
+        goto fail;
     const gpt_config *c = &opts->config;
     s->L = opts->layer_end - opts->layer_begin;
     s->N = opts->batch * opts->seq;
@@ -196,7 +199,8 @@ gpt_stage *gpt_stage_create(const gpt_stage_opts *opts, uint64_t seed, char *err
         t->adam_m = s->adam_m + t->index;
         t->adam_v = s->adam_v + t->index;
     }
-    gpt_stage_init(s, seed);
+    if (stage_init(s, seed) < 0)
+        goto fail;
     return s;
 fail:
     snprintf(err, errlen, "%s", s->err);
@@ -209,7 +213,7 @@ void gpt_stage_destroy(gpt_stage *s)
     if (!s)
         return;
     for (int i = 0; i < s->n_allocs; i++)
-        free(s->allocs[i]);
+        s->ops->free(s->allocs[i]);
     if (s->slots)
         for (int i = 0; i < s->o.slots; i++) {
             free(s->slots[i].res);
@@ -246,38 +250,39 @@ static int layer_forward(struct gpt_stage *s, struct slot *sl, int l)
 {
     struct layer_acts *a = &sl->layer[l];
     const int N = s->N, C = s->C, Cl = s->Cl, Fl = s->Fl;
-    layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, sl->res[l], LP(l, LN1_W), LP(l, LN1_B), N,
-                      C);
-    linear_forward(a->qkv, a->ln1, LP(l, QKV_W), LP(l, QKV_B), N, C, 3 * Cl);
-    attention_forward(a->atty, a->att, a->qkv, s->o.batch, s->o.seq, s->Hl, s->hd);
-    linear_forward(s->tmp, a->atty, LP(l, PROJ_W), NULL, N, Cl, C);
+    s->ops->layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, sl->res[l], LP(l, LN1_W),
+                              LP(l, LN1_B), N, C);
+    s->ops->linear_forward(a->qkv, a->ln1, LP(l, QKV_W), LP(l, QKV_B), N, C, 3 * Cl);
+    s->ops->attention_forward(a->atty, a->att, a->qkv, s->o.batch, s->o.seq, s->Hl, s->hd);
+    s->ops->linear_forward(s->tmp, a->atty, LP(l, PROJ_W), NULL, N, Cl, C);
     if (tp_sum(s, s->tmp, (size_t)N * C) < 0)
         return -1;
-    residual_forward(a->res_mid, sl->res[l], s->tmp, LP(l, PROJ_B), N, C);
-    layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res_mid, LP(l, LN2_W), LP(l, LN2_B), N,
-                      C);
-    linear_forward(a->fc1, a->ln2, LP(l, FC1_W), LP(l, FC1_B), N, C, Fl);
-    gelu_forward(a->gelu, a->fc1, (size_t)N * Fl);
-    linear_forward(s->tmp, a->gelu, LP(l, FC2_W), NULL, N, Fl, C);
+    s->ops->residual_forward(a->res_mid, sl->res[l], s->tmp, LP(l, PROJ_B), N, C);
+    s->ops->layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res_mid, LP(l, LN2_W),
+                              LP(l, LN2_B), N, C);
+    s->ops->linear_forward(a->fc1, a->ln2, LP(l, FC1_W), LP(l, FC1_B), N, C, Fl);
+    s->ops->gelu_forward(a->gelu, a->fc1, (size_t)N * Fl);
+    s->ops->linear_forward(s->tmp, a->gelu, LP(l, FC2_W), NULL, N, Fl, C);
     if (tp_sum(s, s->tmp, (size_t)N * C) < 0)
         return -1;
-    residual_forward(sl->res[l + 1], a->res_mid, s->tmp, LP(l, FC2_B), N, C);
+    s->ops->residual_forward(sl->res[l + 1], a->res_mid, s->tmp, LP(l, FC2_B), N, C);
     return 0;
 }
 
 static int head_forward(struct gpt_stage *s, struct slot *sl, float *loss)
 {
     const int N = s->N, C = s->C;
-    layernorm_forward(sl->lnf, sl->lnf_mean, sl->lnf_rstd, sl->res[s->L], param(s, s->i_lnf),
-                      param(s, s->i_lnf + 1), N, C);
-    linear_forward(sl->logits, sl->lnf, param(s, s->i_wte), NULL, N, C, s->Vl);
-    crossentropy_row_max(sl->ce_max, sl->logits, N, s->Vl);
+    s->ops->layernorm_forward(sl->lnf, sl->lnf_mean, sl->lnf_rstd, sl->res[s->L],
+                              param(s, s->i_lnf), param(s, s->i_lnf + 1), N, C);
+    s->ops->linear_forward(sl->logits, sl->lnf, param(s, s->i_wte), NULL, N, C, s->Vl);
+    s->ops->crossentropy_row_max(sl->ce_max, sl->logits, N, s->Vl);
     if (tp_max(s, sl->ce_max, N) < 0)
         return -1;
-    crossentropy_row_sums(sl->ce_sums, sl->logits, sl->ce_max, sl->targets, s->v_begin, N, s->Vl);
+    s->ops->crossentropy_row_sums(sl->ce_sums, sl->logits, sl->ce_max, sl->targets, s->v_begin, N,
+                                  s->Vl);
     if (tp_sum(s, sl->ce_sums, 2 * (size_t)N) < 0)
         return -1;
-    *loss = crossentropy_loss(sl->ce_max, sl->ce_sums, N);
+    *loss = s->ops->crossentropy_loss(sl->ce_max, sl->ce_sums, N);
     return 0;
 }
 
@@ -320,14 +325,14 @@ int gpt_stage_forward(gpt_stage *s, int slot, const int32_t *tokens, const float
     if (s->o.first) {
         if (check_ids(s, tokens, "tokens") < 0)
             return -1;
-        memcpy(sl->tokens, tokens, N * sizeof(int32_t));
-        token_embedding_forward(sl->res[0], sl->tokens, param(s, s->i_wte), s->v_begin, s->Vl, N,
-                                C);
+        s->ops->upload(sl->tokens, tokens, N * sizeof(int32_t));
+        s->ops->token_embedding_forward(sl->res[0], sl->tokens, param(s, s->i_wte), s->v_begin,
+                                        s->Vl, N, C);
         if (tp_sum(s, sl->res[0], (size_t)N * C) < 0)
             return -1;
-        position_embedding_forward(sl->res[0], param(s, s->i_wpe), s->o.batch, s->o.seq, C);
+        s->ops->position_embedding_forward(sl->res[0], param(s, s->i_wpe), s->o.batch, s->o.seq, C);
     } else {
-        memcpy(sl->res[0], input, (size_t)N * C * sizeof(float));
+        s->ops->copy(sl->res[0], input, (size_t)N * C * sizeof(float));
     }
     for (int l = 0; l < s->L; l++)
         if (layer_forward(s, sl, l) < 0)
@@ -335,12 +340,14 @@ int gpt_stage_forward(gpt_stage *s, int slot, const int32_t *tokens, const float
     if (s->o.last) {
         if (check_ids(s, targets, "targets") < 0)
             return -1;
-        memcpy(sl->targets, targets, N * sizeof(int32_t));
+        s->ops->upload(sl->targets, targets, N * sizeof(int32_t));
         if (head_forward(s, sl, loss) < 0)
             return -1;
     } else {
-        memcpy(output, sl->res[s->L], (size_t)N * C * sizeof(float));
+        s->ops->copy(output, sl->res[s->L], (size_t)N * C * sizeof(float));
     }
+    if (s->ops->status(s->err, sizeof(s->err)) < 0)
+        return -1;
     sl->state = SLOT_FORWARD_DONE;
     return 0;
 }
@@ -348,22 +355,22 @@ int gpt_stage_forward(gpt_stage *s, int slot, const int32_t *tokens, const float
 static int head_backward_input(struct gpt_stage *s, struct slot *sl, float loss_scale)
 {
     const int N = s->N, C = s->C;
-    crossentropy_backward(sl->logits, sl->ce_max, sl->ce_sums, sl->targets, s->v_begin, N, s->Vl,
-                          loss_scale);
-    linear_backward_input(sl->dlnf, sl->logits, param(s, s->i_wte), N, C, s->Vl);
+    s->ops->crossentropy_backward(sl->logits, sl->ce_max, sl->ce_sums, sl->targets, s->v_begin, N,
+                                  s->Vl, loss_scale);
+    s->ops->linear_backward_input(sl->dlnf, sl->logits, param(s, s->i_wte), N, C, s->Vl);
     if (tp_sum(s, sl->dlnf, (size_t)N * C) < 0)
         return -1;
-    memset(sl->dres[s->L], 0, (size_t)N * C * sizeof(float));
-    layernorm_backward_input(sl->dres[s->L], sl->dlnf, sl->res[s->L], param(s, s->i_lnf),
-                             sl->lnf_mean, sl->lnf_rstd, N, C);
+    s->ops->zero(sl->dres[s->L], (size_t)N * C);
+    s->ops->layernorm_backward_input(sl->dres[s->L], sl->dlnf, sl->res[s->L], param(s, s->i_lnf),
+                                     sl->lnf_mean, sl->lnf_rstd, N, C);
     return 0;
 }
 
 static void head_backward_weight(struct gpt_stage *s, struct slot *sl)
 {
-    linear_backward_weight(grad(s, s->i_wte), NULL, sl->logits, sl->lnf, s->N, s->C, s->Vl);
-    layernorm_backward_weight(grad(s, s->i_lnf), grad(s, s->i_lnf + 1), sl->dlnf, sl->res[s->L],
-                              sl->lnf_mean, sl->lnf_rstd, s->N, s->C);
+    s->ops->linear_backward_weight(grad(s, s->i_wte), NULL, sl->logits, sl->lnf, s->N, s->C, s->Vl);
+    s->ops->layernorm_backward_weight(grad(s, s->i_lnf), grad(s, s->i_lnf + 1), sl->dlnf,
+                                      sl->res[s->L], sl->lnf_mean, sl->lnf_rstd, s->N, s->C);
 }
 
 static int layer_backward_input(struct gpt_stage *s, struct slot *sl, int l)
@@ -371,23 +378,23 @@ static int layer_backward_input(struct gpt_stage *s, struct slot *sl, int l)
     struct layer_acts *a = &sl->layer[l];
     const int N = s->N, C = s->C, Cl = s->Cl, Fl = s->Fl;
     const size_t bytes = (size_t)N * C * sizeof(float);
-    linear_backward_input(s->dgelu, sl->dres[l + 1], LP(l, FC2_W), N, Fl, C);
-    gelu_backward(a->dfc1, a->fc1, s->dgelu, (size_t)N * Fl);
-    linear_backward_input(a->dln2, a->dfc1, LP(l, FC1_W), N, C, Fl);
+    s->ops->linear_backward_input(s->dgelu, sl->dres[l + 1], LP(l, FC2_W), N, Fl, C);
+    s->ops->gelu_backward(a->dfc1, a->fc1, s->dgelu, (size_t)N * Fl);
+    s->ops->linear_backward_input(a->dln2, a->dfc1, LP(l, FC1_W), N, C, Fl);
     if (tp_sum(s, a->dln2, (size_t)N * C) < 0)
         return -1;
-    memcpy(a->dres_mid, sl->dres[l + 1], bytes);
-    layernorm_backward_input(a->dres_mid, a->dln2, a->res_mid, LP(l, LN2_W), a->ln2_mean,
-                             a->ln2_rstd, N, C);
-    linear_backward_input(s->datty, a->dres_mid, LP(l, PROJ_W), N, Cl, C);
-    attention_backward(a->dqkv, s->att_scratch, s->datty, a->qkv, a->att, s->o.batch, s->o.seq,
-                       s->Hl, s->hd);
-    linear_backward_input(a->dln1, a->dqkv, LP(l, QKV_W), N, C, 3 * Cl);
+    s->ops->copy(a->dres_mid, sl->dres[l + 1], bytes);
+    s->ops->layernorm_backward_input(a->dres_mid, a->dln2, a->res_mid, LP(l, LN2_W), a->ln2_mean,
+                                     a->ln2_rstd, N, C);
+    s->ops->linear_backward_input(s->datty, a->dres_mid, LP(l, PROJ_W), N, Cl, C);
+    s->ops->attention_backward(a->dqkv, s->att_scratch, s->datty, a->qkv, a->att, s->o.batch,
+                               s->o.seq, s->Hl, s->hd);
+    s->ops->linear_backward_input(a->dln1, a->dqkv, LP(l, QKV_W), N, C, 3 * Cl);
     if (tp_sum(s, a->dln1, (size_t)N * C) < 0)
         return -1;
-    memcpy(sl->dres[l], a->dres_mid, bytes);
-    layernorm_backward_input(sl->dres[l], a->dln1, sl->res[l], LP(l, LN1_W), a->ln1_mean,
-                             a->ln1_rstd, N, C);
+    s->ops->copy(sl->dres[l], a->dres_mid, bytes);
+    s->ops->layernorm_backward_input(sl->dres[l], a->dln1, sl->res[l], LP(l, LN1_W), a->ln1_mean,
+                                     a->ln1_rstd, N, C);
     return 0;
 }
 
@@ -395,21 +402,22 @@ static void layer_backward_weight(struct gpt_stage *s, struct slot *sl, int l)
 {
     struct layer_acts *a = &sl->layer[l];
     const int N = s->N, C = s->C, Cl = s->Cl, Fl = s->Fl;
-    linear_backward_weight(LG(l, FC2_W), LG(l, FC2_B), sl->dres[l + 1], a->gelu, N, Fl, C);
-    linear_backward_weight(LG(l, FC1_W), LG(l, FC1_B), a->dfc1, a->ln2, N, C, Fl);
-    layernorm_backward_weight(LG(l, LN2_W), LG(l, LN2_B), a->dln2, a->res_mid, a->ln2_mean,
-                              a->ln2_rstd, N, C);
-    linear_backward_weight(LG(l, PROJ_W), LG(l, PROJ_B), a->dres_mid, a->atty, N, Cl, C);
-    linear_backward_weight(LG(l, QKV_W), LG(l, QKV_B), a->dqkv, a->ln1, N, C, 3 * Cl);
-    layernorm_backward_weight(LG(l, LN1_W), LG(l, LN1_B), a->dln1, sl->res[l], a->ln1_mean,
-                              a->ln1_rstd, N, C);
+    s->ops->linear_backward_weight(LG(l, FC2_W), LG(l, FC2_B), sl->dres[l + 1], a->gelu, N, Fl, C);
+    s->ops->linear_backward_weight(LG(l, FC1_W), LG(l, FC1_B), a->dfc1, a->ln2, N, C, Fl);
+    s->ops->layernorm_backward_weight(LG(l, LN2_W), LG(l, LN2_B), a->dln2, a->res_mid, a->ln2_mean,
+                                      a->ln2_rstd, N, C);
+    s->ops->linear_backward_weight(LG(l, PROJ_W), LG(l, PROJ_B), a->dres_mid, a->atty, N, Cl, C);
+    s->ops->linear_backward_weight(LG(l, QKV_W), LG(l, QKV_B), a->dqkv, a->ln1, N, C, 3 * Cl);
+    s->ops->layernorm_backward_weight(LG(l, LN1_W), LG(l, LN1_B), a->dln1, sl->res[l], a->ln1_mean,
+                                      a->ln1_rstd, N, C);
 }
 
 static void embedding_backward_weight(struct gpt_stage *s, struct slot *sl)
 {
-    token_embedding_backward_weight(grad(s, s->i_wte), sl->dres[0], sl->tokens, s->v_begin, s->Vl,
-                                    s->N, s->C);
-    position_embedding_backward_weight(grad(s, s->i_wpe), sl->dres[0], s->o.batch, s->o.seq, s->C);
+    s->ops->token_embedding_backward_weight(grad(s, s->i_wte), sl->dres[0], sl->tokens, s->v_begin,
+                                            s->Vl, s->N, s->C);
+    s->ops->position_embedding_backward_weight(grad(s, s->i_wpe), sl->dres[0], s->o.batch, s->o.seq,
+                                               s->C);
 }
 
 /* The weight half of each piece runs right after its input half when `fused`;
@@ -433,7 +441,7 @@ static int backward_input(struct gpt_stage *s, int slot, const float *grad_outpu
         if (fused)
             head_backward_weight(s, sl);
     } else {
-        memcpy(sl->dres[s->L], grad_output, bytes);
+        s->ops->copy(sl->dres[s->L], grad_output, bytes);
     }
     for (int l = s->L - 1; l >= 0; l--) {
         if (layer_backward_input(s, sl, l) < 0)
@@ -445,8 +453,10 @@ static int backward_input(struct gpt_stage *s, int slot, const float *grad_outpu
         if (fused)
             embedding_backward_weight(s, sl);
     } else {
-        memcpy(grad_input, sl->dres[0], bytes);
+        s->ops->copy(grad_input, sl->dres[0], bytes);
     }
+    if (s->ops->status(s->err, sizeof(s->err)) < 0)
+        return -1;
     sl->state = fused ? SLOT_FREE : SLOT_INPUT_GRAD_DONE;
     return 0;
 }
@@ -474,6 +484,8 @@ int gpt_stage_backward_weight(gpt_stage *s, int slot)
         layer_backward_weight(s, sl, l);
     if (s->o.first)
         embedding_backward_weight(s, sl);
+    if (s->ops->status(s->err, sizeof(s->err)) < 0)
+        return -1;
     sl->state = SLOT_FREE;
     return 0;
 }

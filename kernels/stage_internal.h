@@ -2,6 +2,7 @@
 #ifndef PLAIT_KERNELS_STAGE_INTERNAL_H
 #define PLAIT_KERNELS_STAGE_INTERNAL_H
 
+#include "kernels/backend.h"
 #include "kernels/kernels.h"
 
 /* Per-layer tensors, in the order they appear in the parameter buffer. */
@@ -44,6 +45,7 @@ struct slot {
 
 struct gpt_stage {
     gpt_stage_opts o;
+    const struct gpt_backend *ops;
     int L;                    /* layers held */
     int N, C, Cl, Hl, hd, Fl; /* tokens, width, local width, local heads, head dim, local MLP */
     int Vl, v_begin;          /* this shard's vocabulary slice */
@@ -63,5 +65,7 @@ struct gpt_stage {
 
 /* Builds the tensor table and the contiguous buffers; 0 or -1 with s->err. */
 int stage_build_tensors(struct gpt_stage *s);
+/* Initialises parameters and moments; 0 or -1 with s->err. */
+int stage_init(struct gpt_stage *s, uint64_t seed);
 
 #endif

@@ -40,6 +40,26 @@ bench: $(RUNTIME_BENCH_PROGS)
 BENCHES += tests/bench/runtime_p2p.sh tests/bench/runtime_allreduce.sh
 
 ALL_TARGETS += $(LIB)/libplait.a $(LIB)/libplait.so $(BIN)/plait-run
+
+# NCCL for device buffers: its own library, only where CUDA is, so host-only
+# programs never link CUDA.
+ifneq ($(HAVE_CUDA),)
+CUDA_CFLAGS := -I$(CUDA_HOME)/include
+CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lnccl -lcudart
+$(OBJ)/runtime/nccl.o $(OBJ)/tests/runtime/nccl_test.o: EXTRA_CFLAGS_runtime += $(CUDA_CFLAGS)
+$(OBJ)/tests/runtime/nccl_test.o: EXTRA_CFLAGS_tests += $(CUDA_CFLAGS)
+
+$(LIB)/libplait_nccl.a: $(OBJ)/runtime/nccl.o
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(TESTBIN)/runtime_nccl_test: $(OBJ)/tests/runtime/nccl_test.o $(LIB)/libplait_nccl.a $(LIB)/libplait.a | $(BIN)/plait-run
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB)/libplait_nccl.a $(LIB)/libplait.a $(PLAIT_LIBS) $(CUDA_LIBS)
+
+ALL_TARGETS += $(LIB)/libplait_nccl.a
+GPU_TESTS += $(TESTBIN)/runtime_nccl_test
+endif
 UNIT_TESTS += $(RUNTIME_TESTS:%=$(TESTBIN)/%)
 SCRIPT_TESTS += tests/runtime/srun_test.sh
 

@@ -26,7 +26,8 @@
  * finalized.
  *
  * Buffers are host memory. Device buffers go through plait_nccl.h (a separate
- * library, built only where CUDA is present). */
+ * library, built only where CUDA is present); plait_ucx_device_memory says
+ * whether this UCX build also takes CUDA pointers in point-to-point. */
 #ifndef PLAIT_H
 #define PLAIT_H
 
@@ -103,6 +104,10 @@ const char *plait_status_string(plait_status_t status);
 const plait_placement_t *plait_placement(const plait_context_t *ctx);
 /* Which rendezvous plait_init used: "plait-run", "pmi2" or "single". */
 const char *plait_bootstrap_name(const plait_context_t *ctx);
+
+/* 1 when the UCX this process runs with handles CUDA device memory (asked at
+ * run time: it depends on the UCX build and its modules), else 0. */
+int plait_ucx_device_memory(const plait_context_t *ctx);
 
 /* Communicators: owned by the context, valid until plait_finalize. */
 plait_comm_t *plait_comm(plait_context_t *ctx, plait_group_t group);

@@ -205,3 +205,11 @@ plait_status_t plait_progress_all(plait_context_t *ctx, double now)
         }
     return ctx->failed;
 }
+
+int plait_ucx_device_memory(const plait_context_t *ctx)
+{
+    ucp_context_attr_t attr = {.field_mask = UCP_ATTR_FIELD_MEMORY_TYPES};
+    if (ucp_context_query(ctx->ucp, &attr) != UCS_OK)
+        return 0;
+    return (attr.memory_types & UCS_BIT(UCS_MEMORY_TYPE_CUDA)) != 0;
+}

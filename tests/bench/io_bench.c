@@ -124,9 +124,12 @@ static void register_model(struct model *m, const char *dir, size_t total_bytes)
             m->t[i][k] = (float)(k * 7 + (size_t)i);
         char name[32];
         snprintf(name, sizeof name, "layer%d/w", i);
-        struct plait_tensor_slice s = {.name = name, .dtype = PLAIT_F32, .ndim = 1,
+        struct plait_tensor_slice s = {.name = name,
+                                       .dtype = PLAIT_F32,
+                                       .ndim = 1,
                                        .global_shape = {(int64_t)m->elems},
-                                       .extent = {(int64_t)m->elems}, .data = m->t[i]};
+                                       .extent = {(int64_t)m->elems},
+                                       .data = m->t[i]};
         if (plait_ckpt_register(m->w, &s) != 0) {
             fprintf(stderr, "io_bench: %s\n", plait_ckpt_writer_error(m->w));
             exit(1);
@@ -170,7 +173,9 @@ static void bench_write_and_restore(size_t bytes)
         for (int i = 0; i < TENSORS; i++) {
             char name[32];
             snprintf(name, sizeof name, "layer%d/w", i);
-            struct plait_tensor_slice s = {.name = name, .dtype = PLAIT_F32, .ndim = 1,
+            struct plait_tensor_slice s = {.name = name,
+                                           .dtype = PLAIT_F32,
+                                           .ndim = 1,
                                            .global_shape = {(int64_t)m.elems},
                                            .extent = {(int64_t)m.elems},
                                            .data = buf + (size_t)i * m.elems * sizeof(float)};
@@ -184,8 +189,8 @@ static void bench_write_and_restore(size_t bytes)
     double w_raw = mb / median(tr, REPS), w_ck = mb / median(tc, REPS);
     double r_raw = mb / median(tw, REPS), r_ck = mb / median(tl, REPS);
     emit("ckpt_write_bandwidth", w_ck, "MB/s", "raw write+fsync", w_raw, w_ck / w_raw, ">=0.9");
-    emit("ckpt_restore_bandwidth", r_ck, "MB/s", "raw read (cold page cache)", r_raw,
-         r_ck / r_raw, ">=0.9");
+    emit("ckpt_restore_bandwidth", r_ck, "MB/s", "raw read (cold page cache)", r_raw, r_ck / r_raw,
+         ">=0.9");
     plait_ckpt_writer_close(m.w);
     for (int i = 0; i < TENSORS; i++)
         free(m.t[i]);
@@ -264,14 +269,14 @@ static void bench_dataset(void)
     raw_write(raw, (const char *)tok, ntok * 2);
     free(tok);
     const char *inputs[] = {raw};
-    struct plait_data_build_config bc = {.out_path = h5, .inputs = inputs, .n_inputs = 1,
-                                         .format = PLAIT_TOKENS_U16};
+    struct plait_data_build_config bc = {
+        .out_path = h5, .inputs = inputs, .n_inputs = 1, .format = PLAIT_TOKENS_U16};
     if (plait_data_build(&bc, err) != 0) {
         fprintf(stderr, "io_bench: %s\n", err);
         exit(1);
     }
-    struct plait_loader_config lc = {.path = h5, .seq_len = T, .batch = B, .dp_size = 1,
-                                     .seed = 1, .prefetch = 4};
+    struct plait_loader_config lc = {
+        .path = h5, .seq_len = T, .batch = B, .dp_size = 1, .seed = 1, .prefetch = 4};
     plait_loader *l = plait_loader_open(&lc, err);
     if (!l) {
         fprintf(stderr, "io_bench: %s\n", err);
@@ -321,8 +326,7 @@ int main(void)
     const char *mb_env = getenv("PLAIT_IO_BENCH_MB");
     size_t bytes = (size_t)(mb_env ? atol(mb_env) : 256) << 20;
     if (bytes == 0) {
-        fprintf(stderr, "io_bench: PLAIT_IO_BENCH_MB='%s': expected a positive integer\n",
-                mb_env);
+        fprintf(stderr, "io_bench: PLAIT_IO_BENCH_MB='%s': expected a positive integer\n", mb_env);
         return 2;
     }
     mkdir("build/bench", 0755);

@@ -38,9 +38,13 @@ static int write_rank(struct thread_rank *tr, void *p)
         fprintf(stderr, "io_ckpt_driver: %s\n", w ? "out of memory" : err);
         return 1;
     }
-    struct plait_tensor_slice t = {.name = "w", .dtype = PLAIT_F32, .ndim = 2,
-                                   .global_shape = {a->rows, a->cols}, .offset = {r0, 0},
-                                   .extent = {r1 - r0, a->cols}, .data = m};
+    struct plait_tensor_slice t = {.name = "w",
+                                   .dtype = PLAIT_F32,
+                                   .ndim = 2,
+                                   .global_shape = {a->rows, a->cols},
+                                   .offset = {r0, 0},
+                                   .extent = {r1 - r0, a->cols},
+                                   .data = m};
     int rc = plait_ckpt_register(w, &t);
     for (long long s = a->first; rc == 0 && s <= a->last; s++) {
         for (long i = r0; i < r1; i++)
@@ -76,9 +80,13 @@ static int check_rank(struct thread_rank *tr, void *p)
     }
     long c0 = comm.rank * a->cols / comm.size, c1 = (comm.rank + 1) * a->cols / comm.size;
     float *m = malloc((size_t)a->rows * (size_t)(c1 - c0) * sizeof *m + 1);
-    struct plait_tensor_slice t = {.name = "w", .dtype = PLAIT_F32, .ndim = 2,
-                                   .global_shape = {a->rows, a->cols}, .offset = {0, c0},
-                                   .extent = {a->rows, c1 - c0}, .data = m};
+    struct plait_tensor_slice t = {.name = "w",
+                                   .dtype = PLAIT_F32,
+                                   .ndim = 2,
+                                   .global_shape = {a->rows, a->cols},
+                                   .offset = {0, c0},
+                                   .extent = {a->rows, c1 - c0},
+                                   .data = m};
     long long step = plait_ckpt_reader_meta(r)->step;
     int rc = plait_ckpt_read(r, &t);
     if (rc)
@@ -101,8 +109,9 @@ int main(int argc, char **argv)
     struct args a = {0};
     int ranks = argc > 3 ? atoi(argv[3]) : 0;
     if (argc == 9 && !strcmp(argv[1], "write")) {
-        a = (struct args){argv[2], atoll(argv[4]), atoll(argv[5]), atol(argv[6]), atol(argv[7]),
-                          atoi(argv[8]), 0};
+        a = (struct args){
+            argv[2], atoll(argv[4]), atoll(argv[5]), atol(argv[6]), atol(argv[7]), atoi(argv[8]),
+            0};
     } else if (argc == 6 && !strcmp(argv[1], "check")) {
         a = (struct args){argv[2], 0, 0, atol(argv[4]), atol(argv[5]), 0, 0};
     } else {

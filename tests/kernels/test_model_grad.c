@@ -170,6 +170,11 @@ static void test_init_and_errors(uint64_t seed)
     char err[256];
     CHECK(gpt_stage_create(&o, seed, err, sizeof(err)) == NULL);
     CHECK_STR_CONTAINS(err, "tp_size 3");
+    /* The CPU tests do not link the CUDA backend. */
+    o.tp_size = 1;
+    o.device = GPT_DEVICE_CUDA;
+    CHECK(gpt_stage_create(&o, seed, err, sizeof(err)) == NULL);
+    CHECK_STR_CONTAINS(err, "device cuda");
 }
 
 int main(void)

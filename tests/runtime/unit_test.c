@@ -2,6 +2,7 @@
  * environment, bf16 rounding, reductions, and a job of one. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "runtime/internal.h"
 #include "tests/check.h"
@@ -137,6 +138,9 @@ static void test_single(void)
     if (!ctx)
         return;
     CHECK_STR_EQ(plait_bootstrap_name(ctx), "single");
+    /* Debian's UCX is built without CUDA: the answer must say so. */
+    CHECK_INT_EQ(plait_ucx_device_memory(ctx),
+                 access("/usr/lib/x86_64-linux-gnu/ucx/libuct_cuda.so.0", F_OK) == 0);
     plait_comm_t *w = plait_comm(ctx, PLAIT_GROUP_WORLD);
     CHECK_INT_EQ(plait_comm_size(w), 1);
     float x[5] = {1, 2, 3, 4, 5}, y[5];

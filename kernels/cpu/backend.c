@@ -1,0 +1,93 @@
+/* The CPU backend: host memory and the kernels of ops.h. */
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/backend.h"
+#include "ops.h"
+
+/* The GEMMs are split across OpenMP threads, one single-threaded sgemm each
+ * (see linear.c). */
+static int cpu_open(char *err, size_t errlen)
+{
+    (void)err, (void)errlen;
+    openblas_set_num_threads(1);
+    return 0;
+}
+
+/* 64-byte aligned for the BLAS. */
+static void *cpu_alloc(size_t bytes)
+{
+    bytes = ((bytes ? bytes : 1) + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, bytes);
+    if (p)
+        memset(p, 0, bytes);
+    return p;
+}
+
+static void cpu_copy(void *dst, const void *src, size_t bytes)
+{
+    memcpy(dst, src, bytes);
+}
+
+static void cpu_zero(float *p, size_t n)
+{
+#pragma omp parallel for
+    for (size_t i = 0; i < n; i++)
+        p[i] = 0.0f;
+}
+
+static int cpu_status(char *err, size_t errlen)
+{
+    (void)err, (void)errlen;
+    return 0;
+}
+
+static double cpu_sumsq(const float *p, size_t n)
+{
+    double sum = 0.0;
+#pragma omp parallel for reduction(+ : sum)
+    for (size_t i = 0; i < n; i++)
+        sum += (double)p[i] * p[i];
+    return sum;
+}
+
+static void cpu_scale(float *p, size_t n, float factor)
+{
+#pragma omp parallel for
+    for (size_t i = 0; i < n; i++)
+        p[i] *= factor;
+}
+
+const struct gpt_backend gpt_cpu_backend = {
+    .name = "cpu",
+    .open = cpu_open,
+    .alloc = cpu_alloc,
+    .free = free,
+    .copy = cpu_copy,
+    .upload = cpu_copy,
+    .zero = cpu_zero,
+    .status = cpu_status,
+    .layernorm_forward = layernorm_forward,
+    .layernorm_backward_input = layernorm_backward_input,
+    .layernorm_backward_weight = layernorm_backward_weight,
+    .linear_forward = linear_forward,
+    .linear_backward_input = linear_backward_input,
+    .linear_backward_weight = linear_backward_weight,
+    .attention_forward = attention_forward,
+    .attention_backward = attention_backward,
+    .gelu_forward = gelu_forward,
+    .gelu_backward = gelu_backward,
+    .residual_forward = residual_forward,
+    .token_embedding_forward = token_embedding_forward,
+    .token_embedding_backward_weight = token_embedding_backward_weight,
+    .position_embedding_forward = position_embedding_forward,
+    .position_embedding_backward_weight = position_embedding_backward_weight,
+    .crossentropy_row_max = crossentropy_row_max,
+    .crossentropy_row_sums = crossentropy_row_sums,
+    .crossentropy_loss = crossentropy_loss,
+    .crossentropy_backward = crossentropy_backward,
+    .adamw_update = adamw_update,
+    .sumsq = cpu_sumsq,
+    .scale = cpu_scale,
+};
