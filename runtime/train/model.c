@@ -200,11 +200,16 @@ void model_adamw(struct trainer *t, float lr, int step)
                         (float)o->weight_decay, step);
 }
 
+/* The tied embedding counts once, on the first stage. */
 long long model_param_count(struct trainer *t)
 {
     long long n = 0;
-    for (int k = 0; k < t->nchunks; k++)
+    for (int k = 0; k < t->nchunks; k++) {
+        const gpt_tensor *wte = gpt_stage_tensor_by_name(t->chunk[k], "wte");
         n += (long long)gpt_stage_param_count(t->chunk[k]);
+        if (wte && !(t->first && k == 0))
+            n -= (long long)wte->count;
+    }
     return n;
 }
 
