@@ -108,7 +108,7 @@ static int read_shard_index(struct ckpt_manifest *m, const char *dir, int shard,
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/" CKPT_SHARD_FMT, dir, shard);
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t f = io_h5_open(path);
     if (f < 0) {
         io_errf(err, "cannot open checkpoint shard '%s'", path);
         return -1;
@@ -224,7 +224,7 @@ int ckpt_manifest_write(const struct ckpt_manifest *m, const char *dir, char *er
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/" IO_MANIFEST, dir);
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t f = io_h5_create(path);
     if (f < 0) {
         io_errf(err, "cannot create manifest '%s'", path);
         return -1;
@@ -245,7 +245,7 @@ int ckpt_manifest_write(const struct ckpt_manifest *m, const char *dir, char *er
              io_attr_put_i64(f, "nshards", m->nshards) ||
              io_array_put(f, "shards/file", ntype, 1, &dshards, m->shard_file) ||
              io_array_put(f, "shards/size", H5T_NATIVE_UINT64, 1, &dshards, m->shard_size) ||
-             io_array_put(f, "shards/crc32", H5T_NATIVE_UINT32, 1, &dshards, m->shard_crc);
+             io_array_put(f, "shards/crc32c", H5T_NATIVE_UINT32, 1, &dshards, m->shard_crc);
     if (!rc) {
         for (size_t i = 0; i < nt; i++) {
             snprintf(names[i], IO_NAME_LEN, "%s", m->tensors[i].name);
@@ -293,7 +293,7 @@ int ckpt_manifest_read(struct ckpt_manifest *m, const char *dir, char *err)
     char path[4096], format[64] = "";
     snprintf(path, sizeof path, "%s/" IO_MANIFEST, dir);
     io_h5_quiet();
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t f = io_h5_open(path);
     if (f < 0) {
         io_errf(err, "manifest '%s' is missing or unreadable", path);
         return -1;
@@ -335,7 +335,7 @@ int ckpt_manifest_read(struct ckpt_manifest *m, const char *dir, char *err)
     rc = !m->shard_file || !m->shard_size || !m->shard_crc || !m->tensors || !m->slices || !i32 ||
          !wide || !names || io_array_get(f, "shards/file", ntype, n, m->shard_file) ||
          io_array_get(f, "shards/size", H5T_NATIVE_UINT64, n, m->shard_size) ||
-         io_array_get(f, "shards/crc32", H5T_NATIVE_UINT32, n, m->shard_crc) ||
+         io_array_get(f, "shards/crc32c", H5T_NATIVE_UINT32, n, m->shard_crc) ||
          io_array_get(f, "tensors/name", ntype, (size_t)nt, names) ||
          io_array_get(f, "tensors/shape", H5T_NATIVE_INT64, w_t, wide);
     for (long long i = 0; !rc && i < nt; i++) {

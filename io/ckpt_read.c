@@ -51,7 +51,7 @@ static int verify_shard(const plait_ckpt_reader *r, int i, char *err)
     }
     uint32_t crc;
     uint64_t bytes;
-    if (io_file_crc32(path, &crc, &bytes, err) != 0)
+    if (io_file_crc32c(path, &crc, &bytes, err) != 0)
         return -1;
     if (bytes != r->m.shard_size[i]) {
         io_errf(err, "%s has %llu bytes, the manifest says %llu", r->m.shard_file[i],
@@ -59,7 +59,7 @@ static int verify_shard(const plait_ckpt_reader *r, int i, char *err)
         return -1;
     }
     if (crc != r->m.shard_crc[i]) {
-        io_errf(err, "%s has CRC-32 %08x, the manifest says %08x", r->m.shard_file[i], crc,
+        io_errf(err, "%s has CRC32C %08x, the manifest says %08x", r->m.shard_file[i], crc,
                 r->m.shard_crc[i]);
         return -1;
     }
@@ -212,7 +212,7 @@ static hid_t shard_file(plait_ckpt_reader *r, int i)
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", r->path, r->m.shard_file[i]);
         io_h5_quiet();
-        r->shard[i] = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+        r->shard[i] = io_h5_open(path);
         if (r->shard[i] < 0)
             io_errf(r->err, "cannot open checkpoint shard '%s'", path);
     }
@@ -341,7 +341,7 @@ int plait_ckpt_export(plait_ckpt_reader *r, const char *out_path)
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", out_path);
     io_h5_quiet();
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t f = io_h5_create(tmp);
     if (f < 0) {
         io_errf(r->err, "cannot create export file '%s'", tmp);
         return -1;

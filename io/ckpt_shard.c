@@ -5,7 +5,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "ckpt_internal.h"
 
@@ -54,7 +53,7 @@ static void *data_crc_main(void *arg)
 {
     struct data_crc *d = arg;
     for (int i = 0; i < d->job->n_entries; i++)
-        d->regions[i].crc = io_crc32_buf(source(d->job, i), d->job->entries[i].bytes, 1);
+        d->regions[i].crc = io_crc32c_buf(source(d->job, i), d->job->entries[i].bytes, 1);
     return NULL;
 }
 
@@ -64,7 +63,7 @@ static int by_offset(const void *a, const void *b)
     return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
-/* The file's CRC-32 from the CRCs of the tensor bytes (taken from memory
+/* The file's CRC32C from the CRCs of the tensor bytes (taken from memory
  * while HDF5 wrote them) and a read of only the bytes between them. The
  * result equals a CRC of the whole file; a full read is the fallback when
  * the regions do not fit the file. */
@@ -76,7 +75,7 @@ static int file_crc(const char *path, struct region *r, int n, uint32_t *crc, ui
     if (fd < 0 || fstat(fd, &st) != 0) {
         if (fd >= 0)
             close(fd);
-        return io_file_crc32(path, crc, bytes, err);
+        return io_file_crc32c(path, crc, bytes, err);
     }
     qsort(r, (size_t)n, sizeof *r, by_offset);
     uint64_t size = (uint64_t)st.st_size, at = 0;
@@ -85,19 +84,19 @@ static int file_crc(const char *path, struct region *r, int n, uint32_t *crc, ui
     for (int i = 0; ok && i <= n; i++) {
         uint64_t next = i < n ? r[i].offset : size;
         if (next < at || (i < n && r[i].offset + r[i].bytes > size) ||
-            io_file_crc32_range(fd, at, next - at, &gap) != 0) {
+            io_file_crc32c_range(fd, at, next - at, &gap) != 0) {
             ok = 0;
             break;
         }
-        c = (uint32_t)crc32_combine(c, gap, (z_off_t)(next - at));
+        c = io_crc32c_combine(c, gap, next - at);
         if (i < n) {
-            c = (uint32_t)crc32_combine(c, r[i].crc, (z_off_t)r[i].bytes);
+            c = io_crc32c_combine(c, r[i].crc, r[i].bytes);
             at = r[i].offset + r[i].bytes;
         }
     }
     close(fd);
     if (!ok)
-        return io_file_crc32(path, crc, bytes, err);
+        return io_file_crc32c(path, crc, bytes, err);
     *crc = c;
     *bytes = size;
     return 0;
@@ -161,7 +160,7 @@ static void *fsync_main(void *arg)
 int ckpt_write_shard(const struct ckpt_shard_job *job, uint32_t *crc, uint64_t *bytes, char *err)
 {
     io_h5_quiet();
-    hid_t file = H5Fcreate(job->path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t file = io_h5_create(job->path);
     if (file < 0) {
         io_errf(err, "cannot create checkpoint shard '%s'", job->path);
         return -1;

@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "ckpt_internal.h"
 
@@ -17,6 +20,9 @@ struct pending {
     atomic_int done;
     int failed;
     int direct;
+    int deferred; /* the thread takes the snapshot (under mu) */
+    int snapped;  /* under mu */
+    int snap_failed;
     struct plait_ckpt_meta meta;
     char tmpdir[4096];
     char shard_path[4200];
@@ -34,11 +40,15 @@ struct plait_ckpt_writer {
     int have_comm;
     int (*copy_to_host)(void *dst, const void *src, size_t bytes, void *ctx);
     void *copy_ctx;
+    int deferred_snapshot;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
     struct ckpt_entry *entries;
     int n_entries;
     struct ckpt_blob *blobs;
     int n_blobs;
     struct pending job;
+    long long prune_after; /* committed step whose retention is still to do; -1: none */
     char err[PLAIT_IO_ERRLEN];
 };
 
@@ -122,6 +132,10 @@ plait_ckpt_writer *plait_ckpt_writer_open(const struct plait_ckpt_config *cfg,
     w->comm = c ? *c : (struct plait_io_comm){.rank = 0, .size = 1};
     w->copy_to_host = cfg->copy_to_host;
     w->copy_ctx = cfg->copy_ctx;
+    w->deferred_snapshot = cfg->deferred_snapshot;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->prune_after = -1;
     int64_t failed = 0;
     if (w->comm.rank == 0) {
         failed = mkdir_p(w->dir, err) != 0;
@@ -236,10 +250,33 @@ int plait_ckpt_set_blob(plait_ckpt_writer *w, const char *name, const void *data
     return 0;
 }
 
+static void prune(plait_ckpt_writer *w, long long committed, int newer_only);
+static int snapshot_tensors(plait_ckpt_writer *w, char *err);
+static void mark_snapped(plait_ckpt_writer *w, int failed);
+
 static void *shard_main(void *arg)
 {
     plait_ckpt_writer *w = arg;
     struct pending *j = &w->job;
+    if (j->deferred) {
+        int failed = snapshot_tensors(w, j->err) != 0;
+        mark_snapped(w, failed);
+        if (failed) {
+            j->failed = 1;
+            atomic_store(&j->done, 1);
+            return NULL;
+        }
+    }
+    /* The writer yields the CPU to training; on a GPU node it has cores
+     * to itself, on a busy CPU node it should not slow the steps. */
+    if (!j->direct)
+        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+    /* Deleting old checkpoints takes time (their page cache is freed):
+     * it happens here, off the training thread, after the next commit. */
+    if (w->prune_after >= 0) {
+        prune(w, w->prune_after, 0);
+        w->prune_after = -1;
+    }
     struct ckpt_shard_job sj = {.path = j->shard_path,
                                 .rank = w->comm.rank,
                                 .nranks = w->comm.size,
@@ -254,25 +291,30 @@ static void *shard_main(void *arg)
     return NULL;
 }
 
-/* Copies tensors and blobs to host memory the writer owns; training may
- * change the originals as soon as this returns. */
-static int snapshot(plait_ckpt_writer *w, int tensors)
+/* Copies the tensors to host memory the writer owns; training may change
+ * the originals once this is done. */
+static int snapshot_tensors(plait_ckpt_writer *w, char *err)
 {
-    for (int i = 0; tensors && i < w->n_entries; i++) {
+    for (int i = 0; i < w->n_entries; i++) {
         struct ckpt_entry *e = &w->entries[i];
         if (!e->snap && !(e->snap = malloc(e->bytes ? e->bytes : 1))) {
-            io_errf(w->err, "out of memory snapshotting '%s' (%zu bytes)", e->t.name, e->bytes);
+            io_errf(err, "out of memory snapshotting '%s' (%zu bytes)", e->t.name, e->bytes);
             return -1;
         }
         if (w->copy_to_host) {
             if (w->copy_to_host(e->snap, e->t.data, e->bytes, w->copy_ctx) != 0) {
-                io_errf(w->err, "copy_to_host of tensor '%s' failed", e->t.name);
+                io_errf(err, "copy_to_host of tensor '%s' failed", e->t.name);
                 return -1;
             }
         } else {
             memcpy(e->snap, e->t.data, e->bytes);
         }
     }
+    return 0;
+}
+
+static int snapshot_blobs(plait_ckpt_writer *w)
+{
     struct pending *j = &w->job;
     j->blobs = calloc((size_t)w->n_blobs + 1, sizeof *j->blobs);
     if (!j->blobs)
@@ -289,6 +331,15 @@ static int snapshot(plait_ckpt_writer *w, int tensors)
         memcpy(j->blobs[i].data, w->blobs[i].data, w->blobs[i].bytes);
     }
     return 0;
+}
+
+static void mark_snapped(plait_ckpt_writer *w, int failed)
+{
+    pthread_mutex_lock(&w->mu);
+    w->job.snapped = 1;
+    w->job.snap_failed = failed;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
 }
 
 static void release_job(plait_ckpt_writer *w)
@@ -317,13 +368,18 @@ static int start_save(plait_ckpt_writer *w, const struct plait_ckpt_meta *meta, 
     snprintf(j->shard_path, sizeof j->shard_path, "%s/" CKPT_SHARD_FMT, j->tmpdir, w->comm.rank);
     j->active = 1;
     j->direct = direct;
-    if (snapshot(w, !direct) != 0 || mkdir_p(j->tmpdir, w->err) != 0) {
+    j->deferred = !direct && w->deferred_snapshot;
+    if (snapshot_blobs(w) != 0 || mkdir_p(j->tmpdir, w->err) != 0 ||
+        (!direct && !j->deferred && snapshot_tensors(w, w->err) != 0)) {
         j->failed = 1;
         snprintf(j->err, sizeof j->err, "%s", w->err);
         atomic_store(&j->done, 1);
+        mark_snapped(w, 1);
         j->active = 2; /* nothing to join; the commit still runs collectively */
         return 0;
     }
+    if (!j->deferred)
+        mark_snapped(w, 0);
     if (direct) {
         shard_main(w);
         j->active = 2;
@@ -333,9 +389,24 @@ static int start_save(plait_ckpt_writer *w, const struct plait_ckpt_meta *meta, 
         j->failed = 1;
         io_errf(j->err, "cannot start the checkpoint writer thread");
         atomic_store(&j->done, 1);
+        mark_snapped(w, 1);
         j->active = 2;
     }
     return 0;
+}
+
+int plait_ckpt_wait_snapshot(plait_ckpt_writer *w)
+{
+    if (!w->job.active)
+        return 0;
+    pthread_mutex_lock(&w->mu);
+    while (!w->job.snapped)
+        pthread_cond_wait(&w->cv, &w->mu);
+    int failed = w->job.snap_failed;
+    pthread_mutex_unlock(&w->mu);
+    if (failed)
+        snprintf(w->err, sizeof w->err, "%s", w->job.err);
+    return failed ? -1 : 0;
 }
 
 int plait_ckpt_poll(plait_ckpt_writer *w)
@@ -359,8 +430,9 @@ static int cmp_desc(const void *a, const void *b)
 
 /* Keeps the `keep` newest committed steps up to the one just committed.
  * Steps beyond it belong to an abandoned run (it resumed from an older
- * checkpoint because they were bad) and would shadow it at the next load. */
-static void prune(plait_ckpt_writer *w, long long committed)
+ * checkpoint because they were bad) and would shadow it at the next load:
+ * those go at once (newer_only), the old ones later, off the training path. */
+static void prune(plait_ckpt_writer *w, long long committed, int newer_only)
 {
     DIR *d = opendir(w->dir);
     if (!d)
@@ -385,7 +457,7 @@ static void prune(plait_ckpt_writer *w, long long committed)
     qsort(steps, n, sizeof *steps, cmp_desc);
     int kept = 0;
     for (size_t i = 0; i < n; i++) {
-        if (steps[i] <= committed && kept < w->keep) {
+        if (steps[i] <= committed && (newer_only || kept < w->keep)) {
             kept++;
             continue;
         }
@@ -437,10 +509,12 @@ static int commit_rank0(plait_ckpt_writer *w, const int64_t *crc, const int64_t 
         rc = io_write_file_atomic(latest, line, (size_t)n, err);
     }
     io_rm_rf(trash);
-    if (rc == 0)
-        prune(w, (long long)j->meta.step);
-    else
+    if (rc == 0) {
+        prune(w, (long long)j->meta.step, 1);
+        w->prune_after = (long long)j->meta.step;
+    } else {
         io_rm_rf(j->tmpdir);
+    }
     return rc;
 }
 
@@ -549,6 +623,8 @@ void plait_ckpt_writer_close(plait_ckpt_writer *w)
         return;
     if (w->job.active == 1)
         pthread_join(w->job.thread, NULL);
+    if (w->prune_after >= 0)
+        prune(w, w->prune_after, 0);
     w->job.active = 0;
     release_job(w);
     for (int i = 0; i < w->n_entries; i++) {
@@ -557,6 +633,8 @@ void plait_ckpt_writer_close(plait_ckpt_writer *w)
     }
     free(w->entries);
     free_blobs(w->blobs, w->n_blobs);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
     free(w->dir);
     free(w);
 }

@@ -137,7 +137,7 @@ int plait_data_build(const struct plait_data_build_config *cfg, char err[PLAIT_I
     hid_t space = H5Screate_simple(1, &zero, &unlimited);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_chunk(dcpl, 1, &chunk);
-    b.file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    b.file = io_h5_create(tmp);
     if (b.file >= 0)
         b.dset = H5Dcreate2(b.file, "tokens", file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     H5Pclose(dcpl);
@@ -210,7 +210,7 @@ int plait_data_build(const struct plait_data_build_config *cfg, char err[PLAIT_I
 static hid_t open_tokens(const char *path, hid_t *file, char *err)
 {
     io_h5_quiet();
-    *file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    *file = io_h5_open(path);
     if (*file < 0) {
         io_errf(err, "cannot open dataset file '%s' (expected an HDF5 file from plait-data)", path);
         return -1;

@@ -13,6 +13,11 @@ double io_now(void);
 
 /* Quiets HDF5's stack dumps on this thread: errors are reported as one line. */
 void io_h5_quiet(void);
+/* Files are opened read-only or created without HDF5's file locks: a
+ * checkpoint is never written and read at once, and the locks fail on
+ * NFS and some Lustre mounts. */
+hid_t io_h5_open(const char *path);
+hid_t io_h5_create(const char *path);
 hid_t io_h5_type(enum plait_dtype dtype);
 size_t io_dtype_size(enum plait_dtype dtype);
 const char *io_dtype_name(enum plait_dtype dtype);
@@ -24,11 +29,16 @@ int io_fsync_dir(const char *dir, char *err);
 int io_write_file_atomic(const char *path, const void *data, size_t bytes, char *err);
 int io_rm_rf(const char *path);
 
-/* zlib CRC-32 of a whole file, read in blocks by several threads. */
-int io_file_crc32(const char *path, uint32_t *crc, uint64_t *bytes, char *err);
-/* CRC-32 of bytes [offset, offset + bytes) of an open file. */
-int io_file_crc32_range(int fd, uint64_t offset, uint64_t bytes, uint32_t *crc);
-uint32_t io_crc32_buf(const void *data, size_t bytes, int threads);
+/* CRC32C (Castagnoli; iSCSI, ext4), the checkpoints' checksum. Pass 0 as
+ * crc to start, the previous result to continue. */
+uint32_t io_crc32c(uint32_t crc, const void *data, size_t bytes);
+uint32_t io_crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2);
+/* CRC32C of a buffer, split over `threads` threads. */
+uint32_t io_crc32c_buf(const void *data, size_t bytes, int threads);
+/* CRC32C of a whole file, read in blocks by several threads. */
+int io_file_crc32c(const char *path, uint32_t *crc, uint64_t *bytes, char *err);
+/* CRC32C of bytes [offset, offset + bytes) of an open file. */
+int io_file_crc32c_range(int fd, uint64_t offset, uint64_t bytes, uint32_t *crc);
 
 /* Small HDF5 attribute helpers; each returns 0 or -1. */
 int io_attr_put_i64(hid_t obj, const char *name, int64_t v);

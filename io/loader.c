@@ -203,7 +203,7 @@ plait_loader *plait_loader_open(const struct plait_loader_config *cfg, char err[
     /* A chunk cache large enough to keep a few batches of chunks warm. */
     hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
     H5Pset_chunk_cache(dapl, 4093, (size_t)64 << 20, 1.0);
-    l->file = H5Fopen(cfg->path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    l->file = io_h5_open(cfg->path);
     if (l->file >= 0)
         l->dset = H5Dopen2(l->file, "tokens", dapl);
     H5Pclose(dapl);

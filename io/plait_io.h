@@ -144,6 +144,12 @@ struct plait_ckpt_config {
      * to host copy for GPU tensors). NULL: memcpy. Returns 0 on success. */
     int (*copy_to_host)(void *dst, const void *src, size_t bytes, void *ctx);
     void *copy_ctx;
+    /* Non-zero: plait_ckpt_save_async returns before the snapshot is taken;
+     * the background thread takes it (calling copy_to_host from there) and
+     * the caller must call plait_ckpt_wait_snapshot before it next changes
+     * a registered tensor (e.g. before the optimizer update: the forward
+     * and backward passes overlap the copy). */
+    int deferred_snapshot;
 };
 
 typedef struct plait_ckpt_writer plait_ckpt_writer;
@@ -162,6 +168,9 @@ int plait_ckpt_save(plait_ckpt_writer *w, const struct plait_ckpt_meta *meta);
  * a background thread. Commit it with plait_ckpt_commit. A save still in
  * flight is committed first (blocking). */
 int plait_ckpt_save_async(plait_ckpt_writer *w, const struct plait_ckpt_meta *meta);
+/* Local: returns once the pending save's snapshot is taken (at once
+ * without deferred_snapshot); -1 if taking it failed. */
+int plait_ckpt_wait_snapshot(plait_ckpt_writer *w);
 /* Local, never blocks: 1 no write in flight or this rank's write done,
  * 0 still writing, -1 it failed. */
 int plait_ckpt_poll(plait_ckpt_writer *w);
@@ -177,7 +186,7 @@ void plait_ckpt_writer_close(plait_ckpt_writer *w);
 typedef struct plait_ckpt_reader plait_ckpt_reader;
 
 /* Collective. Finds the newest valid checkpoint in dir (manifest present,
- * every shard present with its size and CRC-32), the ranks sharing the
+ * every shard present with its size and CRC32C), the ranks sharing the
  * verification. An invalid one is skipped with a one-line warning on
  * stderr (rank 0) naming what was wrong. Returns 1 and *out on success,
  * 0 when dir holds no valid checkpoint, -1 on error. */

@@ -20,6 +20,7 @@ struct gpt_backend {
     void (*free)(void *p);
     void (*copy)(void *dst, const void *src, size_t bytes); /* within device memory */
     void (*upload)(void *dst, const void *host, size_t bytes);
+    void (*download)(void *host, const void *src, size_t bytes);
     void (*zero)(float *p, size_t n);
     /* Waits for the device's queued work: 0, or -1 with a one-line reason
      * (asynchronous device errors). The stage calls it before every

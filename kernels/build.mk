@@ -49,4 +49,25 @@ $(TESTBIN)/test_cuda_stage: $(OBJ)/tests/kernels/test_cuda_stage.o $(KERNELS_LIB
 		$(KERNELS_LDLIBS) -o $@
 $(OBJ)/tests/kernels/test_cuda_stage.o: EXTRA_CFLAGS_tests += $(KERNELS_CFLAGS) -I$(CUDA_HOME)/include
 GPU_TESTS += $(TESTBIN)/test_cuda_stage
+
+# The per-kernel float64 test again, on the CUDA backend.
+$(OBJ)/tests/kernels/test_cuda_kernel_ops.o: tests/kernels/test_kernel_ops.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(KERNELS_CFLAGS) -DKERNELS_TEST_CUDA -MMD -MP -c $< -o $@
+$(TESTBIN)/test_cuda_kernel_ops: $(OBJ)/tests/kernels/test_cuda_kernel_ops.o $(KERNELS_LIB) \
+		$(KERNELS_CUDA_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $< $(KERNELS_LIB) $(KERNELS_CUDA_LDLIBS) $(KERNELS_LDLIBS) -o $@
+GPU_TESTS += $(TESTBIN)/test_cuda_kernel_ops
+endif
+
+ifeq ($(HAVE_CUDA),1)
+KERNELS_CUDA_BENCH := $(BUILD)/bench/bench_train_step_cuda
+$(KERNELS_CUDA_BENCH): $(OBJ)/tests/bench/bench_train_step_cuda.o $(KERNELS_LIB) $(KERNELS_CUDA_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $(OBJ)/tests/bench/bench_train_step_cuda.o $(KERNELS_LIB) \
+		$(KERNELS_CUDA_LDLIBS) $(KERNELS_LDLIBS) -o $@
+$(OBJ)/tests/bench/bench_train_step_cuda.o: EXTRA_CFLAGS_tests += $(KERNELS_CFLAGS) -I$(CUDA_HOME)/include
+ALL_TARGETS += $(KERNELS_CUDA_BENCH)
+BENCHES += $(KERNELS_CUDA_BENCH)
 endif

@@ -45,6 +45,7 @@ struct plait_request {
 struct plait_context {
     plait_placement_t placement;
     double timeout_s;
+    double yield_after; /* seconds a wait spins before it starts yielding */
     const char *bootstrap;
     plait_comm_t comms[4];
     plait_peer_t *peers;

@@ -165,6 +165,13 @@ plait_status_t plait_init(const plait_config_t *config, plait_context_t **out, c
                                                  ctx->error, sizeof ctx->error);
     if (st == PLAIT_OK)
         st = read_timeout(config, &ctx->timeout_s, ctx->error, sizeof ctx->error);
+    /* Short waits are latency-bound exchanges: spin through them, unless this
+     * node runs more ranks than this process has cores, where the peer may
+     * need this very core (Open MPI's yield_when_idle, for the same reason). */
+    cpu_set_t cpus;
+    bool crowded = sched_getaffinity(0, sizeof cpus, &cpus) == 0 &&
+                   ctx->placement.local_size > CPU_COUNT(&cpus);
+    ctx->yield_after = crowded ? 0 : 50e-6;
     if (st == PLAIT_OK)
         st = connect_job(ctx);
     if (st != PLAIT_OK) {
@@ -312,9 +319,9 @@ plait_status_t plait_wait(plait_request_t *req)
     double last = plait_now();
     plait_status_t st;
     /* Every 16 spins: look at the clock, the launcher and the timeout, and
-     * once the wait has lasted 50 us give the core away: ranks often
-     * outnumber free cores (tests, busy nodes), and the peer this one waits
-     * for may need it. Shorter waits are latency-bound exchanges: just spin. */
+     * once the wait has lasted ctx->yield_after give the core away: ranks
+     * often outnumber free cores (tests, busy nodes), and the peer this one
+     * waits for may need it. */
     double start = last;
     for (unsigned spins = 1;; spins++) {
         st = advance(req, &last);
@@ -327,7 +334,7 @@ plait_status_t plait_wait(plait_request_t *req)
             break;
         if (!look)
             continue;
-        if (now - start > 50e-6)
+        if (now - start >= ctx->yield_after)
             sched_yield();
         if (now - last > ctx->timeout_s) {
             int peer = req->kind == REQ_COLL ? plait_coll_waiting_for(req) : req->peer;

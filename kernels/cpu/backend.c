@@ -66,6 +66,7 @@ const struct gpt_backend gpt_cpu_backend = {
     .free = free,
     .copy = cpu_copy,
     .upload = cpu_copy,
+    .download = cpu_copy,
     .zero = cpu_zero,
     .status = cpu_status,
     .layernorm_forward = layernorm_forward,

@@ -2,7 +2,7 @@
  * tokens of a micro-batch; matrices are row-major; a linear layer's weight is
  * (out, in) as in PyTorch. Functions named *_backward_* accumulate into
  * parameter gradients (+=) and overwrite or add into activation gradients as
- * documented. Internal to kernels/; the tests call them directly. */
+ * documented. The CPU backend (backend.c) exposes them to the stage. */
 #ifndef PLAIT_KERNELS_CPU_OPS_H
 #define PLAIT_KERNELS_CPU_OPS_H
 

@@ -606,6 +606,7 @@ gpt_backend make_backend()
     b.free = cuda_free;
     b.copy = cuda_copy;
     b.upload = cuda_copy;
+    b.download = cuda_copy;
     b.zero = cuda_zero;
     b.status = cuda_status;
     b.layernorm_forward = layernorm_forward;

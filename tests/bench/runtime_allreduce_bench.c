@@ -1,8 +1,8 @@
-/* Host allreduce (fp32 sum) over the world of plait-run: for each size, the
+/* Host allreduce (fp32 sum, in place) over the world of plait-run: for each size, the
  * average time of repeated in-place allreduces, and the bus bandwidth as
  * nccl-tests defines it (size / time * 2(n-1)/n). Rank 0 prints
  * "bytes time_us busbw_GBs" per size. runtime_mpi_allreduce_bench.c is the
- * same loop over MPI_Allreduce. */
+ * same loop over MPI_Allreduce. Each size: the best of 3 timed rounds. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -43,13 +43,19 @@ int main(void)
         iters = iters > 200 ? 200 : iters < 5 ? 5 : iters;
         size_t count = bytes / sizeof *buf;
         for (int i = 0; i < 2; i++)
-            check(ctx, plait_allreduce(w, buf, buf, count, PLAIT_FLOAT32, PLAIT_AVG));
-        check(ctx, plait_barrier(w));
-        double t0 = now_s();
-        for (int i = 0; i < iters; i++)
-            check(ctx, plait_allreduce(w, buf, buf, count, PLAIT_FLOAT32, PLAIT_AVG));
-        check(ctx, plait_barrier(w));
-        double t = (now_s() - t0) / iters;
+            check(ctx, plait_allreduce(w, buf, buf, count, PLAIT_FLOAT32, PLAIT_SUM));
+        /* Best of 3 timed rounds: the machines are shared, and the best
+         * round is the one least disturbed by others. */
+        double t = 1e30;
+        for (int round = 0; round < 3; round++) {
+            check(ctx, plait_barrier(w));
+            double t0 = now_s();
+            for (int i = 0; i < iters; i++)
+                check(ctx, plait_allreduce(w, buf, buf, count, PLAIT_FLOAT32, PLAIT_SUM));
+            check(ctx, plait_barrier(w));
+            double dt = (now_s() - t0) / iters;
+            t = dt < t ? dt : t;
+        }
         if (plait_comm_rank(w) == 0)
             printf("%zu %.1f %.3f\n", bytes, t * 1e6, (double)bytes / t * 2 * (n - 1) / n / 1e9);
         fflush(stdout);

@@ -102,8 +102,14 @@ int main(int argc, char **argv)
             iters = 20000;
         if (iters < 8)
             iters = 8;
-        double lat = latency(ctx, w, buf, size, iters < 2000 ? iters : 2000);
-        double bw = bandwidth(ctx, w, buf, size, iters);
+        /* Best of 3: the machines are shared; the best round is the least disturbed. */
+        double lat = 1e30, bw = 0;
+        for (int round = 0; round < 3; round++) {
+            double l = latency(ctx, w, buf, size, iters < 2000 ? iters : 2000);
+            double b = bandwidth(ctx, w, buf, size, iters);
+            lat = l < lat ? l : lat;
+            bw = b > bw ? b : bw;
+        }
         if (plait_comm_rank(w) == 0)
             printf("%zu %.3f %.1f\n", size, lat, bw);
         fflush(stdout);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/io_internal.h"
 #include "tests/check.h"
 #include "tests/io/thread_comm.h"
 
@@ -54,7 +55,7 @@ struct save_args {
     int64_t step;
     int keep;
     int fail_rank; /* this rank's copy_to_host fails; -1: none */
-    int async;
+    int async;     /* 0 save, 1 save_async, 2 save_async with a deferred snapshot */
     int rc[8];
 };
 
@@ -73,6 +74,7 @@ static int save_rank(struct thread_rank *tr, void *p)
     struct plait_ckpt_config cfg = {.dir = a->dir, .keep = a->keep, .comm = &comm};
     if (rank == a->fail_rank)
         cfg.copy_to_host = failing_copy;
+    cfg.deferred_snapshot = a->async == 2;
     plait_ckpt_writer *w = plait_ckpt_writer_open(&cfg, err);
     if (!w) {
         fprintf(stderr, "writer_open: %s\n", err);
@@ -100,6 +102,10 @@ static int save_rank(struct thread_rank *tr, void *p)
         .step = a->step, .dp = comm.size, .tp = 1, .pp = 1, .loader = {2, (uint64_t)a->step * 8}};
     if (!rc && a->async) {
         rc = plait_ckpt_save_async(w, &meta);
+        if (!rc && plait_ckpt_wait_snapshot(w) != 0) {
+            CHECK_INT_EQ(rank, a->fail_rank);
+            CHECK_STR_CONTAINS(plait_ckpt_writer_error(w), "copy_to_host");
+        }
         /* Training goes on: the snapshot must not see this. */
         for (int i = 0; i < rows * COLS; i++)
             m[i] = -1;
@@ -227,6 +233,12 @@ static void test_async_snapshot(void)
     snprintf(dir, sizeof dir, "%s/async", root);
     CHECK_INT_EQ(save(dir, 2, 3, 3, 1), 0);
     CHECK_INT_EQ(load_as(dir, 1, 3), 0);
+    CHECK_INT_EQ(save(dir, 2, 4, 3, 2), 0);
+    CHECK_INT_EQ(load_as(dir, 2, 4), 0);
+    /* A deferred snapshot that fails fails the save on every rank. */
+    struct save_args a = {.dir = dir, .step = 5, .keep = 3, .fail_rank = 0, .async = 2};
+    CHECK_INT_EQ(thread_run(2, save_rank, &a), 2);
+    CHECK_INT_EQ(load_as(dir, 3, 4), 0);
 }
 
 static void test_corruption_falls_back(void)
@@ -240,7 +252,7 @@ static void test_corruption_falls_back(void)
     flip_byte(shard, -1);
     CHECK_INT_EQ(plait_ckpt_verify(step, err), -1);
     CHECK_STR_CONTAINS(err, "shard-00001.h5");
-    CHECK_STR_CONTAINS(err, "CRC-32");
+    CHECK_STR_CONTAINS(err, "CRC32C");
     CHECK_INT_EQ(load_as(dir, 2, 10), 0);
     CHECK_INT_EQ(load_as(dir, 1, 10), 0);
 
@@ -361,8 +373,30 @@ static void test_bad_input(void)
     plait_ckpt_reader_close(r);
 }
 
+/* The checksum itself: the standard check value, and the combination of
+ * parts (threads, blocks, tensor regions) equal to one pass. */
+static void test_crc32c(void)
+{
+    CHECK_INT_EQ(io_crc32c(0, "123456789", 9), 0xe3069283u);
+    CHECK_INT_EQ(io_crc32c(io_crc32c(0, "1234", 4), "56789", 5), 0xe3069283u);
+    size_t n = ((size_t)20 << 20) + 13;
+    unsigned char *buf = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (unsigned char)(i * 2654435761u >> 13);
+    uint32_t whole = io_crc32c(0, buf, n);
+    CHECK_INT_EQ(io_crc32c_buf(buf, n, 3), whole);
+    size_t cut = 7777777;
+    CHECK_INT_EQ(
+        io_crc32c_combine(io_crc32c(0, buf, cut), io_crc32c(0, buf + cut, n - cut), n - cut),
+        whole);
+    buf[n / 2] ^= 4;
+    CHECK(io_crc32c_buf(buf, n, 3) != whole);
+    free(buf);
+}
+
 int main(void)
 {
+    test_crc32c();
     snprintf(root, sizeof root, "%s/plait-io-ckpt-XXXXXX",
              getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(root)) {

@@ -67,7 +67,7 @@ with open(sys.argv[1], "r+b") as f:
     f.write(bytes([b[0] ^ 1]))
 PY
 if "$bin/plait-ckpt" verify "$tmp/ck/step-00000003" 2>"$tmp/err"; then fail "verify passed"; fi
-grep -q 'shard-00001.h5 has CRC-32' "$tmp/err" || fail "verify did not name the shard"
+grep -q 'shard-00001.h5 has CRC32C' "$tmp/err" || fail "verify did not name the shard"
 [ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "verify error is not one line"
 "$driver" check "$tmp/ck" 3 6 10 >"$tmp/out" 2>"$tmp/err"
 grep -q 'loaded step 2' "$tmp/out" || fail "load did not fall back to step 2"

@@ -1,13 +1,47 @@
-/* Every CPU kernel, forward and backward, against a float64 reference on
- * fresh random inputs, with outputs poisoned before each call. */
+/* Every kernel of a backend, forward and backward, against a float64
+ * reference on fresh random inputs, with outputs poisoned before each call.
+ * Built twice: for the CPU backend, and with KERNELS_TEST_CUDA for the CUDA
+ * backend (skips without a GPU). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/cpu/ops.h"
+#include "kernels/backend.h"
 #include "tests/check.h"
 #include "tests/kernels/testutil.h"
 
 #define TOL 1e-5
+
+static const struct gpt_backend *be;
+
+/* Arguments are copied to the backend's memory for one call and copied back
+ * (outputs and inputs alike) by sync_back. */
+static struct mirror {
+    void *host, *dev;
+    size_t bytes;
+} mirrors[16];
+static int n_mirrors;
+
+static void *mirror(void *host, size_t bytes)
+{
+    void *dev = be->alloc(bytes);
+    be->upload(dev, host, bytes);
+    mirrors[n_mirrors++] = (struct mirror){host, dev, bytes};
+    return dev;
+}
+
+static void sync_back(void)
+{
+    char err[256];
+    CHECK_MSG(be->status(err, sizeof(err)) == 0, "%s", err);
+    for (int i = 0; i < n_mirrors; i++) {
+        be->download(mirrors[i].host, mirrors[i].dev, mirrors[i].bytes);
+        be->free(mirrors[i].dev);
+    }
+    n_mirrors = 0;
+}
+
+#define F(p, n)   ((float *)mirror((p), (size_t)(n) * sizeof(float)))
+#define I32(p, n) ((int32_t *)mirror((p), (size_t)(n) * sizeof(int32_t)))
 
 static double *dalloc(size_t n)
 {
@@ -25,7 +59,9 @@ static void test_layernorm(int N, int C)
     float *x = test_random((size_t)N * C, -2, 2), *w = test_random(C, 0.5f, 1.5f);
     float *b = test_random(C, -1, 1), *dy = test_random((size_t)N * C, -1, 1);
     float *out = test_poisoned((size_t)N * C), *mean = test_poisoned(N), *rstd = test_poisoned(N);
-    layernorm_forward(out, mean, rstd, x, w, b, N, C);
+    be->layernorm_forward(F(out, N * C), F(mean, N), F(rstd, N), F(x, N * C), F(w, C), F(b, C), N,
+                          C);
+    sync_back();
     double *rout = dalloc((size_t)N * C), *rmean = dalloc(N), *rrstd = dalloc(N);
     double *xhat = dalloc((size_t)N * C);
     for (int i = 0; i < N; i++) {
@@ -73,8 +109,12 @@ static void test_layernorm(int N, int C)
             rdb[c] += dy[i * C + c];
         }
     }
-    layernorm_backward_input(dx, dy, x, w, mean, rstd, N, C);
-    layernorm_backward_weight(dw, db, dy, x, mean, rstd, N, C);
+    be->layernorm_backward_input(F(dx, N * C), F(dy, N * C), F(x, N * C), F(w, C), F(mean, N),
+                                 F(rstd, N), N, C);
+    sync_back();
+    be->layernorm_backward_weight(F(dw, C), F(db, C), F(dy, N * C), F(x, N * C), F(mean, N),
+                                  F(rstd, N), N, C);
+    sync_back();
     CHECK_CLOSE(dx, rdx, (size_t)N * C);
     CHECK_CLOSE(dw, rdw, C);
     CHECK_CLOSE(db, rdb, C);
@@ -116,9 +156,12 @@ static void test_linear(int N, int I, int O, int with_bias)
         for (int i = 0; i < N; i++)
             rdb[o] += dy[i * O + o];
     }
-    linear_forward(out, x, w, b, N, I, O);
-    linear_backward_input(dx, dy, w, N, I, O);
-    linear_backward_weight(dw, db, dy, x, N, I, O);
+    be->linear_forward(F(out, N * O), F(x, N * I), F(w, O * I), b ? F(b, O) : NULL, N, I, O);
+    sync_back();
+    be->linear_backward_input(F(dx, N * I), F(dy, N * O), F(w, O * I), N, I, O);
+    sync_back();
+    be->linear_backward_weight(F(dw, O * I), F(db, O), F(dy, N * O), F(x, N * I), N, I, O);
+    sync_back();
     CHECK_CLOSE(out, rout, (size_t)N * O);
     CHECK_CLOSE(dx, rdx, (size_t)N * I);
     CHECK_CLOSE(dw, rdw, (size_t)O * I);
@@ -183,8 +226,11 @@ static void test_attention(int B, int T, int H, int hd)
                     }
                 }
             }
-    attention_forward(out, att, qkv, B, T, H, hd);
-    attention_backward(dqkv, scratch, dy, qkv, att, B, T, H, hd);
+    be->attention_forward(F(out, n_out), F(att, n_att), F(qkv, n_qkv), B, T, H, hd);
+    sync_back();
+    be->attention_backward(F(dqkv, n_qkv), F(scratch, B * H * T), F(dy, n_out), F(qkv, n_qkv),
+                           F(att, n_att), B, T, H, hd);
+    sync_back();
     CHECK_CLOSE(out, rout, n_out);
     CHECK_CLOSE(att, ratt, n_att);
     CHECK_CLOSE(dqkv, rdqkv, n_qkv);
@@ -207,9 +253,12 @@ static void test_gelu_residual(size_t rows, int C)
         rdx[i] = (0.5 * (1 + th) + 0.5 * v * (1 - th * th) * du) * dy[i];
         rsum[i] = (double)x[i] + y[i] + bias[i % C];
     }
-    gelu_forward(out, x, n);
-    gelu_backward(dx, x, dy, n);
-    residual_forward(sum, x, y, bias, rows, C);
+    be->gelu_forward(F(out, n), F(x, n), n);
+    sync_back();
+    be->gelu_backward(F(dx, n), F(x, n), F(dy, n), n);
+    sync_back();
+    be->residual_forward(F(sum, n), F(x, n), F(y, n), F(bias, C), rows, C);
+    sync_back();
     CHECK_CLOSE(out, rout, n);
     CHECK_CLOSE(dx, rdx, n);
     CHECK_CLOSE(sum, rsum, n);
@@ -244,10 +293,16 @@ static void test_embedding(int B, int T, int C, int V)
             rdwpe[t * C + c] += dy[i * C + c];
         }
     }
-    token_embedding_forward(out, tok, wte, v_begin, v_count, N, C);
-    position_embedding_forward(out, wpe, B, T, C);
-    token_embedding_backward_weight(dwte, dy, tok, v_begin, v_count, N, C);
-    position_embedding_backward_weight(dwpe, dy, B, T, C);
+    be->token_embedding_forward(F(out, N * C), I32(tok, N), F(wte, v_count * C), v_begin, v_count,
+                                N, C);
+    sync_back();
+    be->position_embedding_forward(F(out, N * C), F(wpe, T * C), B, T, C);
+    sync_back();
+    be->token_embedding_backward_weight(F(dwte, v_count * C), F(dy, N * C), I32(tok, N), v_begin,
+                                        v_count, N, C);
+    sync_back();
+    be->position_embedding_backward_weight(F(dwpe, T * C), F(dy, N * C), B, T, C);
+    sync_back();
     CHECK_CLOSE(out, rout, (size_t)N * C);
     CHECK_CLOSE(dwte, rdwte, (size_t)v_count * C);
     CHECK_CLOSE(dwpe, rdwpe, (size_t)T * C);
@@ -287,19 +342,26 @@ static void test_crossentropy(int N, int V)
                    vc[s] * sizeof(float));
         max[s] = test_poisoned(N);
         sums[s] = test_poisoned(2 * (size_t)N);
-        crossentropy_row_max(max[s], part[s], N, vc[s]);
+        be->crossentropy_row_max(F(max[s], N), F(part[s], N * vc[s]), N, vc[s]);
+        sync_back();
     }
     for (int i = 0; i < N; i++)
         max[0][i] = max[1][i] = fmaxf(max[0][i], max[1][i]);
-    for (int s = 0; s < 2; s++)
-        crossentropy_row_sums(sums[s], part[s], max[s], tgt, vb[s], N, vc[s]);
+    for (int s = 0; s < 2; s++) {
+        be->crossentropy_row_sums(F(sums[s], 2 * N), F(part[s], N * vc[s]), F(max[s], N),
+                                  I32(tgt, N), vb[s], N, vc[s]);
+        sync_back();
+    }
     for (int i = 0; i < 2 * N; i++)
         sums[0][i] = sums[1][i] = sums[0][i] + sums[1][i];
-    float loss0 = crossentropy_loss(max[0], sums[0], N);
+    float loss0 = be->crossentropy_loss(F(max[0], N), F(sums[0], 2 * N), N);
+    sync_back();
     CHECK_MSG(fabs(loss0 - rloss) / rloss < TOL, "loss %g, reference %g", loss0, rloss);
     float *d = test_poisoned((size_t)N * V);
     for (int s = 0; s < 2; s++) {
-        crossentropy_backward(part[s], max[s], sums[s], tgt, vb[s], N, vc[s], (float)scale);
+        be->crossentropy_backward(F(part[s], N * vc[s]), F(max[s], N), F(sums[s], 2 * N),
+                                  I32(tgt, N), vb[s], N, vc[s], (float)scale);
+        sync_back();
         for (int i = 0; i < N; i++)
             memcpy(d + (size_t)i * V + vb[s], part[s] + (size_t)i * vc[s], vc[s] * sizeof(float));
     }
@@ -322,8 +384,9 @@ static void test_adamw(size_t n)
         rv[i] = b2 * v[i] + (1 - b2) * (double)g[i] * g[i];
         rp[i] = p[i] - lr * ((rm[i] / bc1) / (sqrt(rv[i] / bc2) + eps) + wd * p[i]);
     }
-    adamw_update(p, g, m, v, n, (float)lr, (float)b1, (float)b2, (float)eps, (float)wd, (float)bc1,
-                 (float)bc2);
+    be->adamw_update(F(p, n), F(g, n), F(m, n), F(v, n), n, (float)lr, (float)b1, (float)b2,
+                     (float)eps, (float)wd, (float)bc1, (float)bc2);
+    sync_back();
     CHECK_CLOSE(p, rp, n);
     CHECK_CLOSE(m, rm, n);
     CHECK_CLOSE(v, rv, n);
@@ -332,6 +395,17 @@ static void test_adamw(size_t n)
 
 int main(void)
 {
+#ifdef KERNELS_TEST_CUDA
+    be = gpt_cuda_backend ? gpt_cuda_backend() : NULL;
+    char err[256];
+    if (!be || be->open(err, sizeof(err)) < 0) {
+        printf("%s\n", be ? err : "the CUDA backend is not linked");
+        return CHECK_SKIP;
+    }
+#else
+    be = &gpt_cpu_backend;
+    be->open(NULL, 0);
+#endif
     test_seed();
     test_layernorm(7, 48);
     test_linear(9, 24, 40, 1);
@@ -341,5 +415,5 @@ int main(void)
     test_embedding(2, 7, 16, 50);
     test_crossentropy(6, 41);
     test_adamw(1000);
-    return check_status("test_kernel_ops");
+    return check_status(be->name);
 }

@@ -180,6 +180,8 @@ static int run_rank(void)
             }
             test_p2p(comm, g, len);
         }
+        /* Large enough that ring blocks travel in several segments. */
+        test_allreduce(comm, g, PLAIT_FLOAT32, 2000003);
         CHECK_INT_EQ(plait_barrier(comm), PLAIT_OK);
     }
     /* A receive shorter than the message is an error, not a silent cut. */

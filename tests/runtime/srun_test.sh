@@ -26,6 +26,14 @@ done
 # The two nodes of the cluster: ranks 0-1 on n1, 2-3 on n2 (block placement).
 grep -q "^bootstrap: pmi2 host n2$" "$work/out.3" || fail "task 3 not on n2: $(head -n 1 "$work/out.3")"
 
+# A rank killed under srun (no plait-run to report it): the rank waiting for
+# it gives up after PLAIT_TIMEOUT naming it and its node, and the step fails.
+if srun --mpi=pmi2 -N2 --ntasks-per-node=2 env PLAIT_TIMEOUT=5 \
+    "$PLAIT_BUILD/tests/runtime_failure_test" kill >"$work/kill" 2>&1; then
+    fail "srun with a killed rank should fail"
+fi
+grep -q "^rank 3: peer rank 2 (host n2)" "$work/kill" || fail "rank 3 did not name rank 2 on n2: $(cat "$work/kill")"
+
 if srun -N2 --ntasks-per-node=1 "$test" >"$work/nopmi" 2>&1; then
     fail "srun without --mpi=pmi2 should fail"
 fi

@@ -1,0 +1,219 @@
+/* slurmstepd (remote context): each task's coordinates, GPU, NIC and cores.
+ *
+ * All of it runs in slurm_spank_task_init, in the forked task after Slurm has
+ * dropped to the job user, just before exec: a topology file named by the
+ * user is read with the user's rights only, and a crash or a bad file costs
+ * that task, never slurmstepd. Each task computes the node's whole mapping
+ * (deterministic, a fraction of a millisecond) and keeps its own entry. */
+#include <errno.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "env.h"
+#include "spank_ctx.h"
+
+/* Batch script, extern and interactive steps: not training tasks. */
+#define SPECIAL_STEPS 0xfffffff0u
+
+struct setenv_ctx {
+    spank_t sp;
+    const char *failed;
+};
+
+static int set_task_env(void *p, const char *name, const char *value)
+{
+    struct setenv_ctx *c = p;
+    if (spank_setenv(c->sp, name, value, 1) != ESPANK_SUCCESS) {
+        c->failed = name;
+        return -1;
+    }
+    return 0;
+}
+
+static int getenv_job(spank_t sp, const char *name, char *buf, int len)
+{
+    return spank_getenv(sp, name, buf, len) == ESPANK_SUCCESS;
+}
+
+/* Slurm's core numbers for the step (S_STEP_ALLOC_CORES, socket-major like
+ * hwloc's logical core index) as CPU numbers; NULL when they do not fit the
+ * topology (a topology file for another kind of node). */
+static int step_cpus(spank_t sp, const plait_topology_t *t, plait_cpus_t *out)
+{
+    char *list = NULL;
+    plait_cpus_t cores;
+    if (spank_get_item(sp, S_STEP_ALLOC_CORES, &list) != ESPANK_SUCCESS || !list || !*list ||
+        plait_cpus_parse(list, &cores))
+        return 0;
+    plait_cpus_zero(out);
+    for (int c = 0; c < PLAIT_MAX_CPUS; c++) {
+        if (!plait_cpus_isset(&cores, c))
+            continue;
+        if (c >= t->ncores)
+            return 0;
+        for (int k = 0; k < t->cores[c].npus; k++)
+            plait_cpus_set(out, t->cores[c].pu[k]);
+    }
+    return !plait_cpus_empty(out);
+}
+
+static void bind_task(const plait_cpus_t *want, int local_id)
+{
+    cpu_set_t cur, set;
+    if (sched_getaffinity(0, sizeof(cur), &cur) != 0)
+        return;
+    CPU_ZERO(&set);
+    for (int c = 0; c < CPU_SETSIZE && c < PLAIT_MAX_CPUS; c++)
+        if (plait_cpus_isset(want, c) && CPU_ISSET(c, &cur))
+            CPU_SET(c, &set);
+    /* Where the node has fewer CPUs than its description (the local test
+     * cluster) the task keeps what it has; PLAIT_CPUS still says the plan. */
+    if (CPU_COUNT(&set) == 0) {
+        slurm_verbose("plait: task %d: none of its CPUs is available here; not bound", local_id);
+        return;
+    }
+    if (sched_setaffinity(0, sizeof(set), &set) != 0)
+        slurm_verbose("plait: task %d: sched_setaffinity: %s", local_id, strerror(errno));
+}
+
+static int fail(int local_id, const char *msg)
+{
+    /* Every task fails; one says why. */
+    if (local_id == 0)
+        slurm_error("plait: %s", msg);
+    return -1;
+}
+
+int plait_stepd_task_init(spank_t sp)
+{
+    char err[2048], why[1024];
+    if (!plait_opts.given)
+        return 0;
+    uint32_t stepid = 0, nlocal = 0, total = 0;
+    int local_id = 0;
+    spank_get_item(sp, S_TASK_ID, &local_id);
+    const struct plait_config *cfg = plait_config_get(why, sizeof(why));
+    if (!cfg) {
+        snprintf(err, sizeof(err), "admin configuration: %s", why);
+        return fail(local_id, err);
+    }
+    struct plait_request req;
+    if (plait_request_parse(cfg, &req, err, sizeof(err)))
+        return fail(local_id, err);
+    struct setenv_ctx sc = {sp, NULL};
+    if (spank_get_item(sp, S_JOB_STEPID, &stepid) != ESPANK_SUCCESS || stepid >= SPECIAL_STEPS) {
+        /* The batch script sees where checkpoints go; nothing else. */
+        if (req.ckpt_dir)
+            set_task_env(&sc, "PLAIT_CKPT_DIR", req.ckpt_dir);
+        if (req.ckpt_every)
+            set_task_env(&sc, "PLAIT_CKPT_EVERY", req.ckpt_every);
+        return 0;
+    }
+    if (spank_get_item(sp, S_JOB_LOCAL_TASK_COUNT, &nlocal) != ESPANK_SUCCESS ||
+        spank_get_item(sp, S_JOB_TOTAL_TASK_COUNT, &total) != ESPANK_SUCCESS || !nlocal ||
+        nlocal > PLAIT_MAX_WORLD || local_id < 0 || (uint32_t)local_id >= nlocal)
+        return fail(local_id, "cannot read the step's task counts from Slurm");
+    if (plait_layout_resolve(&req.layout, (long)total, why, sizeof(why))) {
+        snprintf(err, sizeof(err), "--plait-layout=%s: %s",
+                 plait_opts.layout ? plait_opts.layout : "", why);
+        return fail(local_id, err);
+    }
+
+    int *ranks = malloc(sizeof(int) * nlocal);
+    plait_task_t *tasks = malloc(sizeof(plait_task_t) * nlocal);
+    plait_topology_t *topo = NULL;
+    int rc = -1, me = -1;
+    if (!ranks || !tasks) {
+        rc = fail(local_id, "out of memory");
+        goto out;
+    }
+    for (uint32_t i = 0; i < nlocal; i++) {
+        uint32_t g;
+        if (spank_get_item(sp, S_JOB_LOCAL_TO_GLOBAL_ID, i, &g) != ESPANK_SUCCESS) {
+            rc = fail(local_id, "cannot read the step's task ids from Slurm");
+            goto out;
+        }
+        ranks[i] = (int)g;
+    }
+    /* Ascending ranks; remember where this task went. */
+    int my_rank = ranks[local_id];
+    for (uint32_t i = 1; i < nlocal; i++)
+        for (uint32_t j = i; j > 0 && ranks[j - 1] > ranks[j]; j--) {
+            int tmp = ranks[j];
+            ranks[j] = ranks[j - 1];
+            ranks[j - 1] = tmp;
+        }
+    for (uint32_t i = 0; i < nlocal; i++)
+        if (ranks[i] == my_rank)
+            me = (int)i;
+
+    struct plait_env_job ej;
+    memset(&ej, 0, sizeof(ej));
+    ej.layout = req.layout;
+    ej.local_size = (int)nlocal;
+    ej.placement = req.placement;
+    ej.ckpt_dir = req.ckpt_dir;
+    ej.ckpt_every = req.ckpt_every;
+    int gpus[PLAIT_MAX_GPUS], ngpus = 0;
+    plait_cpus_t allowed;
+    int have_allowed = 0;
+    if (req.placement != PLAIT_PLACE_NONE) {
+        int lr = req.topology ? plait_topology_load_file(&topo, req.topology, why, sizeof(why))
+                              : plait_topology_load_live(&topo, cfg->nvml, why, sizeof(why));
+        if (lr) {
+            snprintf(err, sizeof(err), "%s%s: %s",
+                     req.topology_from_user ? "--plait-topology=" : "topology ",
+                     req.topology ? req.topology : "discovery", why);
+            rc = fail(local_id, err);
+            goto out;
+        }
+        ej.topo = topo;
+        char step_gpus[512], cvd[512];
+        int have_sg = getenv_job(sp, "SLURM_STEP_GPUS", step_gpus, sizeof(step_gpus));
+        int have_cvd = getenv_job(sp, "CUDA_VISIBLE_DEVICES", cvd, sizeof(cvd));
+        if (plait_env_step_gpus(&ej, have_sg ? step_gpus : NULL, have_cvd ? cvd : NULL, topo->ngpus,
+                                gpus, &ngpus, why, sizeof(why))) {
+            snprintf(err, sizeof(err), "topology %s: %s", topo->source, why);
+            rc = fail(local_id, err);
+            goto out;
+        }
+        have_allowed = step_cpus(sp, topo, &allowed);
+    }
+    plait_node_job_t job = {
+        .topo = topo,
+        .layout = req.layout,
+        .nlocal = (int)nlocal,
+        .ranks = ranks,
+        .ngpus = ngpus,
+        .gpus = gpus,
+        .allowed = have_allowed ? &allowed : NULL,
+        .cost = &cfg->cost,
+        .placement = req.placement,
+        .same_leaf = NULL,
+        .leaf_ctx = NULL,
+    };
+    if (plait_place_node(&job, tasks, NULL, why, sizeof(why))) {
+        snprintf(err, sizeof(err), "--plait-layout=%s: %s",
+                 plait_opts.layout ? plait_opts.layout : "", why);
+        rc = fail(local_id, err);
+        goto out;
+    }
+    if (plait_env_task(&ej, &tasks[me], set_task_env, &sc)) {
+        snprintf(err, sizeof(err), "cannot set %s in the task's environment",
+                 sc.failed ? sc.failed : "?");
+        rc = fail(local_id, err);
+        goto out;
+    }
+    if (cfg->bind && req.placement != PLAIT_PLACE_NONE && !plait_cpus_empty(&tasks[me].cpus))
+        bind_task(&tasks[me].cpus, local_id);
+    rc = 0;
+out:
+    plait_topology_free(topo);
+    free(ranks);
+    free(tasks);
+    return rc;
+}

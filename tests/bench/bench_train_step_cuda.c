@@ -1,0 +1,117 @@
+/* GPT-2 124M training step on one GPU (B=16, T=1024, the fp32 CUDA
+ * backend): tokens/s, and MFU against cublasSgemm on 8192^3 in the same run.
+ * Without a GPU it says so and records nothing.
+ *
+ *   bench_train_step_cuda [steps] */
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "kernels/kernels.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static double sgemm_gflops(void)
+{
+    const int n = 8192, reps = 5;
+    float *a, *b, *c;
+    cublasHandle_t h;
+    if (cudaMalloc((void **)&a, sizeof(float) * n * n) != cudaSuccess ||
+        cudaMalloc((void **)&b, sizeof(float) * n * n) != cudaSuccess ||
+        cudaMalloc((void **)&c, sizeof(float) * n * n) != cudaSuccess ||
+        cublasCreate(&h) != CUBLAS_STATUS_SUCCESS)
+        return 0.0;
+    cudaMemset(a, 0, sizeof(float) * n * n);
+    cudaMemset(b, 0, sizeof(float) * n * n);
+    const float one = 1.0f, zero = 0.0f;
+    cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, a, n, b, n, &zero, c, n);
+    cudaDeviceSynchronize();
+    double t = now();
+    for (int r = 0; r < reps; r++)
+        cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, a, n, b, n, &zero, c, n);
+    cudaDeviceSynchronize();
+    t = now() - t;
+    cublasDestroy(h);
+    cudaFree(a), cudaFree(b), cudaFree(c);
+    return 2.0 * n * n * n * reps / t / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+    int steps = argc > 1 ? atoi(argv[1]) : 5, devices = 0;
+    if (steps <= 0) {
+        fprintf(stderr, "bench_train_step_cuda: steps %d: expected a positive number\n", steps);
+        return 2;
+    }
+    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+        printf("bench_train_step_cuda: no CUDA device, nothing measured\n");
+        return 0;
+    }
+    gpt_stage_opts o = {
+        .config = {.vocab = 50304, .max_seq = 1024, .n_layer = 12, .n_head = 12, .d_model = 768},
+        .layer_end = 12,
+        .first = 1,
+        .last = 1,
+        .tp_size = 1,
+        .batch = 16,
+        .seq = 1024,
+        .slots = 1,
+        .device = GPT_DEVICE_CUDA};
+    char err[256];
+    double anchor = sgemm_gflops();
+    gpt_stage *s = gpt_stage_create(&o, 1337, err, sizeof(err));
+    if (!s) {
+        fprintf(stderr, "bench_train_step_cuda: %s\n", err);
+        return 1;
+    }
+    const int N = o.batch * o.seq;
+    int32_t *tok = malloc(N * sizeof(int32_t)), *tgt = malloc(N * sizeof(int32_t));
+    for (int i = 0; i < N; i++) {
+        tok[i] = (int32_t)((i * 7919) % o.config.vocab);
+        tgt[i] = (int32_t)((i * 104729 + 13) % o.config.vocab);
+    }
+    double total = 0;
+    float loss = 0;
+    for (int step = 0; step <= steps; step++) {
+        double t0 = now();
+        gpt_stage_zero_grad(s);
+        if (gpt_stage_forward(s, 0, tok, NULL, tgt, NULL, &loss) < 0 ||
+            gpt_stage_backward(s, 0, NULL, 1.0f, NULL) < 0) {
+            fprintf(stderr, "bench_train_step_cuda: %s\n", gpt_stage_error(s));
+            return 1;
+        }
+        double norm = gpt_stage_grad_sumsq(s);
+        if (norm > 1.0)
+            gpt_stage_scale_grads(s, (float)(1.0 / norm));
+        gpt_stage_adamw(s, 1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, step + 1);
+        cudaDeviceSynchronize();
+        double dt = now() - t0;
+        if (step > 0)
+            total += dt;
+        printf("step %d: loss %.4f, %.3f s\n", step, loss, dt);
+    }
+    double step_s = total / steps, tokens = N / step_s;
+    double gflops = gpt_stage_flops(s) / 1e9 / step_s;
+    printf("%.0f tokens/s, %.1f GFLOP/s, cublasSgemm %.1f GFLOP/s\n", tokens, gflops, anchor);
+    FILE *f = fopen(getenv("PLAIT_BENCH_RESULTS") ? getenv("PLAIT_BENCH_RESULTS")
+                                                  : "build/bench/results.jsonl",
+                    "a");
+    if (f) {
+        fprintf(f,
+                "{\"bench\":\"kernels_cuda_gpt2_124m_step\",\"metric\":\"mfu_fp32\",\"value\":%.4g,"
+                "\"unit\":\"GFLOP/s\",\"anchor\":\"cublasSgemm 8192^3 GFLOP/s\",\"anchor_value\":"
+                "%.4g,\"ratio\":%.4g,\"goal\":\"500k tokens/s (measured: %.0f tokens/s)\"}\n",
+                gflops, anchor, gflops / anchor, tokens);
+        fclose(f);
+    }
+    gpt_stage_destroy(s);
+    free(tok), free(tgt);
+    return 0;
+}
