@@ -34,17 +34,19 @@ print(json.dumps({'bench': 'train', 'metric': m, 'value': float(v), 'unit': u, '
         "$@" | tee -a "$results"
 }
 
-# Pipeline bubble: 2 stages of 2 layers, 8 micro-batches per step, one core each.
+# Pipeline bubble: 2 stages of 2 layers, 8 micro-batches of 4 x 64 tokens per
+# step, one core each; passes long enough (tens of ms) that the transfers and
+# the scheduler's jitter are small next to them.
 for schedule in 1f1b zb-h1; do
-    write_config "$tmp/$schedule.cfg" "$tmp/tokens.h5" "$tmp/$schedule.jsonl" steps=30 \
+    write_config "$tmp/$schedule.cfg" "$tmp/tokens.h5" "$tmp/$schedule.jsonl" steps=12 \
         schedule="$schedule"
-    sed -i 's/dim = 32;/dim = 128;/; s/global = 8;/global = 16;/; s/context = 16;/context = 64;/' \
-        "$tmp/$schedule.cfg"
+    sed -i 's/dim = 32;/dim = 256;/; s/micro = 2; global = 8;/micro = 4; global = 32;/;
+        s/context = 16;/context = 64;/' "$tmp/$schedule.cfg"
     "$bin/plait-run" -n 2 --layout pp=2 -- "$bin/plait-train" --config "$tmp/$schedule.cfg" >/dev/null
 done
-emit pipeline_bubble_1f1b_pp2_m8 "$(median_of "$tmp/1f1b.jsonl" bubble 6)" fraction \
+emit pipeline_bubble_1f1b_pp2_m8 "$(median_of "$tmp/1f1b.jsonl" bubble 4)" fraction \
     "1F1B model (p-1)/(m+p-1)" "$(python3 -c 'print(1/9)')" "within 0.05 of the anchor"
-emit pipeline_bubble_zbh1_pp2_m8 "$(median_of "$tmp/zb-h1.jsonl" bubble 6)" fraction \
+emit pipeline_bubble_zbh1_pp2_m8 "$(median_of "$tmp/zb-h1.jsonl" bubble 4)" fraction \
     "ZB-H1 model (p-1)/(3m)" "$(python3 -c 'print(1/24)')" "about the anchor"
 
 # Trainer overhead: the kernels' benchmark step before and after plait-train on
@@ -63,7 +65,8 @@ steps = 6;
 data = { path = "$tmp/tokens.h5"; };
 log = { metrics = "$tmp/gpt2.jsonl"; };
 CFG
-OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads "$bin/plait-train" --config "$tmp/gpt2.cfg" \
+# The kernels split GEMMs over OpenMP threads and call a one-thread BLAS.
+OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=1 "$bin/plait-train" --config "$tmp/gpt2.cfg" \
     >/dev/null
 kernels_step
 kernel_step=$(python3 -c "
