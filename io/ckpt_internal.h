@@ -37,6 +37,13 @@ struct ckpt_slice {
     int64_t extent[PLAIT_IO_MAX_DIMS];
 };
 
+/* Where a shard file holds a tensor's bytes; slice is the slice table's
+ * entry it provides, -1 for a replica of another shard's slice. */
+struct ckpt_region {
+    int shard, slice;
+    uint64_t offset, bytes;
+};
+
 struct ckpt_tensor {
     char name[IO_NAME_LEN];
     int32_t dtype, ndim;
@@ -50,6 +57,9 @@ struct ckpt_manifest {
     char (*shard_file)[IO_NAME_LEN];
     uint64_t *shard_size;
     uint32_t *shard_crc;
+    uint32_t *shard_meta_crc; /* CRC32C of the bytes outside the regions */
+    int nregions;
+    struct ckpt_region *regions;
     int ntensors;
     struct ckpt_tensor *tensors;
     int nslices;
@@ -60,9 +70,15 @@ struct ckpt_manifest {
  * checks that the unique slices of each tensor tile it exactly. */
 int ckpt_manifest_build(struct ckpt_manifest *m, const char *dir, int nshards, char *err);
 int ckpt_manifest_write(const struct ckpt_manifest *m, const char *dir, char *err);
+/* Writes manifest.crc32c ("CRC32C BYTES" of manifest.h5), fsynced. */
+int ckpt_manifest_seal(const char *dir, char *err);
+/* Reads a manifest after checking it against its seal. */
 int ckpt_manifest_read(struct ckpt_manifest *m, const char *dir, char *err);
 void ckpt_manifest_free(struct ckpt_manifest *m);
 int64_t ckpt_volume(int ndim, const int64_t *extent);
+/* CRC32C of shard `shard`'s bytes outside its tensor regions (path: its file). */
+int ckpt_meta_crc(const struct ckpt_manifest *m, const char *path, int shard, uint32_t *crc,
+                  char *err);
 
 #define CKPT_STEP_FMT  "step-%08lld"
 #define CKPT_SHARD_FMT "shard-%05d.h5"

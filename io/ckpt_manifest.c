@@ -1,5 +1,6 @@
 /* The manifest: shard list with sizes and CRCs, the slice table, and
  * virtual datasets that stitch the shards into the global tensors. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,8 @@ void ckpt_manifest_free(struct ckpt_manifest *m)
     free(m->shard_file);
     free(m->shard_size);
     free(m->shard_crc);
+    free(m->shard_meta_crc);
+    free(m->regions);
     free(m->tensors);
     free(m->slices);
     memset(m, 0, sizeof *m);
@@ -43,8 +46,9 @@ static void shape_str(char *buf, size_t cap, int ndim, const int64_t *v)
 /* Adds one shard's index entry; identical slices (replicas) count once. */
 static int add_slice(struct ckpt_manifest *m, int shard, const char *name, int32_t dtype,
                      int32_t ndim, const int64_t *shape, const int64_t *off, const int64_t *ext,
-                     char *err)
+                     int *slice, char *err)
 {
+    *slice = -1;
     int ti = find_tensor(m, name);
     if (ti < 0) {
         struct ckpt_tensor *t = realloc(m->tensors, (size_t)(m->ntensors + 1) * sizeof *t);
@@ -95,6 +99,7 @@ static int add_slice(struct ckpt_manifest *m, int shard, const char *name, int32
     if (!s)
         return -1;
     m->slices = s;
+    *slice = m->nslices;
     s = &m->slices[m->nslices++];
     memset(s, 0, sizeof *s);
     s->tensor = ti;
@@ -102,6 +107,45 @@ static int add_slice(struct ckpt_manifest *m, int shard, const char *name, int32
     memcpy(s->offset, off, (size_t)ndim * sizeof *off);
     memcpy(s->extent, ext, (size_t)ndim * sizeof *ext);
     return 0;
+}
+
+/* Records where the shard holds a tensor's bytes (contiguous datasets). */
+static int add_region(struct ckpt_manifest *m, hid_t f, int shard, int slice, const char *name,
+                      uint64_t bytes, const char *path, char *err)
+{
+    char dset[IO_NAME_LEN + 16];
+    snprintf(dset, sizeof dset, "tensors/%s", name);
+    hid_t d = H5Dopen2(f, dset, H5P_DEFAULT);
+    haddr_t at = d >= 0 ? H5Dget_offset(d) : HADDR_UNDEF;
+    if (d >= 0)
+        H5Dclose(d);
+    struct ckpt_region *r = realloc(m->regions, (size_t)(m->nregions + 1) * sizeof *r);
+    if (at == HADDR_UNDEF || !r) {
+        if (r)
+            m->regions = r;
+        io_errf(err, "tensor '%s' of '%s' has no contiguous bytes", name, path);
+        return -1;
+    }
+    m->regions = r;
+    m->regions[m->nregions++] = (struct ckpt_region){shard, slice, (uint64_t)at, bytes};
+    return 0;
+}
+
+/* CRC32C of the bytes of shard `shard` outside its tensor regions: the
+ * HDF5 metadata, checked before a reader lets HDF5 parse the file. */
+int ckpt_meta_crc(const struct ckpt_manifest *m, const char *path, int shard, uint32_t *crc,
+                  char *err)
+{
+    struct io_region *r = calloc((size_t)m->nregions + 1, sizeof *r);
+    int n = 0;
+    for (int i = 0; r && i < m->nregions; i++)
+        if (m->regions[i].shard == shard)
+            r[n++] = (struct io_region){m->regions[i].offset, m->regions[i].bytes, 0};
+    int rc = r ? io_file_gaps_crc32c(path, r, n, crc) : -1;
+    free(r);
+    if (rc != 0)
+        io_errf(err, "cannot read the metadata of '%s'", path);
+    return rc;
 }
 
 static int read_shard_index(struct ckpt_manifest *m, const char *dir, int shard, char *err)
@@ -133,8 +177,15 @@ static int read_shard_index(struct ckpt_manifest *m, const char *dir, int shard,
         io_errf(err, "cannot read the tensor index of '%s'", path);
         rc = -1;
     }
-    for (size_t i = 0; rc == 0 && i < un; i++)
-        rc = add_slice(m, shard, names[i], dtype[i], ndim[i], shape[i], off[i], ext[i], err);
+    for (size_t i = 0; rc == 0 && i < un; i++) {
+        int slice;
+        rc =
+            add_slice(m, shard, names[i], dtype[i], ndim[i], shape[i], off[i], ext[i], &slice, err);
+        uint64_t bytes =
+            (uint64_t)ckpt_volume(ndim[i], ext[i]) * io_dtype_size((enum plait_dtype)dtype[i]);
+        if (rc == 0 && bytes > 0)
+            rc = add_region(m, f, shard, slice, names[i], bytes, path, err);
+    }
     H5Tclose(nt);
     free(names);
     free(dtype);
@@ -152,13 +203,17 @@ int ckpt_manifest_build(struct ckpt_manifest *m, const char *dir, int nshards, c
     m->shard_file = calloc((size_t)nshards, IO_NAME_LEN);
     m->shard_size = calloc((size_t)nshards, sizeof *m->shard_size);
     m->shard_crc = calloc((size_t)nshards, sizeof *m->shard_crc);
-    if (!m->shard_file || !m->shard_size || !m->shard_crc) {
+    m->shard_meta_crc = calloc((size_t)nshards, sizeof *m->shard_meta_crc);
+    if (!m->shard_file || !m->shard_size || !m->shard_crc || !m->shard_meta_crc) {
         io_errf(err, "out of memory building the manifest of '%s'", dir);
         return -1;
     }
     for (int r = 0; r < nshards; r++) {
         snprintf(m->shard_file[r], IO_NAME_LEN, CKPT_SHARD_FMT, r);
-        if (read_shard_index(m, dir, r, err) != 0)
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, m->shard_file[r]);
+        if (read_shard_index(m, dir, r, err) != 0 ||
+            ckpt_meta_crc(m, path, r, &m->shard_meta_crc[r], err) != 0)
             return -1;
     }
     for (int ti = 0; ti < m->ntensors; ti++) {
@@ -220,6 +275,59 @@ static int write_vds(hid_t file, const struct ckpt_manifest *m, int ti)
     return rc;
 }
 
+static int write_regions(hid_t f, const struct ckpt_manifest *m)
+{
+    size_t n = (size_t)m->nregions;
+    int32_t *shard = calloc(n + 1, sizeof *shard), *slice = calloc(n + 1, sizeof *slice);
+    uint64_t *off = calloc(n + 1, sizeof *off), *bytes = calloc(n + 1, sizeof *bytes);
+    int rc = shard && slice && off && bytes ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        shard[i] = m->regions[i].shard;
+        slice[i] = m->regions[i].slice;
+        off[i] = m->regions[i].offset;
+        bytes[i] = m->regions[i].bytes;
+    }
+    hsize_t d = n;
+    rc = rc || io_array_put(f, "regions/shard", H5T_NATIVE_INT32, 1, &d, shard) ||
+         io_array_put(f, "regions/slice", H5T_NATIVE_INT32, 1, &d, slice) ||
+         io_array_put(f, "regions/offset", H5T_NATIVE_UINT64, 1, &d, off) ||
+         io_array_put(f, "regions/bytes", H5T_NATIVE_UINT64, 1, &d, bytes);
+    free(shard);
+    free(slice);
+    free(off);
+    free(bytes);
+    return rc ? -1 : 0;
+}
+
+static int read_regions(hid_t f, struct ckpt_manifest *m)
+{
+    long long n = io_array_len(f, "regions/shard");
+    if (n < 0)
+        return -1;
+    size_t un = (size_t)n;
+    int32_t *shard = calloc(un + 1, sizeof *shard), *slice = calloc(un + 1, sizeof *slice);
+    uint64_t *off = calloc(un + 1, sizeof *off), *bytes = calloc(un + 1, sizeof *bytes);
+    m->regions = calloc(un + 1, sizeof *m->regions);
+    int rc = shard && slice && off && bytes && m->regions &&
+                     !io_array_get(f, "regions/shard", H5T_NATIVE_INT32, un, shard) &&
+                     !io_array_get(f, "regions/slice", H5T_NATIVE_INT32, un, slice) &&
+                     !io_array_get(f, "regions/offset", H5T_NATIVE_UINT64, un, off) &&
+                     !io_array_get(f, "regions/bytes", H5T_NATIVE_UINT64, un, bytes)
+                 ? 0
+                 : -1;
+    for (size_t i = 0; rc == 0 && i < un; i++) {
+        m->regions[i] = (struct ckpt_region){shard[i], slice[i], off[i], bytes[i]};
+        if (shard[i] < 0 || shard[i] >= m->nshards || slice[i] < -1 || slice[i] >= m->nslices)
+            rc = -1;
+    }
+    m->nregions = (int)un;
+    free(shard);
+    free(slice);
+    free(off);
+    free(bytes);
+    return rc;
+}
+
 int ckpt_manifest_write(const struct ckpt_manifest *m, const char *dir, char *err)
 {
     char path[4096];
@@ -237,15 +345,18 @@ int ckpt_manifest_write(const struct ckpt_manifest *m, const char *dir, char *er
     const struct plait_ckpt_meta *me = &m->meta;
     hsize_t dshards = (hsize_t)m->nshards, dt = nt, ds = ns;
     hsize_t dt2[2] = {nt, PLAIT_IO_MAX_DIMS}, ds2[2] = {ns, PLAIT_IO_MAX_DIMS};
-    int rc = !i32 || !wide || !names || io_attr_put_str(f, "format", IO_FORMAT_VERSION) ||
-             io_attr_put_i64(f, "step", me->step) || io_attr_put_i64(f, "dp", me->dp) ||
-             io_attr_put_i64(f, "tp", me->tp) || io_attr_put_i64(f, "pp", me->pp) ||
-             io_attr_put_i64(f, "loader_epoch", (int64_t)me->loader.epoch) ||
-             io_attr_put_i64(f, "loader_index", (int64_t)me->loader.index) ||
-             io_attr_put_i64(f, "nshards", m->nshards) ||
-             io_array_put(f, "shards/file", ntype, 1, &dshards, m->shard_file) ||
-             io_array_put(f, "shards/size", H5T_NATIVE_UINT64, 1, &dshards, m->shard_size) ||
-             io_array_put(f, "shards/crc32c", H5T_NATIVE_UINT32, 1, &dshards, m->shard_crc);
+    int rc =
+        !i32 || !wide || !names || io_attr_put_str(f, "format", IO_FORMAT_VERSION) ||
+        io_attr_put_i64(f, "step", me->step) || io_attr_put_i64(f, "dp", me->dp) ||
+        io_attr_put_i64(f, "tp", me->tp) || io_attr_put_i64(f, "pp", me->pp) ||
+        io_attr_put_i64(f, "loader_epoch", (int64_t)me->loader.epoch) ||
+        io_attr_put_i64(f, "loader_index", (int64_t)me->loader.index) ||
+        io_attr_put_i64(f, "nshards", m->nshards) ||
+        io_array_put(f, "shards/file", ntype, 1, &dshards, m->shard_file) ||
+        io_array_put(f, "shards/size", H5T_NATIVE_UINT64, 1, &dshards, m->shard_size) ||
+        io_array_put(f, "shards/crc32c", H5T_NATIVE_UINT32, 1, &dshards, m->shard_crc) ||
+        io_array_put(f, "shards/meta_crc32c", H5T_NATIVE_UINT32, 1, &dshards, m->shard_meta_crc) ||
+        write_regions(f, m);
     if (!rc) {
         for (size_t i = 0; i < nt; i++) {
             snprintf(names[i], IO_NAME_LEN, "%s", m->tensors[i].name);
@@ -287,12 +398,59 @@ int ckpt_manifest_write(const struct ckpt_manifest *m, const char *dir, char *er
     return io_fsync_path(path, err);
 }
 
+/* The manifest's own checksum lives beside it: a manifest is parsed only
+ * once its bytes are known to be the ones written. */
+static int seal_path(char *buf, size_t cap, const char *dir)
+{
+    return snprintf(buf, cap, "%s/" IO_MANIFEST_SEAL, dir) < (int)cap ? 0 : -1;
+}
+
+int ckpt_manifest_seal(const char *dir, char *err)
+{
+    char path[4096], seal[4096], line[64];
+    uint32_t crc;
+    uint64_t bytes;
+    snprintf(path, sizeof path, "%s/" IO_MANIFEST, dir);
+    if (seal_path(seal, sizeof seal, dir) != 0 || io_file_crc32c(path, &crc, &bytes, err) != 0)
+        return -1;
+    int n = snprintf(line, sizeof line, "%08x %llu\n", crc, (unsigned long long)bytes);
+    return io_write_file_atomic(seal, line, (size_t)n, err);
+}
+
+static int check_seal(const char *dir, char *err)
+{
+    char path[4096], seal[4096];
+    unsigned want_crc;
+    unsigned long long want_bytes;
+    snprintf(path, sizeof path, "%s/" IO_MANIFEST, dir);
+    FILE *f = seal_path(seal, sizeof seal, dir) == 0 ? fopen(seal, "r") : NULL;
+    int fields = f ? fscanf(f, "%8x %llu", &want_crc, &want_bytes) : 0;
+    if (f)
+        fclose(f);
+    if (fields != 2) {
+        io_errf(err, "%s is missing or unreadable (expected \"CRC32C BYTES\")", seal);
+        return -1;
+    }
+    uint32_t crc;
+    uint64_t bytes;
+    if (io_file_crc32c(path, &crc, &bytes, err) != 0)
+        return -1;
+    if (crc != want_crc || bytes != want_bytes) {
+        io_errf(err, "%s has CRC32C %08x and %llu bytes, %s says %08x and %llu", IO_MANIFEST, crc,
+                (unsigned long long)bytes, IO_MANIFEST_SEAL, want_crc, want_bytes);
+        return -1;
+    }
+    return 0;
+}
+
 int ckpt_manifest_read(struct ckpt_manifest *m, const char *dir, char *err)
 {
     memset(m, 0, sizeof *m);
     char path[4096], format[64] = "";
     snprintf(path, sizeof path, "%s/" IO_MANIFEST, dir);
     io_h5_quiet();
+    if (check_seal(dir, err) != 0)
+        return -1;
     hid_t f = io_h5_open(path);
     if (f < 0) {
         io_errf(err, "manifest '%s' is missing or unreadable", path);
@@ -324,6 +482,7 @@ int ckpt_manifest_read(struct ckpt_manifest *m, const char *dir, char *err)
     m->shard_file = calloc(n, IO_NAME_LEN);
     m->shard_size = calloc(n, sizeof *m->shard_size);
     m->shard_crc = calloc(n, sizeof *m->shard_crc);
+    m->shard_meta_crc = calloc(n, sizeof *m->shard_meta_crc);
     m->tensors = calloc((size_t)nt + 1, sizeof *m->tensors);
     m->slices = calloc((size_t)ns + 1, sizeof *m->slices);
     size_t big = (size_t)(nt > ns ? nt : ns) + 1;
@@ -335,7 +494,9 @@ int ckpt_manifest_read(struct ckpt_manifest *m, const char *dir, char *err)
     rc = !m->shard_file || !m->shard_size || !m->shard_crc || !m->tensors || !m->slices || !i32 ||
          !wide || !names || io_array_get(f, "shards/file", ntype, n, m->shard_file) ||
          io_array_get(f, "shards/size", H5T_NATIVE_UINT64, n, m->shard_size) ||
+         !m->shard_meta_crc ||
          io_array_get(f, "shards/crc32c", H5T_NATIVE_UINT32, n, m->shard_crc) ||
+         io_array_get(f, "shards/meta_crc32c", H5T_NATIVE_UINT32, n, m->shard_meta_crc) ||
          io_array_get(f, "tensors/name", ntype, (size_t)nt, names) ||
          io_array_get(f, "tensors/shape", H5T_NATIVE_INT64, w_t, wide);
     for (long long i = 0; !rc && i < nt; i++) {
@@ -368,7 +529,8 @@ int ckpt_manifest_read(struct ckpt_manifest *m, const char *dir, char *err)
     rc = rc || io_array_get(f, "slices/extent", H5T_NATIVE_INT64, w_s, wide);
     for (long long i = 0; !rc && i < ns; i++)
         memcpy(m->slices[i].extent, wide[i], sizeof wide[i]);
-    for (size_t i = 0; i < n; i++)
+    rc = rc || read_regions(f, m);
+    for (size_t i = 0; m->shard_file && i < n; i++)
         m->shard_file[i][IO_NAME_LEN - 1] = 0;
     H5Tclose(ntype);
     free(i32);

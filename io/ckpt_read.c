@@ -1,10 +1,12 @@
 /* The checkpoint reader: choosing the newest valid checkpoint, verifying
  * shards, and reading any block of a global tensor (resharding). */
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ckpt_internal.h"
@@ -40,6 +42,8 @@ plait_ckpt_reader *plait_ckpt_open(const char *step_dir, char err[PLAIT_IO_ERRLE
     return r;
 }
 
+static int check_shard(const plait_ckpt_reader *r, int i, uint32_t crc, uint64_t bytes, char *err);
+
 /* Checks shard i's presence, size and CRC against the manifest. */
 static int verify_shard(const plait_ckpt_reader *r, int i, char *err)
 {
@@ -53,6 +57,11 @@ static int verify_shard(const plait_ckpt_reader *r, int i, char *err)
     uint64_t bytes;
     if (io_file_crc32c(path, &crc, &bytes, err) != 0)
         return -1;
+    return check_shard(r, i, crc, bytes, err);
+}
+
+static int check_shard(const plait_ckpt_reader *r, int i, uint32_t crc, uint64_t bytes, char *err)
+{
     if (bytes != r->m.shard_size[i]) {
         io_errf(err, "%s has %llu bytes, the manifest says %llu", r->m.shard_file[i],
                 (unsigned long long)bytes, (unsigned long long)r->m.shard_size[i]);
@@ -122,43 +131,207 @@ static int comm_max(const struct plait_io_comm *c, int64_t *v, int n)
     return c ? c->allreduce_max_i64(c->ctx, v, n) : 0;
 }
 
-int plait_ckpt_load(const char *dir, const struct plait_io_comm *comm, plait_ckpt_reader **out,
-                    char err[PLAIT_IO_ERRLEN])
+static const struct plait_tensor_slice *find_want(const plait_ckpt_reader *r,
+                                                  const struct ckpt_slice *s,
+                                                  const struct plait_tensor_slice *want, int n)
+{
+    const struct ckpt_tensor *t = &r->m.tensors[s->tensor];
+    for (int k = 0; k < n; k++) {
+        const struct plait_tensor_slice *w = &want[k];
+        if (!w->name || strcmp(w->name, t->name) || (int)w->dtype != t->dtype || w->ndim != t->ndim)
+            continue;
+        size_t dims = (size_t)t->ndim * sizeof *w->offset;
+        if (!memcmp(w->offset, s->offset, dims) && !memcmp(w->extent, s->extent, dims))
+            return w;
+    }
+    return NULL;
+}
+
+/* Verifies shard i from the blocks just read into `want` when they are
+ * exactly the slices it provides: their CRCs plus a read of the bytes
+ * between them (HDF5 metadata) make the file's CRC without reading the
+ * data a second time. Otherwise reads the whole file. */
+static int verify_shard_read(plait_ckpt_reader *r, int i, const struct plait_tensor_slice *want,
+                             const uint32_t *want_crc, int n_want, char *err)
+{
+    struct io_region *regions = calloc((size_t)r->m.nregions + 1, sizeof *regions);
+    int n = 0, usable = want && want_crc && regions;
+    for (int k = 0; usable && k < r->m.nregions; k++) {
+        const struct ckpt_region *g = &r->m.regions[k];
+        if (g->shard != i)
+            continue;
+        const struct plait_tensor_slice *w =
+            g->slice >= 0 ? find_want(r, &r->m.slices[g->slice], want, n_want) : NULL;
+        if (!w)
+            usable = 0;
+        else
+            regions[n++] = (struct io_region){g->offset, g->bytes, want_crc[w - want]};
+    }
+    if (!usable) {
+        free(regions);
+        return verify_shard(r, i, err);
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", r->path, r->m.shard_file[i]);
+    uint32_t crc;
+    uint64_t bytes;
+    int rc = io_file_crc32c_regions(path, regions, n, &crc, &bytes, err);
+    free(regions);
+    return rc != 0 ? -1 : check_shard(r, i, crc, bytes, err);
+}
+
+struct block_crc {
+    const struct plait_tensor_slice *block;
+    uint32_t *crc;
+};
+
+static void *block_crc_main(void *arg)
+{
+    struct block_crc *b = arg;
+    const struct plait_tensor_slice *w = b->block;
+    *b->crc =
+        io_crc32c(0, w->data, (size_t)ckpt_volume(w->ndim, w->extent) * io_dtype_size(w->dtype));
+    return NULL;
+}
+
+/* Reads the blocks, each one's CRC32C computed in a second thread while
+ * the next is read. */
+static int read_blocks(plait_ckpt_reader *r, const struct plait_tensor_slice *want, int n,
+                       uint32_t *crc)
+{
+    struct block_crc job;
+    pthread_t t;
+    int running = 0, rc = 0;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        rc = plait_ckpt_read(r, &want[i]);
+        if (running)
+            pthread_join(t, NULL);
+        job = (struct block_crc){&want[i], crc ? &crc[i] : NULL};
+        running = rc == 0 && crc && pthread_create(&t, NULL, block_crc_main, &job) == 0;
+        if (rc == 0 && crc && !running)
+            block_crc_main(&job);
+    }
+    if (running)
+        pthread_join(t, NULL);
+    return rc;
+}
+
+/* Whether any block of `want` lies in shard i. */
+static int reads_from(const plait_ckpt_reader *r, int i, const struct plait_tensor_slice *want,
+                      int n_want)
+{
+    for (int k = 0; k < r->m.nslices; k++) {
+        const struct ckpt_slice *s = &r->m.slices[k];
+        const struct ckpt_tensor *t = &r->m.tensors[s->tensor];
+        for (int j = 0; s->shard == i && j < n_want; j++) {
+            const struct plait_tensor_slice *w = &want[j];
+            int overlap = w->name && !strcmp(w->name, t->name) && w->ndim == t->ndim;
+            for (int d = 0; overlap && d < t->ndim; d++)
+                overlap = w->offset[d] < s->offset[d] + s->extent[d] &&
+                          s->offset[d] < w->offset[d] + w->extent[d];
+            if (overlap)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* The HDF5 metadata of shard i is intact: checked before HDF5 parses it. */
+static int check_meta(const plait_ckpt_reader *r, int i, char *err)
+{
+    char path[4096];
+    uint32_t crc;
+    snprintf(path, sizeof path, "%s/%s", r->path, r->m.shard_file[i]);
+    if (ckpt_meta_crc(&r->m, path, i, &crc, err) != 0)
+        return -1;
+    if (crc != r->m.shard_meta_crc[i]) {
+        io_errf(err, "%s's HDF5 metadata has CRC32C %08x, the manifest says %08x",
+                r->m.shard_file[i], crc, r->m.shard_meta_crc[i]);
+        return -1;
+    }
+    return 0;
+}
+
+/* Every shard is there with its recorded size: cheap, and needed before
+ * blocks are read from them. */
+static int shards_present(const plait_ckpt_reader *r, char *err)
+{
+    for (int i = 0; i < r->m.nshards; i++) {
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", r->path, r->m.shard_file[i]);
+        if (stat(path, &st) != 0) {
+            io_errf(err, "%s is missing", r->m.shard_file[i]);
+            return -1;
+        }
+        if ((uint64_t)st.st_size != r->m.shard_size[i]) {
+            io_errf(err, "%s has %llu bytes, the manifest says %llu", r->m.shard_file[i],
+                    (unsigned long long)st.st_size, (unsigned long long)r->m.shard_size[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int plait_ckpt_load_into(const char *dir, const struct plait_io_comm *comm,
+                         const struct plait_tensor_slice *want, int n_want, plait_ckpt_reader **out,
+                         char err[PLAIT_IO_ERRLEN])
 {
     *out = NULL;
     int rank = comm ? comm->rank : 0, size = comm ? comm->size : 1;
     size_t n = 0;
     long long *steps = list_steps(dir, &n);
+    uint32_t *want_crc = n_want > 0 ? calloc((size_t)n_want, sizeof *want_crc) : NULL;
     int result = 0;
     for (size_t k = 0; k < n && result == 0; k++) {
         char path[4096], why[PLAIT_IO_ERRLEN] = "";
         snprintf(path, sizeof path, "%s/" CKPT_STEP_FMT, dir, steps[k]);
         plait_ckpt_reader *r = plait_ckpt_open(path, why);
-        /* Ranks verify every size-th shard and agree on the worst. */
-        int64_t bad[2] = {r ? 0 : 1, 0};
-        for (int i = rank; r && i < r->m.nshards && !bad[1]; i += size)
-            if (verify_shard(r, i, why) != 0)
-                bad[1] = i + 1;
-        int64_t mine = bad[1];
-        if (comm_max(comm, bad, 2) != 0) {
+        /* bad: manifest unreadable; rank + 1 whose reads failed; shard + 1
+         * that failed verification (ranks verify every size-th shard). */
+        int64_t bad[3] = {r ? 0 : 1, 0, 0};
+        if (r && want && n_want > 0) {
+            int rc = shards_present(r, why);
+            for (int i = 0; rc == 0 && i < r->m.nshards; i++)
+                if (reads_from(r, i, want, n_want))
+                    rc = check_meta(r, i, why);
+            if (rc == 0 && (rc = read_blocks(r, want, n_want, want_crc)) != 0)
+                snprintf(why, sizeof why, "%s", r->err);
+            if (rc != 0)
+                bad[1] = rank + 1;
+        }
+        for (int i = rank; r && !bad[1] && i < r->m.nshards && !bad[2]; i += size)
+            if (verify_shard_read(r, i, want, want_crc, n_want, why) != 0)
+                bad[2] = i + 1;
+        int64_t mine[3] = {bad[0], bad[1], bad[2]};
+        if (comm_max(comm, bad, 3) != 0) {
             io_errf(err, "checkpoint load: allreduce failed");
             plait_ckpt_reader_close(r);
             result = -1;
             break;
         }
-        if (!bad[0] && !bad[1]) {
+        if (!bad[0] && !bad[1] && !bad[2]) {
             *out = r;
             result = 1;
             break;
         }
-        /* Each shard has one verifier: the one that found the reported
-         * shard bad names it; rank 0 reports an unreadable manifest. */
-        if ((bad[0] && rank == 0) || (!bad[0] && mine == bad[1]))
+        /* One rank names what was wrong: rank 0 an unreadable manifest,
+         * else the highest rank whose reads failed, else the verifier of
+         * the reported shard. */
+        int reporter = bad[0] ? rank == 0 : bad[1] ? mine[1] == bad[1] : mine[2] == bad[2];
+        if (reporter)
             fprintf(stderr, "plait-io: warning: skipping checkpoint %s: %s\n", path, why);
         plait_ckpt_reader_close(r);
     }
+    free(want_crc);
     free(steps);
     return result;
+}
+
+int plait_ckpt_load(const char *dir, const struct plait_io_comm *comm, plait_ckpt_reader **out,
+                    char err[PLAIT_IO_ERRLEN])
+{
+    return plait_ckpt_load_into(dir, comm, NULL, 0, out, err);
 }
 
 const struct plait_ckpt_meta *plait_ckpt_reader_meta(const plait_ckpt_reader *r)

@@ -39,14 +39,9 @@ static int write_tensor(hid_t file, const struct ckpt_entry *e, const void *data
     return rc;
 }
 
-struct region {
-    uint64_t offset, bytes;
-    uint32_t crc;
-};
-
 struct data_crc {
     const struct ckpt_shard_job *job;
-    struct region *regions; /* one per entry, in entry order */
+    struct io_region *regions; /* one per entry, in entry order */
 };
 
 static void *data_crc_main(void *arg)
@@ -55,51 +50,6 @@ static void *data_crc_main(void *arg)
     for (int i = 0; i < d->job->n_entries; i++)
         d->regions[i].crc = io_crc32c_buf(source(d->job, i), d->job->entries[i].bytes, 1);
     return NULL;
-}
-
-static int by_offset(const void *a, const void *b)
-{
-    const struct region *x = a, *y = b;
-    return x->offset < y->offset ? -1 : x->offset > y->offset;
-}
-
-/* The file's CRC32C from the CRCs of the tensor bytes (taken from memory
- * while HDF5 wrote them) and a read of only the bytes between them. The
- * result equals a CRC of the whole file; a full read is the fallback when
- * the regions do not fit the file. */
-static int file_crc(const char *path, struct region *r, int n, uint32_t *crc, uint64_t *bytes,
-                    char *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return io_file_crc32c(path, crc, bytes, err);
-    }
-    qsort(r, (size_t)n, sizeof *r, by_offset);
-    uint64_t size = (uint64_t)st.st_size, at = 0;
-    uint32_t c = 0, gap;
-    int ok = 1;
-    for (int i = 0; ok && i <= n; i++) {
-        uint64_t next = i < n ? r[i].offset : size;
-        if (next < at || (i < n && r[i].offset + r[i].bytes > size) ||
-            io_file_crc32c_range(fd, at, next - at, &gap) != 0) {
-            ok = 0;
-            break;
-        }
-        c = io_crc32c_combine(c, gap, next - at);
-        if (i < n) {
-            c = io_crc32c_combine(c, r[i].crc, r[i].bytes);
-            at = r[i].offset + r[i].bytes;
-        }
-    }
-    close(fd);
-    if (!ok)
-        return io_file_crc32c(path, crc, bytes, err);
-    *crc = c;
-    *bytes = size;
-    return 0;
 }
 
 static int write_index(hid_t file, const struct ckpt_entry *entries, int n)
@@ -171,7 +121,7 @@ int ckpt_write_shard(const struct ckpt_shard_job *job, uint32_t *crc, uint64_t *
                      io_attr_put_str(file, "format", IO_FORMAT_VERSION)
                  ? -1
                  : 0;
-    struct region *regions = calloc((size_t)job->n_entries + 1, sizeof *regions);
+    struct io_region *regions = calloc((size_t)job->n_entries + 1, sizeof *regions);
     struct data_crc dc = {job, regions};
     pthread_t crc_thread;
     int crc_threaded = regions && pthread_create(&crc_thread, NULL, data_crc_main, &dc) == 0;
@@ -223,7 +173,7 @@ int ckpt_write_shard(const struct ckpt_shard_job *job, uint32_t *crc, uint64_t *
     int threaded = pthread_create(&t, NULL, fsync_main, &fj) == 0;
     if (!threaded)
         fsync_main(&fj);
-    rc = file_crc(job->path, regions, n, crc, bytes, err);
+    rc = io_file_crc32c_regions(job->path, regions, n, crc, bytes, err);
     free(regions);
     if (threaded)
         pthread_join(t, NULL);

@@ -482,7 +482,7 @@ static int commit_rank0(plait_ckpt_writer *w, const int64_t *crc, const int64_t 
             m.shard_crc[r] = (uint32_t)(crc[r] - 1);
             m.shard_size[r] = (uint64_t)bytes[r];
         }
-        rc = ckpt_manifest_write(&m, j->tmpdir, err);
+        rc = ckpt_manifest_write(&m, j->tmpdir, err) || ckpt_manifest_seal(j->tmpdir, err);
     }
     ckpt_manifest_free(&m);
     char final[4096], trash[4096], name[64];

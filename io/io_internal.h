@@ -40,6 +40,23 @@ int io_file_crc32c(const char *path, uint32_t *crc, uint64_t *bytes, char *err);
 /* CRC32C of bytes [offset, offset + bytes) of an open file. */
 int io_file_crc32c_range(int fd, uint64_t offset, uint64_t bytes, uint32_t *crc);
 
+/* A run of a file's bytes whose CRC32C is already known (tensor bytes CRC'd
+ * in memory as they were written or read). */
+struct io_region {
+    uint64_t offset, bytes;
+    uint32_t crc;
+};
+
+/* The file's CRC32C from known regions (sorted here) and a read of only the
+ * bytes between them: equal to a CRC of the whole file. A full read is the
+ * fallback when the regions do not fit the file. */
+int io_file_crc32c_regions(const char *path, struct io_region *r, int n, uint32_t *crc,
+                           uint64_t *bytes, char *err);
+
+/* CRC32C of the bytes outside the regions, as if they were one run; -1
+ * when the regions overlap or leave the file. */
+int io_file_gaps_crc32c(const char *path, struct io_region *r, int n, uint32_t *crc);
+
 /* Small HDF5 attribute helpers; each returns 0 or -1. */
 int io_attr_put_i64(hid_t obj, const char *name, int64_t v);
 int io_attr_get_i64(hid_t obj, const char *name, int64_t *v);
@@ -58,6 +75,7 @@ hid_t io_name_type(void);
 
 #define IO_FORMAT_VERSION "plait-ckpt-1"
 #define IO_MANIFEST       "manifest.h5"
+#define IO_MANIFEST_SEAL  "manifest.crc32c"
 #define IO_NAME_LEN       256
 
 #endif

@@ -192,6 +192,14 @@ typedef struct plait_ckpt_reader plait_ckpt_reader;
  * 0 when dir holds no valid checkpoint, -1 on error. */
 int plait_ckpt_load(const char *dir, const struct plait_io_comm *comm, plait_ckpt_reader **out,
                     char err[PLAIT_IO_ERRLEN]);
+/* plait_ckpt_load, then the blocks want[0..n_want) (as plait_ckpt_read)
+ * from the checkpoint chosen, which must hold them all. Where a rank's
+ * blocks are exactly the slices of the shards it verifies (a restart with
+ * the saving layout), their CRC32C comes from the blocks read instead of a
+ * second pass over the files. The blocks are defined only on a return of 1. */
+int plait_ckpt_load_into(const char *dir, const struct plait_io_comm *comm,
+                         const struct plait_tensor_slice *want, int n_want, plait_ckpt_reader **out,
+                         char err[PLAIT_IO_ERRLEN]);
 /* Opens one checkpoint directory (step-NNNNNNNN) without verifying it. */
 plait_ckpt_reader *plait_ckpt_open(const char *step_dir, char err[PLAIT_IO_ERRLEN]);
 /* Verifies one checkpoint directory; the error names the bad shard. */

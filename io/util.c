@@ -327,37 +327,42 @@ uint32_t io_crc32c_buf(const void *data, size_t bytes, int threads)
 #define CRC_BLOCK ((size_t)4 << 20)
 
 struct crc_reader {
-    int fd;
-    uint64_t size, nblocks;
-    int stride, first;
+    const char *path;
+    uint64_t size, first, last; /* blocks [first, last) */
     uint32_t *block_crc;
     int failed;
 };
 
-/* Reader k takes blocks k, k + stride, ...: the reads and the CRC work
- * spread over threads; the block CRCs are joined in order afterwards. */
+/* Each reader takes a contiguous run of blocks through its own descriptor,
+ * so the kernel's readahead sees a sequential read; the block CRCs are
+ * joined in order afterwards. */
 static void *crc_reader_run(void *arg)
 {
     struct crc_reader *r = arg;
     unsigned char *buf = malloc(CRC_BLOCK);
-    if (!buf) {
+    int fd = open(r->path, O_RDONLY | O_CLOEXEC);
+    if (!buf || fd < 0) {
         r->failed = 1;
+        free(buf);
+        if (fd >= 0)
+            close(fd);
         return NULL;
     }
-    for (uint64_t b = (uint64_t)r->first; b < r->nblocks; b += (uint64_t)r->stride) {
+    posix_fadvise(fd, (off_t)(r->first * CRC_BLOCK), 0, POSIX_FADV_SEQUENTIAL);
+    for (uint64_t b = r->first; b < r->last && !r->failed; b++) {
         uint64_t off = b * CRC_BLOCK;
         size_t want = r->size - off < CRC_BLOCK ? (size_t)(r->size - off) : CRC_BLOCK, got = 0;
         while (got < want) {
-            ssize_t n = pread(r->fd, buf + got, want - got, (off_t)(off + got));
+            ssize_t n = pread(fd, buf + got, want - got, (off_t)(off + got));
             if (n <= 0) {
                 r->failed = 1;
-                free(buf);
-                return NULL;
+                break;
             }
             got += (size_t)n;
         }
         r->block_crc[b] = io_crc32c(0, buf, want);
     }
+    close(fd);
     free(buf);
     return NULL;
 }
@@ -401,7 +406,12 @@ int io_file_crc32c(const char *path, uint32_t *crc, uint64_t *bytes, char *err)
     pthread_t tids[MAX_READERS];
     int started[MAX_READERS] = {0}, failed = !block_crc;
     for (int k = 0; !failed && k < readers; k++) {
-        rd[k] = (struct crc_reader){fd, *bytes, nblocks, readers, k, block_crc, 0};
+        rd[k] = (struct crc_reader){path,
+                                    *bytes,
+                                    nblocks * (uint64_t)k / (uint64_t)readers,
+                                    nblocks * (uint64_t)(k + 1) / (uint64_t)readers,
+                                    block_crc,
+                                    0};
         if (k > 0)
             started[k] = pthread_create(&tids[k], NULL, crc_reader_run, &rd[k]) == 0;
     }
@@ -429,6 +439,76 @@ int io_file_crc32c(const char *path, uint32_t *crc, uint64_t *bytes, char *err)
     }
     *crc = c;
     return 0;
+}
+
+static int by_offset(const void *a, const void *b)
+{
+    const struct io_region *x = a, *y = b;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+int io_file_crc32c_regions(const char *path, struct io_region *r, int n, uint32_t *crc,
+                           uint64_t *bytes, char *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return io_file_crc32c(path, crc, bytes, err);
+    }
+    qsort(r, (size_t)n, sizeof *r, by_offset);
+    uint64_t size = (uint64_t)st.st_size, at = 0;
+    uint32_t c = 0, gap;
+    int ok = 1;
+    for (int i = 0; ok && i <= n; i++) {
+        uint64_t next = i < n ? r[i].offset : size;
+        if (next < at || (i < n && r[i].offset + r[i].bytes > size) ||
+            io_file_crc32c_range(fd, at, next - at, &gap) != 0) {
+            ok = 0;
+            break;
+        }
+        c = io_crc32c_combine(c, gap, next - at);
+        if (i < n) {
+            c = io_crc32c_combine(c, r[i].crc, r[i].bytes);
+            at = r[i].offset + r[i].bytes;
+        }
+    }
+    close(fd);
+    if (!ok)
+        return io_file_crc32c(path, crc, bytes, err);
+    *crc = c;
+    *bytes = size;
+    return 0;
+}
+
+int io_file_gaps_crc32c(const char *path, struct io_region *r, int n, uint32_t *crc)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    qsort(r, (size_t)n, sizeof *r, by_offset);
+    uint64_t size = (uint64_t)st.st_size, at = 0;
+    uint32_t c = 0, gap;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i <= n; i++) {
+        uint64_t next = i < n ? r[i].offset : size;
+        if (next < at || (i < n && r[i].offset + r[i].bytes > size) ||
+            io_file_crc32c_range(fd, at, next - at, &gap) != 0) {
+            rc = -1;
+            break;
+        }
+        c = io_crc32c_combine(c, gap, next - at);
+        if (i < n)
+            at = r[i].offset + r[i].bytes;
+    }
+    close(fd);
+    *crc = c;
+    return rc;
 }
 
 int io_attr_put_i64(hid_t obj, const char *name, int64_t v)

@@ -1,4 +1,4 @@
-/* A GPT stage on the CPU: creation, forward, split backward. */
+/* A GPT stage on any backend: creation, forward, split backward. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +16,7 @@ static int fail(struct gpt_stage *s, const char *fmt, ...)
     return -1;
 }
 
-/* Device memory, freed with the stage. */
+/* The backend's memory, zeroed, freed with the stage. */
 static float *alloc_floats(struct gpt_stage *s, size_t n)
 {
     if (s->n_allocs == s->cap_allocs) {

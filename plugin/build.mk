@@ -8,7 +8,7 @@ PLUGIN_LIBS := $(call pkg_libs,$(PLUGIN_PKGS))
 
 # The placer and its model: public API in plugin/placement.h.
 PLACEMENT_SRC := plugin/cpus.c plugin/layout.c plugin/topology.c plugin/nvml.c \
-	plugin/cost.c plugin/placer.c
+	plugin/cost.c plugin/placer.c plugin/slurmtopo.c
 # Option values, admin config and task environment: no Slurm calls.
 REQUEST_SRC := plugin/request.c plugin/config.c plugin/env.c
 # The SPANK side: spank.c dispatches to srun.c, sbatch.c, slurmstepd.c.
@@ -37,11 +37,18 @@ ALL_TARGETS += $(PLAIT_SO) $(PLAIT_TOPO) $(PLACEMENT_LIB)
 
 # Unit tests: tests/plugin/test_*.c with the placement library and the
 # Slurm-free option/config/env code.
-PLUGIN_TESTS := test_layout test_config test_request test_topology test_placement test_env
+PLUGIN_TESTS := test_layout test_config test_request test_topology test_placement test_env \
+	test_slurmtopo test_nvml
 $(TESTBIN)/test_%: $(OBJ)/tests/plugin/test_%.o $(call obj_of,$(REQUEST_SRC)) $(PLACEMENT_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PLUGIN_LIBS)
 UNIT_TESTS += $(addprefix $(TESTBIN)/,$(PLUGIN_TESTS))
+# test_nvml loads this stand-in for the NVIDIA driver's NVML.
+FAKE_NVML := $(TESTBIN)/fake-nvml/libnvidia-ml.so.1
+$(FAKE_NVML): $(OBJ)/tests/plugin/fake_nvml.o
+	@mkdir -p $(@D)
+	$(CC) -shared $(LDFLAGS) -o $@ $^
+$(TESTBIN)/test_nvml: | $(FAKE_NVML)
 EXTRA_CFLAGS_tests += $(call pkg_cflags,$(PLUGIN_PKGS))
 SCRIPT_TESTS += tests/plugin/so_test.sh tests/plugin/topo_test.sh tests/plugin/spank_test.sh
 
@@ -76,6 +83,6 @@ install-plugin: $(PLAIT_SO) $(PLAIT_TOPO) $(PLACEMENT_LIB)
 		install -m 644 etc/plait.conf $(DESTDIR)$(SYSCONFDIR)/plait/plait.conf
 	printf '%s\n' '# plait: include this file from plugstack.conf, e.g.' \
 		'#   include $(SYSCONFDIR)/plait/plugstack.conf' \
-		'# "required": a plait job must not run unplaced if plait.so fails to load.' \
+		'# "required": Slurm ignores the errors of an optional plugin, so a refused job would run.' \
 		'required $(SLURM_PLUGIN_DIR)/plait.so config=$(SYSCONFDIR)/plait/plait.conf' \
 		>$(DESTDIR)$(SYSCONFDIR)/plait/plugstack.conf

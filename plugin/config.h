@@ -14,7 +14,7 @@ struct plait_config {
     char topology[PLAIT_PATH_MAX];       /* hwloc XML for every node; "": discover */
     int bind;                            /* bind tasks to their cores */
     int nvml;                            /* ask NVML for NVLink on live nodes */
-    char slurm_topology[PLAIT_PATH_MAX]; /* Slurm's topology.conf; "": none */
+    char slurm_topology[PLAIT_PATH_MAX]; /* Slurm's topology.conf; "": one leaf switch */
     plait_cost_t cost;
     char file[PLAIT_PATH_MAX]; /* config=FILE, "" if none */
 };

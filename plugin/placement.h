@@ -138,6 +138,20 @@ int plait_topology_load_live(plait_topology_t **out, int use_nvml, char *err, si
 void plait_topology_free(plait_topology_t *t);
 enum plait_link plait_pci_link(const struct plait_pci *a, const struct plait_pci *b);
 
+/* ---- Slurm's topology.conf and notations ------------------------------- */
+
+/* Leaf switches: the switches of topology.conf with a Nodes= list. */
+typedef struct plait_leaves plait_leaves_t;
+int plait_leaves_load(plait_leaves_t **out, const char *path, char *err, size_t errlen);
+/* The leaf switch of a node (0, 1, ... in file order), -1: not listed. */
+int plait_leaf_of(const plait_leaves_t *l, const char *node);
+void plait_leaves_free(plait_leaves_t *l);
+/* "n[1-4,7],gpu05" into names (free with plait_hostlist_free). */
+int plait_hostlist_expand(const char *list, char ***names, int *n, char *err, size_t errlen);
+void plait_hostlist_free(char **names, int n);
+/* "8(x2),4" into counts[]; returns how many, -1 when malformed or more than max. */
+int plait_tasks_per_node(const char *text, int *counts, int max);
+
 /* ---- Cost model -------------------------------------------------------- */
 
 /* Bytes moved per training step, per group, and the bandwidth (GB/s per

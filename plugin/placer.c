@@ -453,8 +453,11 @@ static int assign_cpus(const plait_node_job_t *job, plait_task_t *tasks)
     int *ncand = calloc((size_t)(n ? n : 1), sizeof(int));
     int *done = calloc((size_t)(n ? n : 1), sizeof(int));
     plait_task_t **group = malloc(sizeof(*group) * (size_t)(n ? n : 1));
+    int *order = malloc(sizeof(int) * (size_t)(n ? n : 1));
+    int *use = malloc(sizeof(int) * (size_t)t->ncores);
+    char *taken = calloc((size_t)t->ncores, 1);
     int nall = 0, rc = -1;
-    if (!all || !cand || !ncand || !done || !group)
+    if (!all || !cand || !ncand || !done || !group || !order || !use || !taken)
         goto out;
     for (int c = 0; c < t->ncores; c++)
         if (core_allowed(t, c, job->allowed))
@@ -476,27 +479,59 @@ static int assign_cpus(const plait_node_job_t *job, plait_task_t *tasks)
             ncand[i] = nall;
         }
     }
-    for (int i = 0; i < n; i++) {
+    /* Groups in GPU order; a group short of cores for its tasks widens to
+     * the nearest cores no other group took, rather than sharing one. */
+    for (int a = 0; a < n; a++)
+        order[a] = a;
+    for (int a = 1; a < n; a++)
+        for (int b = a; b > 0 && tasks[order[b - 1]].gpu > tasks[order[b]].gpu; b--) {
+            int tmp = order[b];
+            order[b] = order[b - 1];
+            order[b - 1] = tmp;
+        }
+    for (int o = 0; o < n; o++) {
+        int i = order[o];
         if (done[i])
             continue;
         int k = 0;
         const int *mine = cand + (size_t)i * (size_t)t->ncores;
-        for (int j = i; j < n; j++)
+        for (int p = o; p < n; p++) {
+            int j = order[p];
             if (!done[j] && ncand[j] == ncand[i] &&
                 !memcmp(cand + (size_t)j * (size_t)t->ncores, mine,
                         sizeof(int) * (size_t)ncand[i])) {
                 group[k++] = &tasks[j];
                 done[j] = 1;
             }
-        /* GPU order within the group (local order for tasks without GPUs). */
-        for (int a = 1; a < k; a++)
-            for (int b = a; b > 0 && group[b - 1]->gpu > group[b]->gpu; b--) {
-                plait_task_t *tmp = group[b];
-                group[b] = group[b - 1];
-                group[b - 1] = tmp;
+        }
+        int nuse = 0;
+        for (int c = 0; c < ncand[i]; c++)
+            if (!taken[mine[c]])
+                use[nuse++] = mine[c];
+        int pkg = tasks[i].gpu >= 0 ? t->gpu[tasks[i].gpu].pci.package : -1;
+        for (int pass = 0; pass < 2 && nuse < k; pass++)
+            for (int c = 0; c < nall && nuse < k; c++) {
+                int core = all[c], dup = 0;
+                if (taken[core] || (pass == 0 && (pkg < 0 || t->cores[core].package != pkg)))
+                    continue;
+                for (int u = 0; u < nuse && !dup; u++)
+                    dup = use[u] == core;
+                if (!dup)
+                    use[nuse++] = core;
             }
-        if (ncand[i])
-            give_cores(t, job->allowed, mine, ncand[i], group, k);
+        if (!nuse) /* every allowed core taken: share this group's own */
+            for (int c = 0; c < ncand[i]; c++)
+                use[nuse++] = mine[c];
+        for (int a = 1; a < nuse; a++)
+            for (int b = a; b > 0 && use[b - 1] > use[b]; b--) {
+                int tmp = use[b];
+                use[b] = use[b - 1];
+                use[b - 1] = tmp;
+            }
+        for (int u = 0; u < nuse; u++)
+            taken[use[u]] = 1;
+        if (nuse)
+            give_cores(t, job->allowed, use, nuse, group, k);
     }
     rc = 0;
 out:
@@ -505,6 +540,9 @@ out:
     free(ncand);
     free(done);
     free(group);
+    free(order);
+    free(use);
+    free(taken);
     return rc;
 }
 

@@ -19,7 +19,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: plait-topo [--topology FILE] [--nodes N] --layout dp=D,tp=T,pp=P\n"
                "                  [--placement topo|block] [--tasks-per-node N]\n"
-               "                  [--gpus-per-node N] [--leaf-nodes K] [--config FILE]\n"
+               "                  [--gpus-per-node N] [--leaf-nodes K]\n"
+               "                  [--slurm-topology FILE --nodelist LIST] [--config FILE]\n"
                "                  [--json] [--svg FILE]\n"
                "       plait-topo --check-config FILE\n");
 }
@@ -86,11 +87,16 @@ static void print_json(FILE *f, const plait_topology_t *t, const plait_task_t *t
 }
 
 static void print_text(FILE *f, const plait_topology_t *t, const plait_task_t *tasks, int nnodes,
-                       int tpn, const plait_layout_t *l)
+                       int tpn, const plait_layout_t *l, char **names, const int *leaf)
 {
     char cpus[PLAIT_MAX_CPUS * 6];
     for (int node = 0; node < nnodes; node++) {
-        fprintf(f, "node %d\n", node);
+        fprintf(f, "node %d", node);
+        if (names)
+            fprintf(f, " (%s)", names[node]);
+        if (leaf)
+            fprintf(f, ", leaf switch %d", leaf[node]);
+        fputc('\n', f);
         fprintf(f, "  %-4s %-13s %5s  %-14s %-9s %-18s %s\n", "gpu", "bus id", "rank", "dp,tp,pp",
                 "tp group", "cpus", "nic");
         /* By GPU, the way one looks at a node; tasks without GPUs by rank. */
@@ -109,6 +115,12 @@ static void print_text(FILE *f, const plait_topology_t *t, const plait_task_t *t
                             cpus[0] ? cpus : "-", k->nic >= 0 ? t->nic[k->nic].name : "-");
                 }
     }
+}
+
+static void xml_text(FILE *f, const char *s)
+{
+    for (; *s; s++)
+        fputs(*s == '&' ? "&amp;" : *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : (char[]){*s, 0}, f);
 }
 
 /* One row per node (at most 64), GPUs grouped by package; a tensor-parallel
@@ -131,44 +143,54 @@ static int write_svg(const char *path, const plait_topology_t *t, const plait_ta
             "font-family=\"sans-serif\" font-size=\"11\">\n"
             "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
             width, height);
+    fprintf(f, "<text x=\"20\" y=\"24\" font-size=\"14\">");
+    xml_text(f, t->source);
     fprintf(f,
-            "<text x=\"20\" y=\"24\" font-size=\"14\">%s: %d node(s), dp=%d tp=%d pp=%d</text>\n"
+            ": %d node(s), dp=%d tp=%d pp=%d</text>\n"
             "<text x=\"20\" y=\"44\">modelled cost per step: %.1f ms (block placement: %.1f "
             "ms)%s</text>\n",
-            t->source, nnodes, l->dp, l->tp, l->pp, cost * 1e3, block * 1e3,
+            nnodes, l->dp, l->tp, l->pp, cost * 1e3, block * 1e3,
             shown < nnodes ? "; first 64 nodes shown" : "");
     for (int node = 0; node < shown; node++) {
         int y = 60 + node * row;
         fprintf(f, "<text x=\"20\" y=\"%d\">node %d</text>\n", y + 14, node);
-        int x = 40;
-        for (int p = -1; p < npk; p++) {
-            int any = 0;
-            for (int i = 0; i < tpn; i++) {
-                const plait_task_t *k = &tasks[node * tpn + i];
-                int pk = k->gpu >= 0 ? t->gpu[k->gpu].pci.package : -1;
-                if (pk != p && !(p == 0 && npk == 1 && pk < 0))
-                    continue;
-                if (p == -1 && npk == 1)
-                    continue;
-                any = 1;
-                int hue = (k->rank / l->tp) * 67 % 360;
+        int x = 40, prev_pkg = -2;
+        /* GPUs in bus order, a gap between packages; idle GPUs grey; then
+         * tasks without a GPU. */
+        for (int slot = 0; slot < t->ngpus + tpn; slot++) {
+            const plait_task_t *k = NULL;
+            int g = slot < t->ngpus ? slot : -1;
+            if (g < 0 && slot - t->ngpus < tpn && tasks[node * tpn + slot - t->ngpus].gpu < 0)
+                k = &tasks[node * tpn + slot - t->ngpus];
+            for (int i = 0; g >= 0 && i < tpn; i++)
+                if (tasks[node * tpn + i].gpu == g)
+                    k = &tasks[node * tpn + i];
+            if (g < 0 && !k)
+                continue;
+            int pkg = g >= 0 ? t->gpu[g].pci.package : -1;
+            if (prev_pkg != -2 && pkg != prev_pkg)
+                x += pkg_gap;
+            prev_pkg = pkg;
+            int hue = k ? (k->rank / l->tp) * 67 % 360 : 0;
+            fprintf(f,
+                    "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" rx=\"6\" "
+                    "fill=\"%s\" stroke=\"#333\"/>\n",
+                    x, y + 22, box, box - 10, "white");
+            if (k)
                 fprintf(f,
                         "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" rx=\"6\" "
                         "fill=\"hsl(%d,60%%,80%%)\" stroke=\"#333\"/>\n",
                         x, y + 22, box, box - 10, hue);
-                char coords[64];
-                snprintf(coords, sizeof(coords), "dp %d tp %d pp %d", k->dp, k->tp, k->pp);
-                fprintf(f, "<text x=\"%d\" y=\"%d\">GPU %d  rank %d</text>\n", x + 6, y + 40,
-                        k->gpu, k->rank);
-                fprintf(f, "<text x=\"%d\" y=\"%d\">%s</text>\n", x + 6, y + 56, coords);
-                fprintf(f, "<text x=\"%d\" y=\"%d\">%s</text>\n", x + 6, y + 72,
-                        k->gpu >= 0 ? t->gpu[k->gpu].pci.busid : "");
+            fprintf(f, "<text x=\"%d\" y=\"%d\">GPU %s%s</text>\n", x + 6, y + 40,
+                    g >= 0 ? t->gpu[g].pci.busid + 5 : "-", k ? "" : " (idle)");
+            if (k) {
+                fprintf(f, "<text x=\"%d\" y=\"%d\">rank %d</text>\n", x + 6, y + 56, k->rank);
+                fprintf(f, "<text x=\"%d\" y=\"%d\">dp %d tp %d pp %d</text>\n", x + 6, y + 72,
+                        k->dp, k->tp, k->pp);
                 fprintf(f, "<text x=\"%d\" y=\"%d\">%s</text>\n", x + 6, y + 88,
                         k->nic >= 0 ? t->nic[k->nic].name : "");
-                x += box + gap;
             }
-            if (any)
-                x += pkg_gap;
+            x += box + gap;
         }
     }
     fprintf(f, "</svg>\n");
@@ -193,7 +215,7 @@ static int check_config(const char *path)
 int main(int argc, char **argv)
 {
     const char *topo_path = NULL, *layout_text = NULL, *svg = NULL, *config = NULL;
-    const char *placement_text = "topo";
+    const char *placement_text = "topo", *slurm_topology = NULL, *nodelist = NULL;
     long nodes = 1, tpn = -1, gpn = -1, leaf_nodes = 0;
     int json = 0;
     static const struct option longopts[] = {
@@ -204,6 +226,8 @@ int main(int argc, char **argv)
         {"tasks-per-node", required_argument, NULL, 'n'},
         {"gpus-per-node", required_argument, NULL, 'g'},
         {"leaf-nodes", required_argument, NULL, 'L'},
+        {"slurm-topology", required_argument, NULL, 'S'},
+        {"nodelist", required_argument, NULL, 'w'},
         {"config", required_argument, NULL, 'c'},
         {"check-config", required_argument, NULL, 'C'},
         {"json", no_argument, NULL, 'j'},
@@ -239,6 +263,12 @@ int main(int argc, char **argv)
             if ((leaf_nodes = whole(optarg, 1 << 20)) < 1)
                 return die("--leaf-nodes=%s: expected a positive integer%s", optarg, "");
             break;
+        case 'S':
+            slurm_topology = optarg;
+            break;
+        case 'w':
+            nodelist = optarg;
+            break;
         case 'c':
             config = optarg;
             break;
@@ -269,6 +299,30 @@ int main(int argc, char **argv)
     plait_config_init(&cfg);
     if (config && plait_config_read_file(&cfg, config, err, sizeof(err)))
         return die("%s%s", err, "");
+    /* Leaf switches: from topology.conf and the job's node list. */
+    char **names = NULL;
+    int nnames = 0, *leaf = NULL;
+    if (!slurm_topology && cfg.slurm_topology[0] && nodelist)
+        slurm_topology = cfg.slurm_topology;
+    if (slurm_topology) {
+        plait_leaves_t *leaves;
+        if (!nodelist)
+            return die("--slurm-topology needs --nodelist (the job's nodes, in Slurm's "
+                       "order)%s%s",
+                       "", "");
+        if (plait_hostlist_expand(nodelist, &names, &nnames, err, sizeof(err)))
+            return die("--nodelist=%s: %s", nodelist, err);
+        if (plait_leaves_load(&leaves, slurm_topology, err, sizeof(err))) {
+            plait_hostlist_free(names, nnames);
+            return die("--slurm-topology=%s: %s", slurm_topology, err);
+        }
+        leaf = malloc(sizeof(int) * (size_t)(nnames ? nnames : 1));
+        for (int k = 0; leaf && k < nnames; k++)
+            leaf[k] = plait_leaf_of(leaves, names[k]);
+        plait_leaves_free(leaves);
+        nodes = nnames;
+        leaf_nodes = 0;
+    }
     enum plait_placement placement;
     if (plait_placement_parse(placement_text, &placement) || placement == PLAIT_PLACE_NONE)
         return die("--placement=%s: expected topo or block%s", placement_text, "");
@@ -309,7 +363,6 @@ int main(int argc, char **argv)
         return die("--gpus-per-node: the topology has fewer GPUs%s%s", "", "");
     }
     int world = (int)(nodes * tpn);
-    int *leaf = NULL;
     if (leaf_nodes > 0) {
         leaf = malloc(sizeof(int) * (size_t)nodes);
         for (long k = 0; leaf && k < nodes; k++)
@@ -317,7 +370,7 @@ int main(int argc, char **argv)
     }
     plait_task_t *tasks = malloc(sizeof(plait_task_t) * (size_t)world);
     plait_task_t *btasks = malloc(sizeof(plait_task_t) * (size_t)world);
-    if (!tasks || !btasks || (leaf_nodes > 0 && !leaf)) {
+    if (!tasks || !btasks || ((leaf_nodes > 0 || slurm_topology) && !leaf)) {
         plait_topology_free(topo);
         return die("out of memory%s%s", "", "");
     }
@@ -350,7 +403,7 @@ int main(int argc, char **argv)
     else {
         fprintf(stdout, "%s: %ld node(s) x %ld tasks, %s, placement %s, NVLink from %s\n",
                 topo->source, nodes, tpn, lay, plait_placement_name(placement), topo->nvlink_from);
-        print_text(stdout, topo, tasks, (int)nodes, (int)tpn, &layout);
+        print_text(stdout, topo, tasks, (int)nodes, (int)tpn, &layout, names, leaf);
     }
     fprintf(summary, "modelled communication cost per step: %s %.3f ms, block %.3f ms",
             plait_placement_name(placement), cost * 1e3, block * 1e3);
@@ -365,6 +418,7 @@ out:
     free(tasks);
     free(btasks);
     free(leaf);
+    plait_hostlist_free(names, nnames);
     plait_topology_free(topo);
     return rc;
 }

@@ -11,7 +11,7 @@ int plait_sbatch_post_opt(spank_t sp)
     char err[2048];
     if (!plait_opts.given)
         return 0;
-    if (plait_submit_check("sbatch", err, sizeof(err))) {
+    if (plait_submit_check(err, sizeof(err))) {
         slurm_error("plait: %s", err);
         return -1;
     }

@@ -61,6 +61,63 @@ static int step_cpus(spank_t sp, const plait_topology_t *t, plait_cpus_t *out)
     return !plait_cpus_empty(out);
 }
 
+/* The leaf switch of every rank of the step, from topology.conf, the step's
+ * node list and its tasks per node (ranks in node order: Slurm's block
+ * distribution). */
+static int *step_leaves(spank_t sp, const char *conf, int world, char *err, size_t errlen)
+{
+    plait_leaves_t *leaves = NULL;
+    char **names = NULL;
+    int nnames = 0, *leaf = NULL, *counts = NULL, ok = 0;
+    size_t len = 1 << 20;
+    char *nodelist = malloc(len), tpn[4096], why[512];
+    if (!nodelist || plait_leaves_load(&leaves, conf, why, sizeof(why))) {
+        snprintf(err, errlen, "slurm_topology %.1000s: %s", conf, nodelist ? why : "out of memory");
+        goto out;
+    }
+    if (!getenv_job(sp, "SLURM_STEP_NODELIST", nodelist, (int)len) ||
+        !getenv_job(sp, "SLURM_STEP_TASKS_PER_NODE", tpn, sizeof(tpn)) ||
+        plait_hostlist_expand(nodelist, &names, &nnames, why, sizeof(why))) {
+        snprintf(err, errlen,
+                 "cannot read the step's nodes from SLURM_STEP_NODELIST and "
+                 "SLURM_STEP_TASKS_PER_NODE");
+        goto out;
+    }
+    counts = malloc(sizeof(int) * (size_t)(nnames ? nnames : 1));
+    leaf = malloc(sizeof(int) * (size_t)world);
+    if (!counts || !leaf || plait_tasks_per_node(tpn, counts, nnames) != nnames) {
+        snprintf(err, errlen, "cannot read SLURM_STEP_TASKS_PER_NODE='%.200s'", tpn);
+        goto out;
+    }
+    int r = 0;
+    for (int i = 0; i < nnames; i++)
+        for (int k = 0; k < counts[i] && r < world; k++)
+            leaf[r++] = plait_leaf_of(leaves, names[i]);
+    if (r != world) {
+        snprintf(err, errlen, "SLURM_STEP_TASKS_PER_NODE='%.200s' does not add up to %d tasks", tpn,
+                 world);
+        goto out;
+    }
+    ok = 1;
+out:
+    plait_leaves_free(leaves);
+    plait_hostlist_free(names, nnames);
+    free(nodelist);
+    free(counts);
+    if (!ok) {
+        free(leaf);
+        return NULL;
+    }
+    return leaf;
+}
+
+/* Ranks on nodes missing from topology.conf count as under one switch. */
+static int rank_same_leaf(void *ctx, int a, int b)
+{
+    const int *leaf = ctx;
+    return leaf[a] < 0 || leaf[b] < 0 || leaf[a] == leaf[b];
+}
+
 static void bind_task(const plait_cpus_t *want, int local_id)
 {
     cpu_set_t cur, set;
@@ -126,7 +183,7 @@ int plait_stepd_task_init(spank_t sp)
     int *ranks = malloc(sizeof(int) * nlocal);
     plait_task_t *tasks = malloc(sizeof(plait_task_t) * nlocal);
     plait_topology_t *topo = NULL;
-    int rc = -1, me = -1;
+    int rc = -1, me = -1, *leaf = NULL;
     if (!ranks || !tasks) {
         rc = fail(local_id, "out of memory");
         goto out;
@@ -182,6 +239,12 @@ int plait_stepd_task_init(spank_t sp)
             goto out;
         }
         have_allowed = step_cpus(sp, topo, &allowed);
+        long world = (long)req.layout.dp * req.layout.tp * req.layout.pp;
+        if (cfg->slurm_topology[0] &&
+            !(leaf = step_leaves(sp, cfg->slurm_topology, (int)world, err, sizeof(err)))) {
+            rc = fail(local_id, err);
+            goto out;
+        }
     }
     plait_node_job_t job = {
         .topo = topo,
@@ -193,8 +256,8 @@ int plait_stepd_task_init(spank_t sp)
         .allowed = have_allowed ? &allowed : NULL,
         .cost = &cfg->cost,
         .placement = req.placement,
-        .same_leaf = NULL,
-        .leaf_ctx = NULL,
+        .same_leaf = leaf ? rank_same_leaf : NULL,
+        .leaf_ctx = leaf,
     };
     if (plait_place_node(&job, tasks, NULL, why, sizeof(why))) {
         snprintf(err, sizeof(err), "--plait-layout=%s: %s",
@@ -213,6 +276,7 @@ int plait_stepd_task_init(spank_t sp)
     rc = 0;
 out:
     plait_topology_free(topo);
+    free(leaf);
     free(ranks);
     free(tasks);
     return rc;

@@ -25,6 +25,6 @@ int plait_srun_local_user_init(spank_t sp);
 int plait_sbatch_post_opt(spank_t sp);
 int plait_stepd_task_init(spank_t sp);
 /* Submission checks shared by srun and sbatch/salloc (submit.c). */
-int plait_submit_check(const char *who, char *err, size_t errlen);
+int plait_submit_check(char *err, size_t errlen);
 
 #endif

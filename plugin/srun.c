@@ -10,7 +10,7 @@ int plait_srun_post_opt(spank_t sp)
     char err[2048];
     if (!plait_opts.given)
         return 0;
-    if (plait_submit_check("srun", err, sizeof(err))) {
+    if (plait_submit_check(err, sizeof(err))) {
         slurm_error("plait: %s", err);
         return -1;
     }

@@ -99,9 +99,8 @@ static void read_counts(struct plait_counts *c)
     }
 }
 
-int plait_submit_check(const char *who, char *err, size_t errlen)
+int plait_submit_check(char *err, size_t errlen)
 {
-    (void)who;
     char why[1024];
     const struct plait_config *cfg = plait_config_get(why, sizeof(why));
     if (!cfg) {

@@ -6,17 +6,45 @@
  * start + test with no extra machinery.
  *
  * Algorithms: allreduce uses recursive doubling (log2 p steps of the whole
- * buffer, best for latency) below PLAIT_RING_MIN bytes and a ring
- * (reduce-scatter then allgather, 2(p-1) steps of 1/p, best for bandwidth)
- * above; both handle any p (recursive doubling folds the ranks above the
- * largest power of two into the ones below). Reduce-scatter and allgather are
- * rings, broadcast a binomial tree, barrier the dissemination algorithm. */
+ * buffer, best for latency) below PLAIT_LARGE bytes; above, for a power-of-two
+ * group, recursive halving then doubling (Rabenseifner: the ring's traffic in
+ * 2 log2 p steps), else a ring (reduce-scatter then allgather, 2(p-1) steps
+ * of 1/p). Every path handles any p (recursive doubling folds the ranks above
+ * the largest power of two into the ones below). Reduce-scatter and allgather
+ * are rings, broadcast a binomial tree, barrier the dissemination algorithm. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "runtime/internal.h"
 
-#define PLAIT_RING_MIN (64u << 10)
+#define PLAIT_LARGE (64u << 10)
+
+/* Scratch buffers are kept for the next collective: a fresh large allocation
+ * is a fresh mapping, and faulting in its pages cost as much as the copy. */
+static void *plait_scratch_take(plait_context_t *ctx, size_t *bytes)
+{
+    if (ctx->scratch && ctx->scratch_bytes >= *bytes) {
+        void *s = ctx->scratch;
+        *bytes = ctx->scratch_bytes;
+        ctx->scratch = NULL;
+        return s;
+    }
+    return malloc(*bytes);
+}
+
+/* The cache keeps the larger of what it has and what comes back. */
+static void plait_scratch_give(plait_context_t *ctx, void *s, size_t bytes)
+{
+    if (!s)
+        return;
+    if (ctx->scratch && ctx->scratch_bytes >= bytes) {
+        free(s);
+        return;
+    }
+    free(ctx->scratch);
+    ctx->scratch = s;
+    ctx->scratch_bytes = bytes;
+}
 
 /* OP_REDUCE_AFTER waits only for the receive it consumes; every other local
  * step waits for everything posted before it. */
@@ -56,6 +84,7 @@ struct plait_collective {
     plait_request_t *pending; /* posted sends and receives since the last local step */
     size_t npending;
     void *scratch;
+    size_t scratch_bytes;
     size_t posted; /* sends and receives added since the last waiting step */
     bool oom;
 };
@@ -149,6 +178,63 @@ static void build_allreduce_doubling(struct plait_collective *c, void *buf, size
         send_op(c, me + pof2, 0xfff, buf, count);
 }
 
+/* Send slen elements at src to `to` and reduce rlen elements from `from` into
+ * dst, both in segments; each received segment is reduced as soon as it is
+ * in, while the rest are still arriving. */
+static void exchange_reduce(struct plait_collective *c, int to, int from, unsigned phase,
+                            const void *src, size_t slen, void *dst, size_t rlen)
+{
+    size_t seg = PLAIT_SEGMENT / c->esize;
+    for (size_t o = 0; o < slen; o += seg)
+        send_op(c, to, phase, at(c, src, o), slen - o < seg ? slen - o : seg);
+    for (size_t o = 0; o < rlen; o += seg) {
+        size_t len = rlen - o < seg ? rlen - o : seg;
+        recv_op(c, from, phase, at(c, c->scratch, o), len);
+        reduce_after_recv(c, at(c, dst, o), at(c, c->scratch, o), len);
+    }
+}
+
+/* Rabenseifner's allreduce for a power-of-two group: reduce-scatter by
+ * recursive halving, then allgather by recursive doubling. The same data as
+ * the ring in 2 log2(p) steps instead of 2(p-1). A halving step reduces into
+ * the half it keeps while the other half is still being sent: they are
+ * disjoint, and a sent half is never touched again before the fence. */
+static void build_allreduce_halving(struct plait_collective *c, void *buf, size_t count)
+{
+    int n = c->comm->size, me = c->comm->rank, levels = 0;
+    size_t lo = 0, hi = count, plo[32], phi[32];
+    unsigned phase = 0;
+    for (int mask = n / 2; mask >= 1; mask >>= 1, levels++, phase++) {
+        int partner = me ^ mask;
+        size_t mid = lo + (hi - lo) / 2;
+        plo[levels] = lo;
+        phi[levels] = hi;
+        if (me & mask) {
+            exchange_reduce(c, partner, partner, phase, at(c, buf, lo), mid - lo, at(c, buf, mid),
+                            hi - mid);
+            lo = mid;
+        } else {
+            exchange_reduce(c, partner, partner, phase, at(c, buf, mid), hi - mid, at(c, buf, lo),
+                            mid - lo);
+            hi = mid;
+        }
+    }
+    local_op(c, OP_FENCE, NULL, NULL, 0);
+    for (int mask = 1; mask < n; mask <<= 1, phase++) {
+        int partner = me ^ mask;
+        size_t pl = plo[--levels], ph = phi[levels];
+        /* The partner holds the other half of the parent range. */
+        size_t olo = lo == pl ? hi : pl, ohi = lo == pl ? ph : lo;
+        if (hi > lo)
+            send_op(c, partner, phase, at(c, buf, lo), hi - lo);
+        if (ohi > olo)
+            recv_op(c, partner, phase, at(c, buf, olo), ohi - olo);
+        local_op(c, OP_FENCE, NULL, NULL, 0);
+        lo = pl;
+        hi = ph;
+    }
+}
+
 /* Ring reduce-scatter in place over buf's n blocks: afterwards this rank's
  * block me + 1 + shift (the last one received) holds the full reduction.
  * Blocks travel in segments; each received segment is reduced as soon as it
@@ -161,18 +247,12 @@ static void build_ring_reduce_scatter(struct plait_collective *c, void *buf, siz
 {
     int n = c->comm->size, me = c->comm->rank;
     int right = mod(me + 1, n), left = mod(me - 1, n);
-    size_t seg = PLAIT_SEGMENT / c->esize;
     for (int s = 0; s < n - 1; s++) {
         size_t soff, slen, roff, rlen;
         block(count, n, mod(me - s + shift, n), &soff, &slen);
         block(count, n, mod(me - s - 1 + shift, n), &roff, &rlen);
-        for (size_t o = 0; o < slen; o += seg)
-            send_op(c, right, (unsigned)s, at(c, buf, soff + o), slen - o < seg ? slen - o : seg);
-        for (size_t o = 0; o < rlen; o += seg) {
-            size_t len = rlen - o < seg ? rlen - o : seg;
-            recv_op(c, left, (unsigned)s, at(c, c->scratch, o), len);
-            reduce_after_recv(c, at(c, buf, roff + o), at(c, c->scratch, o), len);
-        }
+        exchange_reduce(c, right, left, (unsigned)s, at(c, buf, soff), slen, at(c, buf, roff),
+                        rlen);
     }
 }
 
@@ -208,16 +288,21 @@ static plait_status_t start(plait_comm_t *comm, plait_dtype_t dtype, size_t scra
     plait_request_t *req = calloc(1, sizeof *req);
     struct plait_collective *c = calloc(1, sizeof *c);
     size_t esize = plait_dtype_size(dtype);
-    void *scratch = malloc(scratch_elems * esize + 1);
+    size_t scratch_bytes = scratch_elems * esize + 1;
+    void *scratch = plait_scratch_take(ctx, &scratch_bytes);
     if (!req || !c || !scratch) {
         free(req);
         free(c);
-        free(scratch);
+        plait_scratch_give(ctx, scratch, scratch_bytes);
         return plait_fail(ctx, PLAIT_ERR_NO_MEMORY, "collective: out of memory for %zu elements",
                           scratch_elems);
     }
-    *c = (struct plait_collective){
-        .comm = comm, .dtype = dtype, .esize = esize, .seq = comm->coll_seq++, .scratch = scratch};
+    *c = (struct plait_collective){.comm = comm,
+                                   .dtype = dtype,
+                                   .esize = esize,
+                                   .seq = comm->coll_seq++,
+                                   .scratch = scratch,
+                                   .scratch_bytes = scratch_bytes};
     *req = (plait_request_t){.ctx = ctx, .kind = REQ_COLL, .coll = c};
     *out = req;
     return PLAIT_OK;
@@ -258,8 +343,10 @@ plait_status_t plait_iallreduce(plait_comm_t *comm, const void *sendbuf, void *r
 {
     int n = comm->size;
     size_t esize = plait_dtype_size(dtype);
-    bool ring = count * esize >= PLAIT_RING_MIN && count >= (size_t)n;
-    size_t scratch = ring ? count / (size_t)n + 1 : count;
+    bool large = count * esize >= PLAIT_LARGE && count >= (size_t)n;
+    bool pof2 = (n & (n - 1)) == 0;
+    /* Halving receives at most half the buffer at once, the ring a block. */
+    size_t scratch = !large ? count : pof2 ? count / 2 + 1 : count / (size_t)n + 1;
     if (op != PLAIT_SUM && op != PLAIT_AVG)
         return plait_fail(comm->ctx, PLAIT_ERR_INVALID, "op %d: expected PLAIT_SUM or PLAIT_AVG",
                           (int)op);
@@ -271,7 +358,9 @@ plait_status_t plait_iallreduce(plait_comm_t *comm, const void *sendbuf, void *r
     if (sendbuf != recvbuf && count)
         local_op(c, OP_COPY, recvbuf, sendbuf, count);
     if (n > 1 && count) {
-        if (ring) {
+        if (large && pof2) {
+            build_allreduce_halving(c, recvbuf, count);
+        } else if (large) {
             build_ring_reduce_scatter(c, recvbuf, count, 0);
             local_op(c, OP_FENCE, NULL, NULL, 0);
             build_ring_allgather(c, recvbuf, count, 1, (unsigned)n);
@@ -496,7 +585,7 @@ void plait_coll_free(plait_request_t *req)
             plait_p2p_cancel(&c->pending[i]);
         free(c->pending);
         free(c->ops);
-        free(c->scratch);
+        plait_scratch_give(ctx, c->scratch, c->scratch_bytes);
         free(c);
     }
     free(req);

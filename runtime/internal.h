@@ -55,7 +55,9 @@ struct plait_context {
     int launcher_fd; /* plait-run's rendezvous socket, -1 elsewhere: it reports dead ranks */
     double next_launcher_check;
     plait_request_t *active; /* collectives started and not yet complete */
-    plait_status_t failed;   /* sticky: after a peer or transport error */
+    void *scratch;           /* a collective's scratch buffer, kept for the next */
+    size_t scratch_bytes;
+    plait_status_t failed; /* sticky: after a peer or transport error */
     char error[512];
 };
 
@@ -112,7 +114,9 @@ void plait_coll_free(plait_request_t *req);
 int plait_coll_waiting_for(const plait_request_t *req);
 
 /* reduce.c */
-void plait_reduce_sum(void *dst, const void *src, size_t count, plait_dtype_t dtype);
+/* dst and src must not overlap. */
+void plait_reduce_sum(void *restrict dst, const void *restrict src, size_t count,
+                      plait_dtype_t dtype);
 void plait_scale(void *buf, size_t count, plait_dtype_t dtype, int divisor);
 float plait_bf16_to_float(uint16_t v);
 uint16_t plait_float_to_bf16(float f);

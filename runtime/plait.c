@@ -190,6 +190,7 @@ void plait_finalize(plait_context_t *ctx)
         return;
     while (ctx->active)
         plait_coll_free(ctx->active);
+    free(ctx->scratch);
     plait_transport_close(ctx);
     plait_bootstrap_close(ctx);
     for (int g = 0; g < 4; g++)

@@ -109,7 +109,8 @@ const char *plait_bootstrap_name(const plait_context_t *ctx);
  * run time: it depends on the UCX build and its modules), else 0. */
 int plait_ucx_device_memory(const plait_context_t *ctx);
 
-/* Communicators: owned by the context, valid until plait_finalize. */
+/* Communicators: owned by the context, valid until plait_finalize; NULL for
+ * a group that is not a plait_group_t. */
 plait_comm_t *plait_comm(plait_context_t *ctx, plait_group_t group);
 int plait_comm_rank(const plait_comm_t *comm);
 int plait_comm_size(const plait_comm_t *comm);
@@ -140,7 +141,7 @@ plait_status_t plait_progress(plait_context_t *ctx);
 
 /* Collectives on host buffers. Every rank of comm calls them in the same
  * order with the same count, dtype, op and root. count is in elements (any
- * value, 0 included); sendbuf == recvbuf means in place. */
+ * value, 0 included). For allreduce, sendbuf == recvbuf means in place. */
 plait_status_t plait_allreduce(plait_comm_t *comm, const void *sendbuf, void *recvbuf, size_t count,
                                plait_dtype_t dtype, plait_op_t op);
 /* Non-blocking allreduce: progressed by plait_test/plait_wait/plait_progress
@@ -148,10 +149,13 @@ plait_status_t plait_allreduce(plait_comm_t *comm, const void *sendbuf, void *re
 plait_status_t plait_iallreduce(plait_comm_t *comm, const void *sendbuf, void *recvbuf,
                                 size_t count, plait_dtype_t dtype, plait_op_t op,
                                 plait_request_t **req);
-/* recvbuf gets size * count elements: rank i's sendbuf at i * count. */
+/* recvbuf gets size * count elements: rank i's sendbuf at i * count. sendbuf
+ * may be recvbuf's own block (in place) or anywhere in recvbuf before it is
+ * overwritten, e.g. its start. */
 plait_status_t plait_allgather(plait_comm_t *comm, const void *sendbuf, void *recvbuf, size_t count,
                                plait_dtype_t dtype);
-/* sendbuf holds size * count elements; rank i gets the reduction of block i. */
+/* sendbuf holds size * count elements; rank i gets the reduction of block i
+ * in recvbuf (count elements). The buffers must not overlap. */
 plait_status_t plait_reduce_scatter(plait_comm_t *comm, const void *sendbuf, void *recvbuf,
                                     size_t count, plait_dtype_t dtype, plait_op_t op);
 plait_status_t plait_broadcast(plait_comm_t *comm, void *buf, size_t count, plait_dtype_t dtype,

@@ -22,17 +22,18 @@ uint16_t plait_float_to_bf16(float f)
     return (uint16_t)(bits >> 16);
 }
 
-void plait_reduce_sum(void *dst, const void *src, size_t count, plait_dtype_t dtype)
+void plait_reduce_sum(void *restrict dst, const void *restrict src, size_t count,
+                      plait_dtype_t dtype)
 {
     if (dtype == PLAIT_FLOAT32) {
-        float *d = dst;
-        const float *s = src;
+        float *restrict d = dst;
+        const float *restrict s = src;
         for (size_t i = 0; i < count; i++)
             d[i] += s[i];
         return;
     }
-    uint16_t *d = dst;
-    const uint16_t *s = src;
+    uint16_t *restrict d = dst;
+    const uint16_t *restrict s = src;
     for (size_t i = 0; i < count; i++)
         d[i] = plait_float_to_bf16(plait_bf16_to_float(d[i]) + plait_bf16_to_float(s[i]));
 }

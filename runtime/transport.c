@@ -43,27 +43,41 @@ plait_status_t plait_transport_open(plait_context_t *ctx)
     return PLAIT_OK;
 }
 
-/* Close endpoints gracefully for at most a second each: a peer that already
- * left must not keep this one from leaving. */
+/* Close all endpoints at once, gracefully (their last messages delivered)
+ * for at most two seconds in all: peers that already left must not keep this
+ * one from leaving. */
 void plait_transport_close(plait_context_t *ctx)
 {
+    int world = ctx->placement.world_size;
+    void **closing = ctx->eps ? calloc((size_t)world, sizeof *closing) : NULL;
     if (ctx->eps) {
-        for (int r = 0; r < ctx->placement.world_size; r++) {
+        ucp_request_param_t p = {
+            .op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS,
+            .flags = ctx->failed || !closing ? UCP_EP_CLOSE_FLAG_FORCE : 0,
+        };
+        for (int r = 0; r < world; r++) {
             if (!ctx->eps[r])
                 continue;
-            ucp_request_param_t p = {
-                .op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS,
-                .flags = ctx->failed ? UCP_EP_CLOSE_FLAG_FORCE : 0,
-            };
             void *req = ucp_ep_close_nbx(ctx->eps[r], &p);
-            double deadline = plait_now() + 1.0;
-            while (UCS_PTR_IS_PTR(req) && ucp_request_check_status(req) == UCS_INPROGRESS &&
-                   plait_now() < deadline)
-                ucp_worker_progress(ctx->worker);
-            if (UCS_PTR_IS_PTR(req))
+            if (!UCS_PTR_IS_PTR(req))
+                continue;
+            if (closing)
+                closing[r] = req;
+            else
                 ucp_request_free(req);
         }
     }
+    double deadline = plait_now() + 2.0;
+    for (bool busy = closing != NULL; busy && plait_now() < deadline;) {
+        ucp_worker_progress(ctx->worker);
+        busy = false;
+        for (int r = 0; r < world; r++)
+            busy |= closing[r] && ucp_request_check_status(closing[r]) == UCS_INPROGRESS;
+    }
+    for (int r = 0; closing && r < world; r++)
+        if (closing[r])
+            ucp_request_free(closing[r]);
+    free(closing);
     free(ctx->eps);
     ctx->eps = NULL;
     if (ctx->worker)

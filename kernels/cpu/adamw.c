@@ -6,7 +6,7 @@
 void adamw_update(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
                   float beta2, float eps, float weight_decay, float bc1, float bc2)
 {
-#pragma omp parallel for
+#pragma omp parallel for if (n >= OPS_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) {
         float mi = beta1 * m[i] + (1.0f - beta1) * g[i];
         float vi = beta2 * v[i] + (1.0f - beta2) * g[i] * g[i];

@@ -32,7 +32,7 @@ static void cpu_copy(void *dst, const void *src, size_t bytes)
 
 static void cpu_zero(float *p, size_t n)
 {
-#pragma omp parallel for
+#pragma omp parallel for if (n >= OPS_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++)
         p[i] = 0.0f;
 }
@@ -46,7 +46,7 @@ static int cpu_status(char *err, size_t errlen)
 static double cpu_sumsq(const float *p, size_t n)
 {
     double sum = 0.0;
-#pragma omp parallel for reduction(+ : sum)
+#pragma omp parallel for reduction(+ : sum) if (n >= OPS_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++)
         sum += (double)p[i] * p[i];
     return sum;
@@ -54,7 +54,7 @@ static double cpu_sumsq(const float *p, size_t n)
 
 static void cpu_scale(float *p, size_t n, float factor)
 {
-#pragma omp parallel for
+#pragma omp parallel for if (n >= OPS_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++)
         p[i] *= factor;
 }

@@ -9,6 +9,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Element-wise passes over fewer elements than this run on one thread: there
+ * the fork and barrier of a parallel region cost more than the work (most
+ * LayerNorm and bias tensors), and on a shared machine a barrier can wait a
+ * whole scheduling quantum. */
+#define OPS_PARALLEL_MIN 32768
+
 /* out = LN(inp) * w + b per row of C; keeps mean and 1/std for backward. */
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
                        const float *b, int N, int C);

@@ -30,8 +30,8 @@ static void emit(const char *metric, double value, const char *unit, const char 
             "{\"bench\": \"placement\", \"metric\": \"%s\", \"value\": %.6g, \"unit\": \"%s\", "
             "\"anchor\": \"%s\", \"anchor_value\": %.6g, \"ratio\": %.6g, \"goal\": \"%s\"}\n",
             metric, value, unit, anchor, anchor_value, ratio, goal);
-    printf("  %-58s %12.4f %-8s %s %.4f (ratio %.4f)\n", metric, value, unit, anchor,
-           anchor_value, ratio);
+    printf("  %-58s %12.4f %-8s %s %.4f (ratio %.4f)\n", metric, value, unit, anchor, anchor_value,
+           ratio);
 }
 
 static const char *path_of(const char *name)
@@ -54,8 +54,8 @@ static double optimum(const plait_job_t *job)
     for (int node = 0; node < job->nnodes; node++) {
         for (int i = 0; i < tpn; i++)
             ranks[i] = node * tpn + i;
-        plait_node_job_t j = {job->topo, job->layout, tpn, ranks, job->ngpus, gpus, NULL,
-                              &cost, PLAIT_PLACE_TOPO, NULL, NULL};
+        plait_node_job_t j = {job->topo, job->layout,      tpn,  ranks, job->ngpus, gpus, NULL,
+                              &cost,     PLAIT_PLACE_TOPO, NULL, NULL};
         double c;
         if (plait_place_node_exhaustive(&j, 100000, gpu_of, &c))
             return -1;
@@ -86,8 +86,8 @@ static void quality(const char *name)
             int nodes = 2, world = nodes * n;
             if (world % (tp * pp))
                 continue;
-            plait_job_t job = {t, {world / (tp * pp), tp, pp}, nodes, n, n, &cost,
-                               PLAIT_PLACE_TOPO, NULL};
+            plait_job_t job = {
+                t, {world / (tp * pp), tp, pp}, nodes, n, n, &cost, PLAIT_PLACE_TOPO, NULL};
             plait_task_t *tasks = malloc(sizeof(plait_task_t) * (size_t)world);
             double topo, block;
             if (!tasks || plait_place_job(&job, tasks, &topo, err, sizeof(err))) {
@@ -187,8 +187,8 @@ static void job_time(int nodes)
 int main(void)
 {
     top = getenv("PLAIT_TOP") ? getenv("PLAIT_TOP") : ".";
-    const char *path = getenv("PLAIT_BENCH_OUT") ? getenv("PLAIT_BENCH_OUT")
-                                                  : "build/bench/results.jsonl";
+    const char *path =
+        getenv("PLAIT_BENCH_OUT") ? getenv("PLAIT_BENCH_OUT") : "build/bench/results.jsonl";
     out = fopen(path, "a");
     if (!out) {
         perror(path);

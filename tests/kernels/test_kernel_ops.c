@@ -410,6 +410,7 @@ int main(void)
     test_layernorm(7, 48);
     test_linear(9, 24, 40, 1);
     test_linear(5, 33, 17, 0);
+    test_linear(40, 16, 8, 1); /* more rows than outputs: the CPU splits the rows */
     test_attention(2, 9, 3, 8);
     test_gelu_residual(11, 24);
     test_embedding(2, 7, 16, 50);

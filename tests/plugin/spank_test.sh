@@ -19,7 +19,8 @@ eval "$("$top/tests/slurm/cluster" env)"
 grep -q "^required .*plait.so" "$(dirname "$SLURM_CONF")/plugstack.conf" || fail "plait.so not in plugstack.conf"
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+restore() { unset PLAIT_CLUSTER_PLUGIN_ARGS; "$top/tests/slurm/cluster" up >/dev/null 2>&1 || true; }
+trap 'restore; rm -rf "$work"' EXIT
 chmod 755 "$work"
 cd "$work"
 
@@ -146,4 +147,33 @@ if id nobody >/dev/null 2>&1 && command -v runuser >/dev/null; then
         fail "job as nobody: $(cat priv.ok)"
     [ "$(sort priv.ok | tr '\n' ' ')" = "65534 0 65534 1 " ] || fail "job as nobody: $(cat priv.ok)"
 fi
+# The admin's plait.conf: a default placement applies; an unknown key refuses
+# plait jobs with file:line and leaves other jobs alone.
+printf 'placement = "block";\n' >good.conf
+export PLAIT_CLUSTER_PLUGIN_ARGS="topology=$top/etc/topology/local-cluster.xml config=$work/good.conf"
+"$top/tests/slurm/cluster" up >/dev/null
+srun -N1 -n2 --gpus-per-node=2 --plait-layout=tp=2,pp=1 bash -c 'echo $PLAIT_PLACEMENT' >adm.out 2>&1 ||
+    fail "admin default: $(cat adm.out)"
+[ "$(sort -u adm.out)" = block ] || fail "admin default placement not applied: $(cat adm.out)"
+# Slurm's topology.conf: n1 and n2 under two leaf switches; a missing file
+# fails plait steps with its name.
+printf 'SwitchName=l1 Nodes=n1\nSwitchName=l2 Nodes=n2\nSwitchName=top Switches=l[1-2]\n' >topology.conf
+printf 'slurm_topology = "%s/topology.conf";\n' "$work" >leaf.conf
+export PLAIT_CLUSTER_PLUGIN_ARGS="topology=$top/etc/topology/local-cluster.xml config=$work/leaf.conf"
+"$top/tests/slurm/cluster" up >/dev/null
+srun -N2 --ntasks-per-node=2 --gpus-per-node=2 --plait-layout=tp=2,pp=2 bash -c 'echo $PLAIT_PP_RANK' \
+    >leaf.out 2>&1 || fail "job with slurm_topology: $(cat leaf.out)"
+[ "$(sort leaf.out | tr '\n' ' ')" = "0 0 1 1 " ] || fail "job with slurm_topology: $(cat leaf.out)"
+printf 'slurm_topology = "%s/missing.conf";\n' "$work" >leaf.conf
+if srun -N1 -n2 --plait-layout=tp=2,pp=1 true >leaf.out 2>&1; then fail "missing topology.conf accepted"; fi
+grep -q "plait: slurm_topology $work/missing.conf: cannot open it" leaf.out || fail "$(cat leaf.out)"
+
+printf 'placement = "topo";\nspeed = 3;\n' >bad.conf
+export PLAIT_CLUSTER_PLUGIN_ARGS="topology=$top/etc/topology/local-cluster.xml config=$work/bad.conf"
+"$top/tests/slurm/cluster" up >/dev/null
+refuse "plait: admin configuration: $work/bad.conf:2: unknown key 'speed'" \
+    srun -N1 -n2 --plait-layout=tp=2,pp=1 true
+srun -N1 -n2 true || fail "a job without plait options failed under a bad plait.conf"
+restore
+
 echo "plait.so on 2 nodes: ranks, GPUs, NICs, cores, affinity, refusals, untouched jobs: ok"

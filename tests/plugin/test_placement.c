@@ -164,7 +164,8 @@ static void expectations(void)
         int r2[3] = {0, 1, 2};
         job_init(&j, t, 2, 2, 1, 3, r2, 8, gpus);
         CHECK(plait_place_node(&j, tk, &c, err, sizeof(err)) == -1);
-        CHECK_STR_CONTAINS(err, "tensor-parallel group of rank 2 (ranks 2-3) is split across nodes");
+        CHECK_STR_CONTAINS(err,
+                           "tensor-parallel group of rank 2 (ranks 2-3) is split across nodes");
         job_init(&j, t, 4, 2, 1, 8, ranks, 4, gpus);
         CHECK(plait_place_node(&j, tk, &c, err, sizeof(err)) == -1);
         CHECK_STR_CONTAINS(err, "8 tasks on this node but the job has 4 GPUs here");
@@ -198,6 +199,15 @@ static void expectations(void)
             snprintf(want, sizeof(want), "%d", tk[i].gpu);
             CHECK_MSG(!strcmp(buf, want), "GPU %d got CPUs %s", tk[i].gpu, buf);
         }
+        /* Two tasks on socket 0's GPUs but Slurm gave cores 0 and 4: each
+         * gets its own core rather than both sharing core 0. */
+        int g2[2] = {0, 1};
+        plait_cpus_parse("0,4", &allowed);
+        job_init(&j, t, 1, 2, 1, 2, ranks, 2, g2);
+        j.allowed = &allowed;
+        CHECK(plait_place_node(&j, tk, &c, err, sizeof(err)) == 0);
+        CHECK(plait_cpus_isset(&tk[0].cpus, 0) && plait_cpus_count(&tk[0].cpus) == 1);
+        CHECK(plait_cpus_isset(&tk[1].cpus, 4) && plait_cpus_count(&tk[1].cpus) == 1);
         plait_topology_free(t);
     }
 

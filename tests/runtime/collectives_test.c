@@ -18,6 +18,12 @@ static float input(int r, size_t i, int salt)
     return (float)((int)(((size_t)r * 7 + i * 3 + (size_t)salt) % 11) - 5);
 }
 
+static void accumulate(float *sum, int n, size_t i, int salt)
+{
+    for (int r = 0; r < n; r++)
+        *sum += input(r, i, salt);
+}
+
 static void put(void *buf, size_t i, float v, plait_dtype_t dt)
 {
     if (dt == PLAIT_FLOAT32)
@@ -142,6 +148,53 @@ static void test_p2p(plait_comm_t *comm, plait_group_t g, size_t len)
     free(in);
 }
 
+/* The trainer's pattern: several gradient buckets all-reduced at once on the
+ * DP group while pipeline messages flow on the PP group, progress made by
+ * plait_progress, the buckets waited for in reverse order. */
+static void test_overlap(plait_context_t *ctx)
+{
+    plait_comm_t *dp = plait_comm(ctx, PLAIT_GROUP_DP), *pp = plait_comm(ctx, PLAIT_GROUP_PP);
+    plait_group_t g = PLAIT_GROUP_DP;
+    plait_dtype_t dt = PLAIT_FLOAT32;
+    int n = plait_comm_size(dp), me = plait_comm_rank(dp);
+    static const size_t sizes[3] = {5, 70001, 300000};
+    float *bucket[3];
+    plait_request_t *req[3];
+    for (int b = 0; b < 3; b++) {
+        bucket[b] = malloc(sizes[b] * sizeof(float));
+        for (size_t i = 0; i < sizes[b]; i++)
+            bucket[b][i] = input(me, i, b);
+        CHECK_INT_EQ(plait_iallreduce(dp, bucket[b], bucket[b], sizes[b], dt, PLAIT_SUM, &req[b]),
+                     PLAIT_OK);
+    }
+    int stages = plait_comm_size(pp), stage = plait_comm_rank(pp);
+    float act[256], got[256];
+    for (int i = 0; i < 256; i++)
+        act[i] = input(stage, (size_t)i, 9);
+    plait_request_t *rs = NULL, *rr = NULL;
+    if (stage + 1 < stages)
+        CHECK_INT_EQ(plait_isend(pp, act, sizeof act, stage + 1, 1, &rs), PLAIT_OK);
+    if (stage > 0)
+        CHECK_INT_EQ(plait_irecv(pp, got, sizeof got, stage - 1, 1, &rr), PLAIT_OK);
+    for (int i = 0; i < 100; i++)
+        CHECK_INT_EQ(plait_progress(ctx), PLAIT_OK);
+    if (rs)
+        CHECK_INT_EQ(plait_wait(rs), PLAIT_OK);
+    if (rr) {
+        CHECK_INT_EQ(plait_wait(rr), PLAIT_OK);
+        size_t len = 256;
+        EXPECT_ALL("pipeline message", len, got[i], input(stage - 1, i, 9));
+    }
+    for (int b = 2; b >= 0; b--) {
+        CHECK_INT_EQ(plait_wait(req[b]), PLAIT_OK);
+        size_t len = sizes[b];
+        float want;
+        EXPECT_ALL("overlapped bucket", len, bucket[b][i],
+                   (want = 0, accumulate(&want, n, i, b), want));
+        free(bucket[b]);
+    }
+}
+
 static int run_rank(void)
 {
     plait_context_t *ctx;
@@ -184,6 +237,7 @@ static int run_rank(void)
         test_allreduce(comm, g, PLAIT_FLOAT32, 2000003);
         CHECK_INT_EQ(plait_barrier(comm), PLAIT_OK);
     }
+    test_overlap(ctx);
     /* A receive shorter than the message is an error, not a silent cut. */
     if (p->world_size > 1) {
         float big[64] = {0}, small[8];
@@ -211,7 +265,7 @@ int main(void)
     static const struct {
         int n;
         const char *layout;
-    } jobs[] = {{2, "dp=2"}, {3, "tp=3"}, {4, "dp=2,tp=2"}, {8, "dp=2,tp=2,pp=2"}};
+    } jobs[] = {{2, "dp=2"}, {3, "pp=3"}, {4, "dp=2,tp=2"}, {8, "dp=2,tp=2,pp=2"}};
     static char out[1 << 16];
     for (size_t j = 0; j < sizeof jobs / sizeof jobs[0]; j++) {
         int status = launch_ranks(jobs[j].n, jobs[j].layout, NULL, NULL, out, sizeof out);

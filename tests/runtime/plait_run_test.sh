@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# plait-run's command line: bad input gets one line naming the value and what
+# was expected; ranks get the placement contract; the exit status is the
+# first failing rank's.
+set -euo pipefail
+run=$PLAIT_BUILD/bin/plait-run
+fail() { echo "plait_run_test: $*" >&2; exit 1; }
+
+expect_error() { # expected-status expected-text args...
+    local want=$1 text=$2 out rc=0
+    shift 2
+    out=$("$run" "$@" 2>&1) || rc=$?
+    [ "$rc" -eq "$want" ] || fail "plait-run $*: exit $rc, expected $want ($out)"
+    grep -qF -- "$text" <<<"$out" || fail "plait-run $*: no '$text' in: $out"
+}
+
+expect_error 2 "-n '0': expected a number of ranks from 1 to 4096" -n 0 true
+expect_error 2 "-n N is required" true
+expect_error 2 "no program given" -n 2
+expect_error 2 "--layout: layout 'dp=3': dp*tp*pp must equal the world size 4" -n 4 --layout dp=3 true
+expect_error 127 "cannot run '/nonexistent/prog'" -n 2 /nonexistent/prog
+expect_error 3 "rank 1 (pid" -n 2 sh -c '[ "$PLAIT_RANK" = 1 ] && exit 3; exit 0'
+
+# The contract: rank = (dp*PP+pp)*TP+tp, one line per rank.
+out=$("$run" -n 8 --layout tp=2,pp=2 sh -c \
+    'echo "$PLAIT_RANK $PLAIT_WORLD_SIZE $PLAIT_DP_RANK/$PLAIT_DP_SIZE $PLAIT_TP_RANK/$PLAIT_TP_SIZE $PLAIT_PP_RANK/$PLAIT_PP_SIZE $PLAIT_LOCAL_RANK/$PLAIT_LOCAL_SIZE"' | sort -n)
+want="0 8 0/2 0/2 0/2 0/8
+1 8 0/2 1/2 0/2 1/8
+2 8 0/2 0/2 1/2 2/8
+3 8 0/2 1/2 1/2 3/8
+4 8 1/2 0/2 0/2 4/8
+5 8 1/2 1/2 0/2 5/8
+6 8 1/2 0/2 1/2 6/8
+7 8 1/2 1/2 1/2 7/8"
+[ "$out" = "$want" ] || fail "placement: got
+$out"
+echo "plait-run: options, placement contract and exit status ok"
