@@ -64,7 +64,9 @@ int model_create(struct trainer *t)
                             pipe_kind_name(t->cfg.schedule), pp, t->accum);
     t->slots = pipe_peak_in_flight(t->actions, t->nactions);
 
-    t->nchunks = end - begin;
+    /* Per-layer chunks only pay off where there is a data-parallel
+     * all-reduce to overlap; alone, one chunk keeps a single tied embedding. */
+    t->nchunks = t->place->dp_size > 1 ? end - begin : 1;
     t->chunk = calloc((size_t)t->nchunks, sizeof *t->chunk);
     t->bucket = calloc((size_t)t->nchunks, sizeof *t->bucket);
     if (!t->chunk || !t->bucket)
@@ -72,8 +74,8 @@ int model_create(struct trainer *t)
     for (int k = 0; k < t->nchunks; k++) {
         gpt_stage_opts o = {
             .config = {m->vocab_size, m->context, m->layers, m->heads, m->dim},
-            .layer_begin = begin + k,
-            .layer_end = begin + k + 1,
+            .layer_begin = t->nchunks == 1 ? begin : begin + k,
+            .layer_end = t->nchunks == 1 ? end : begin + k + 1,
             .first = t->first && k == 0,
             .last = t->last && k == t->nchunks - 1,
             .tp_rank = t->place->tp_rank,

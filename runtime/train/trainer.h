@@ -1,11 +1,12 @@
 /* plait-train's insides: the state of one rank and the steps of training.
  *
  * A rank holds pipeline stage pp_rank of the model (layers split evenly over
- * the stages), TP-sharded as tp_rank. The stage is built as a chain of
- * chunks, one gpt_stage per layer (the first also holding the embeddings,
- * the last the head): a chunk's gradients are final as soon as the last
- * micro-batch's backward has passed it, so its data-parallel all-reduce
- * starts while the earlier chunks are still in their backward. */
+ * the stages), TP-sharded as tp_rank. With data parallelism the stage is
+ * built as a chain of chunks, one gpt_stage per layer (the first also holding
+ * the embeddings, the last the head): a chunk's gradients are final as soon
+ * as the last micro-batch's backward has passed it, so its data-parallel
+ * all-reduce starts while the earlier chunks are still in their backward.
+ * Without, the stage is one gpt_stage. */
 #ifndef PLAIT_TRAIN_TRAINER_H
 #define PLAIT_TRAIN_TRAINER_H
 
