@@ -2,9 +2,11 @@
 # Preemption on the local Slurm cluster: an sbatch --requeue job of 4 ranks on
 # 2 nodes (dp=2,pp=2) is sent SIGUSR1 mid-run (scancel --signal=USR1); every
 # rank finishes its step, they checkpoint, exit 75, the batch script requeues
-# the job (scontrol requeue); it starts again, logs SLURM_RESTART_COUNT=1,
-# resumes from the checkpoint and ends with parameters identical, byte for
-# byte, to an uninterrupted job's.
+# the job (scontrol requeue); it starts again, logs SLURM_RESTART_COUNT=1 and
+# resumes. Mid-way through that run an outside `scontrol requeue` makes Slurm
+# send SIGTERM: the ranks checkpoint again within KillWait, the job comes back
+# a second time (SLURM_RESTART_COUNT=2) and ends with parameters identical,
+# byte for byte, to an uninterrupted job's.
 source "$PLAIT_TOP/tests/train/lib.sh"
 cluster=$PLAIT_TOP/tests/slurm/cluster
 $cluster up
@@ -19,7 +21,7 @@ job() { # name [extra sbatch options]: submits, prints the job id
     local name=$1
     shift
     write_config "$tmp/$name.cfg" "$tmp/tokens.h5" "$tmp/$name.jsonl" ckpt_dir="$tmp/$name.ckpt" \
-        ckpt_every=5 steps=30
+        ckpt_every=5 steps=60
     sed -i 's/context = 16; layers = 4; heads = 4; dim = 32;/context = 64; layers = 4; heads = 4; dim = 64;/' \
         "$tmp/$name.cfg"
     cat >"$tmp/$name.sbatch" <<JOB
@@ -64,11 +66,19 @@ for _ in $(seq 1800); do
     sleep 0.1
 done
 scancel --signal=USR1 "$stopped"
+# Back from the first requeue and a few steps further: requeue it from outside.
+for _ in $(seq 1800); do
+    grep -q "SLURM_RESTART_COUNT=1)" "$tmp/stopped.out" 2>/dev/null &&
+        [ "$(grep -c '^step ' "$tmp/stopped.out")" -ge 10 ] && break
+    sleep 0.1
+done
+scontrol requeue "$stopped"
 wait_done "$stopped" || { cat "$tmp/stopped.out"; exit 1; }
 cat "$tmp/stopped.out"
-grep -q "^stopping after step [0-9]* on a signal, checkpoint written" "$tmp/stopped.out"
+[ "$(grep -c "^stopping after step [0-9]* on a signal, checkpoint written" "$tmp/stopped.out")" -eq 2 ]
 grep -q "^resumed from .* (saved with dp=2 tp=1 pp=2; SLURM_RESTART_COUNT=1)" "$tmp/stopped.out"
-grep -q "^step 30/30 " "$tmp/stopped.out"
+grep -q "^resumed from .* (saved with dp=2 tp=1 pp=2; SLURM_RESTART_COUNT=2)" "$tmp/stopped.out"
+grep -q "^step 60/60 " "$tmp/stopped.out"
 
 "$bin/plait-ckpt" export "$tmp/straight.ckpt" "$tmp/straight.h5" >/dev/null
 "$bin/plait-ckpt" export "$tmp/stopped.ckpt" "$tmp/stopped.h5" >/dev/null
