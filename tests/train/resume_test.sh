@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stop and resume: a dp=2,pp=2 run sent SIGTERM at a random step finishes that
+# Stop and resume: a dp=2,pp=2 ZB-H1 run (its weight passes move with the
+# timing, their order does not) sent SIGTERM at a random step finishes that
 # step, checkpoints, exits; started again it resumes there and ends with
 # parameters and optimizer moments identical, byte for byte, to a run that
 # was never interrupted (h5diff of the exported checkpoints), and the same
@@ -13,7 +14,8 @@ make_dataset "$tmp"
 
 # A model big enough that 20 steps take a few seconds: the signal lands mid-run.
 config() { # name
-    write_config "$tmp/$1.cfg" "$tmp/tokens.h5" "$tmp/$1.jsonl" ckpt_dir="$tmp/$1.ckpt" ckpt_every=5
+    write_config "$tmp/$1.cfg" "$tmp/tokens.h5" "$tmp/$1.jsonl" ckpt_dir="$tmp/$1.ckpt" ckpt_every=5 \
+        schedule=zb-h1
     sed -i 's/context = 16; layers = 4; heads = 4; dim = 32;/context = 64; layers = 4; heads = 4; dim = 64;/' \
         "$tmp/$1.cfg"
 }
