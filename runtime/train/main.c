@@ -254,6 +254,8 @@ static int train(struct run *r)
     if (setup(r))
         return 1;
     r->started = r->last_save = now();
+    if (r->first_step == t->cfg.steps && t->place->rank == 0)
+        printf("all %d steps were already trained: nothing to do\n", t->cfg.steps);
     for (int step = r->first_step; step < t->cfg.steps; step++) {
         int rc = train_step(r, step);
         if (rc < 0)
