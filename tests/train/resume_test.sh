@@ -4,8 +4,9 @@
 # step, checkpoints, exits; started again it resumes there and ends with
 # parameters and optimizer moments identical, byte for byte, to a run that
 # was never interrupted (h5diff of the exported checkpoints), and the same
-# losses from the resumed step on. Resumed on another layout (tp=2), the
-# checkpoint reshards and the loss carries on within 1e-4.
+# losses from the resumed step on. A flipped byte in the last checkpoint makes
+# the next start fall back to the previous one. Resumed on another layout
+# (tp=2), the checkpoint reshards and the loss carries on within 1e-4.
 source "$PLAIT_TOP/tests/train/lib.sh"
 tmp=$(mktemp -d)
 pids=()
@@ -56,6 +57,26 @@ echo "final parameters and moments identical"
 # Every loss from the resumed step on, as written (9 significant digits).
 diff <(tail -n $((20 - stop)) "$tmp/straight.jsonl" | sed 's/"step_s.*//') \
     <(tail -n $((20 - stop)) "$tmp/stopped.jsonl" | sed 's/"step_s.*//')
+
+# One flipped byte in a shard of the last checkpoint: the next start falls back
+# to the one before, with a warning naming the shard, and trains the same steps
+# again to the same end.
+shard=$tmp/straight.ckpt/step-00000020/shard-00001.h5
+python3 - "$shard" <<'PY'
+import os, sys
+path = sys.argv[1]
+with open(path, "r+b") as f:
+    f.seek(os.path.getsize(path) // 2)
+    b = f.read(1)
+    f.seek(-1, 1)
+    f.write(bytes([b[0] ^ 0xFF]))
+PY
+train straight dp=2,pp=2 4 >"$tmp/fallback.out" 2>"$tmp/fallback.err"
+grep "shard-00001" "$tmp/fallback.err" || { echo "no warning naming the shard:"; cat "$tmp/fallback.err"; exit 1; }
+grep "^resumed from .*step-00000015 at step 15" "$tmp/fallback.out"
+"$bin/plait-ckpt" export "$tmp/straight.ckpt" "$tmp/fallback.h5" >/dev/null
+h5diff "$tmp/fallback.h5" "$tmp/stopped.h5" || { echo "the retrained end differs"; exit 1; }
+echo "corrupt checkpoint skipped; retrained to the same parameters"
 
 config reshard
 train reshard tp=2 2 >"$tmp/reshard.out"
