@@ -59,3 +59,19 @@ print(f"{other}: {len(a)} steps, max relative loss difference {worst:.3g}")
 assert worst < limit, f"{other}: {worst} >= {limit}"
 PY
 }
+
+# wait_job ID: waits for the Slurm job to end; succeeds when it COMPLETED
+# (a requeued job passes through PENDING and RUNNING again on the way).
+wait_job() {
+    local s=""
+    for _ in $(seq 3000); do
+        s=$(scontrol show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p')
+        case $s in
+        COMPLETED) return 0 ;;
+        FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY) break ;;
+        esac
+        sleep 0.2
+    done
+    echo "job $1 ended ${s:-unknown}"
+    return 1
+}

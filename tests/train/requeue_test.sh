@@ -36,28 +36,9 @@ JOB
     sbatch --parsable "$@" "$tmp/$name.sbatch"
 }
 
-state() { scontrol show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p'; }
-
-wait_done() { # job id: waits for COMPLETED; anything else final fails
-    local s
-    for _ in $(seq 1800); do
-        s=$(state "$1")
-        case $s in
-        COMPLETED) return 0 ;;
-        FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY)
-            echo "job $1 ended $s"
-            return 1
-            ;;
-        esac
-        sleep 0.2
-    done
-    echo "job $1 still $s"
-    return 1
-}
-
 straight=$(job straight)
 jobs+=("$straight")
-wait_done "$straight" || { cat "$tmp/straight.out"; exit 1; }
+wait_job "$straight" || { cat "$tmp/straight.out"; exit 1; }
 
 stopped=$(job stopped --requeue)
 jobs+=("$stopped")
@@ -73,7 +54,7 @@ for _ in $(seq 1800); do
     sleep 0.1
 done
 scontrol requeue "$stopped"
-wait_done "$stopped" || { cat "$tmp/stopped.out"; exit 1; }
+wait_job "$stopped" || { cat "$tmp/stopped.out"; exit 1; }
 cat "$tmp/stopped.out"
 [ "$(grep -c "^stopping after step [0-9]* on a signal, checkpoint written" "$tmp/stopped.out")" -eq 2 ]
 grep -q "^resumed from .* (saved with dp=2 tp=1 pp=2; SLURM_RESTART_COUNT=1)" "$tmp/stopped.out"

@@ -24,14 +24,8 @@ export OMP_NUM_THREADS=1 PLAIT_TIMEOUT=120
 srun --mpi=pmi2 $bin/plait-train --config $tmp/job.cfg
 JOB
 job=$(sbatch --parsable "$tmp/job.sbatch")
-state=""
-for _ in $(seq 1800); do
-    state=$(scontrol show job "$job" | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p')
-    case $state in COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY) break ;; esac
-    sleep 0.2
-done
+wait_job "$job" || { cat "$tmp/job.out"; exit 1; }
 cat "$tmp/job.out"
-[ "$state" = COMPLETED ] || { echo "job $job ended $state"; exit 1; }
 grep -q "^plait-train: 8 ranks (dp=2 tp=2 pp=2, pmi2)" "$tmp/job.out"
 compare_curves "$tmp/single.jsonl" "$tmp/job.jsonl"
 echo "slurm_layout_test: ok"
