@@ -1,5 +1,5 @@
-/* The model stage of one rank as a chain of per-layer chunks, and what the
- * optimizer step does to it. */
+/* The model stage of one rank (one gpt_stage, or with data parallelism a chain
+ * of per-layer chunks) and what the optimizer step does to it. */
 #include "runtime/train/trainer.h"
 
 #include <stdarg.h>
