@@ -76,6 +76,9 @@ int ckpt_manifest_seal(const char *dir, char *err);
 int ckpt_manifest_read(struct ckpt_manifest *m, const char *dir, char *err);
 void ckpt_manifest_free(struct ckpt_manifest *m);
 int64_t ckpt_volume(int ndim, const int64_t *extent);
+/* Steps of the committed step-N directories of dir, newest first
+ * (temporaries never qualify); NULL when there are none. */
+long long *ckpt_list_steps(const char *dir, size_t *n);
 /* CRC32C of shard `shard`'s bytes outside its tensor regions (path: its file). */
 int ckpt_meta_crc(const struct ckpt_manifest *m, const char *path, int shard, uint32_t *crc,
                   char *err);

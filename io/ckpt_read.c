@@ -96,8 +96,7 @@ static int cmp_desc(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-/* Committed step directories, newest first; temporaries never qualify. */
-static long long *list_steps(const char *dir, size_t *n)
+long long *ckpt_list_steps(const char *dir, size_t *n)
 {
     *n = 0;
     DIR *d = opendir(dir);
@@ -273,14 +272,40 @@ static int shards_present(const plait_ckpt_reader *r, char *err)
     return 0;
 }
 
+/* Rank 0's listing: every rank walks the same candidates even when a
+ * shared file system shows the directory to them at different moments. */
+static int agreed_steps(const char *dir, const struct plait_io_comm *comm, long long **steps,
+                        size_t *n)
+{
+    *n = 0;
+    *steps = !comm || comm->rank == 0 ? ckpt_list_steps(dir, n) : NULL;
+    if (!comm)
+        return 0;
+    int64_t count = (int64_t)*n;
+    if (comm->broadcast(comm->ctx, &count, sizeof count, 0) != 0)
+        return -1;
+    if (comm->rank != 0) {
+        *n = (size_t)count;
+        *steps = calloc(*n + 1, sizeof **steps);
+        if (!*steps)
+            return -1;
+    }
+    return count > 0 && comm->broadcast(comm->ctx, *steps, *n * sizeof **steps, 0) != 0 ? -1 : 0;
+}
+
 int plait_ckpt_load_into(const char *dir, const struct plait_io_comm *comm,
                          const struct plait_tensor_slice *want, int n_want, plait_ckpt_reader **out,
                          char err[PLAIT_IO_ERRLEN])
 {
     *out = NULL;
     int rank = comm ? comm->rank : 0, size = comm ? comm->size : 1;
-    size_t n = 0;
-    long long *steps = list_steps(dir, &n);
+    size_t n;
+    long long *steps;
+    if (agreed_steps(dir, comm, &steps, &n) != 0) {
+        io_errf(err, "checkpoint load: broadcast of the checkpoints in '%s' failed", dir);
+        free(steps);
+        return -1;
+    }
     uint32_t *want_crc = n_want > 0 ? calloc((size_t)n_want, sizeof *want_crc) : NULL;
     int result = 0;
     for (size_t k = 0; k < n && result == 0; k++) {

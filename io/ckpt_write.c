@@ -151,19 +151,30 @@ plait_ckpt_writer *plait_ckpt_writer_open(const struct plait_ckpt_config *cfg,
     return w;
 }
 
+/* Names become HDF5 paths: '/' nests groups; empty, "." and ".."
+ * components would not name a dataset. */
 static int valid_name(const char *name)
 {
     size_t n = name ? strlen(name) : 0;
-    return n > 0 && n < IO_NAME_LEN - 16 && name[0] != '/' && name[n - 1] != '/' &&
-           !strstr(name, "//") && !strchr(name, '.');
+    if (n == 0 || n >= IO_NAME_LEN - 16)
+        return 0;
+    for (const char *c = name; *c;) {
+        size_t len = strcspn(c, "/");
+        if (len == 0 || (len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
+            return 0;
+        c += len;
+        if (*c == '/' && !*++c)
+            return 0;
+    }
+    return 1;
 }
 
 int plait_ckpt_register(plait_ckpt_writer *w, const struct plait_tensor_slice *t)
 {
     if (!valid_name(t->name)) {
         io_errf(w->err,
-                "tensor name '%s' is not usable (expected 1-%d characters, no '.', no "
-                "leading, trailing or double '/')",
+                "tensor name '%s' is not usable (expected 1-%d characters in '/'-separated "
+                "parts, none empty, '.' or '..')",
                 t->name ? t->name : "", IO_NAME_LEN - 17);
         return -1;
     }
@@ -416,45 +427,14 @@ int plait_ckpt_poll(plait_ckpt_writer *w)
     return w->job.failed ? -1 : 1;
 }
 
-static int step_of(const char *name, long long *step)
-{
-    char tail;
-    return sscanf(name, "step-%lld%c", step, &tail) == 1 && *step >= 0;
-}
-
-static int cmp_desc(const void *a, const void *b)
-{
-    long long x = *(const long long *)a, y = *(const long long *)b;
-    return x < y ? 1 : x > y ? -1 : 0;
-}
-
 /* Keeps the `keep` newest committed steps up to the one just committed.
  * Steps beyond it belong to an abandoned run (it resumed from an older
  * checkpoint because they were bad) and would shadow it at the next load:
  * those go at once (newer_only), the old ones later, off the training path. */
 static void prune(plait_ckpt_writer *w, long long committed, int newer_only)
 {
-    DIR *d = opendir(w->dir);
-    if (!d)
-        return;
-    long long *steps = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        long long s;
-        if (!step_of(e->d_name, &s))
-            continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 16;
-            long long *grown = realloc(steps, cap * sizeof *steps);
-            if (!grown)
-                break;
-            steps = grown;
-        }
-        steps[n++] = s;
-    }
-    closedir(d);
-    qsort(steps, n, sizeof *steps, cmp_desc);
+    size_t n;
+    long long *steps = ckpt_list_steps(w->dir, &n);
     int kept = 0;
     for (size_t i = 0; i < n; i++) {
         if (steps[i] <= committed && (newer_only || kept < w->keep)) {

@@ -4,7 +4,8 @@
  * Conventions: functions returning int give 0 on success and -1 on failure;
  * the one-line reason is in the object's *_error() string, or in the
  * caller's `err` buffer (PLAIT_IO_ERRLEN bytes) for functions that create
- * objects. io depends on no runtime: ranks agree through plait_io_comm. */
+ * objects. io depends on no runtime: ranks agree through plait_io_comm.
+ * Each loader, writer and reader is used from one thread at a time. */
 #ifndef PLAIT_IO_H
 #define PLAIT_IO_H
 
@@ -162,7 +163,8 @@ int plait_ckpt_register(plait_ckpt_writer *w, const struct plait_tensor_slice *t
 /* A per-rank byte blob (RNG state, anything small), copied now and written
  * with the next save into this rank's shard. */
 int plait_ckpt_set_blob(plait_ckpt_writer *w, const char *name, const void *data, size_t bytes);
-/* Collective: snapshot, write, commit, prune; returns when durable. */
+/* Collective: write (straight from host tensors, without a snapshot, when
+ * there is no copy_to_host), commit; returns when durable. */
 int plait_ckpt_save(plait_ckpt_writer *w, const struct plait_ckpt_meta *meta);
 /* Collective call: snapshots to host memory and writes this rank's shard in
  * a background thread. Commit it with plait_ckpt_commit. A save still in
@@ -188,7 +190,7 @@ typedef struct plait_ckpt_reader plait_ckpt_reader;
 /* Collective. Finds the newest valid checkpoint in dir (manifest present,
  * every shard present with its size and CRC32C), the ranks sharing the
  * verification. An invalid one is skipped with a one-line warning on
- * stderr (rank 0) naming what was wrong. Returns 1 and *out on success,
+ * stderr (from the rank that found it) naming what was wrong. Returns 1 and *out on success,
  * 0 when dir holds no valid checkpoint, -1 on error. */
 int plait_ckpt_load(const char *dir, const struct plait_io_comm *comm, plait_ckpt_reader **out,
                     char err[PLAIT_IO_ERRLEN]);

@@ -447,42 +447,10 @@ static int by_offset(const void *a, const void *b)
     return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
-int io_file_crc32c_regions(const char *path, struct io_region *r, int n, uint32_t *crc,
-                           uint64_t *bytes, char *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return io_file_crc32c(path, crc, bytes, err);
-    }
-    qsort(r, (size_t)n, sizeof *r, by_offset);
-    uint64_t size = (uint64_t)st.st_size, at = 0;
-    uint32_t c = 0, gap;
-    int ok = 1;
-    for (int i = 0; ok && i <= n; i++) {
-        uint64_t next = i < n ? r[i].offset : size;
-        if (next < at || (i < n && r[i].offset + r[i].bytes > size) ||
-            io_file_crc32c_range(fd, at, next - at, &gap) != 0) {
-            ok = 0;
-            break;
-        }
-        c = io_crc32c_combine(c, gap, next - at);
-        if (i < n) {
-            c = io_crc32c_combine(c, r[i].crc, r[i].bytes);
-            at = r[i].offset + r[i].bytes;
-        }
-    }
-    close(fd);
-    if (!ok)
-        return io_file_crc32c(path, crc, bytes, err);
-    *crc = c;
-    *bytes = size;
-    return 0;
-}
-
-int io_file_gaps_crc32c(const char *path, struct io_region *r, int n, uint32_t *crc)
+/* One pass over the bytes between the regions: the CRC of the whole file
+ * (gaps joined with the regions' CRCs) and the CRC of the gaps alone. */
+static int regions_pass(const char *path, struct io_region *r, int n, uint32_t *whole,
+                        uint32_t *gaps, uint64_t *bytes)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
@@ -493,22 +461,43 @@ int io_file_gaps_crc32c(const char *path, struct io_region *r, int n, uint32_t *
     }
     qsort(r, (size_t)n, sizeof *r, by_offset);
     uint64_t size = (uint64_t)st.st_size, at = 0;
-    uint32_t c = 0, gap;
+    uint32_t w = 0, g = 0, gap;
     int rc = 0;
-    for (int i = 0; rc == 0 && i <= n; i++) {
+    for (int i = 0; i <= n; i++) {
         uint64_t next = i < n ? r[i].offset : size;
         if (next < at || (i < n && r[i].offset + r[i].bytes > size) ||
             io_file_crc32c_range(fd, at, next - at, &gap) != 0) {
             rc = -1;
             break;
         }
-        c = io_crc32c_combine(c, gap, next - at);
-        if (i < n)
+        w = io_crc32c_combine(w, gap, next - at);
+        g = io_crc32c_combine(g, gap, next - at);
+        if (i < n) {
+            w = io_crc32c_combine(w, r[i].crc, r[i].bytes);
             at = r[i].offset + r[i].bytes;
+        }
     }
     close(fd);
-    *crc = c;
+    *whole = w;
+    *gaps = g;
+    *bytes = size;
     return rc;
+}
+
+int io_file_crc32c_regions(const char *path, struct io_region *r, int n, uint32_t *crc,
+                           uint64_t *bytes, char *err)
+{
+    uint32_t gaps;
+    if (regions_pass(path, r, n, crc, &gaps, bytes) != 0)
+        return io_file_crc32c(path, crc, bytes, err);
+    return 0;
+}
+
+int io_file_gaps_crc32c(const char *path, struct io_region *r, int n, uint32_t *crc)
+{
+    uint32_t whole;
+    uint64_t bytes;
+    return regions_pass(path, r, n, &whole, crc, &bytes);
 }
 
 int io_attr_put_i64(hid_t obj, const char *name, int64_t v)

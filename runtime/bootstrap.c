@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "runtime/internal.h"
@@ -42,6 +43,10 @@ static plait_status_t death_error(plait_context_t *ctx, const plait_notice_t *n)
     int r = (int)n->a;
     const char *host = r < ctx->placement.world_size && ctx->peers[r].host[0] ? ctx->peers[r].host
                                                                               : ctx->placement.host;
+    if (WIFEXITED((int)n->b) && WEXITSTATUS((int)n->b) == 0)
+        return plait_fail(ctx, PLAIT_ERR_PEER,
+                          "peer rank %d (host %s) exited with status 0 before joining the job", r,
+                          host);
     return plait_fail(ctx, PLAIT_ERR_PEER, "peer rank %d (host %s) died: %s", r, host, how);
 }
 

@@ -15,9 +15,10 @@ $(LIB)/libplait.a: $(PLAIT_LIB_OBJS)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
-$(LIB)/libplait.so: $(PLAIT_LIB_OBJS)
+$(LIB)/libplait.so: $(PLAIT_LIB_OBJS) runtime/libplait.map
 	@mkdir -p $(@D)
-	$(CC) -shared -Wl,-soname,libplait.so $(LDFLAGS) -o $@ $^ $(PLAIT_LIBS)
+	$(CC) -shared -Wl,-soname,libplait.so -Wl,--version-script=runtime/libplait.map $(LDFLAGS) \
+		-o $@ $(PLAIT_LIB_OBJS) $(PLAIT_LIBS)
 
 $(BIN)/plait-run: $(OBJ)/runtime/plait_run.o $(OBJ)/runtime/placement.o $(OBJ)/runtime/rendezvous.o
 	@mkdir -p $(@D)
@@ -65,6 +66,16 @@ ALL_TARGETS += $(LIB)/libplait_nccl.a
 GPU_TESTS += $(TESTBIN)/runtime_nccl_test
 endif
 UNIT_TESTS += $(RUNTIME_TESTS:%=$(TESTBIN)/%)
-SCRIPT_TESTS += tests/runtime/plait_run_test.sh tests/runtime/srun_test.sh
+SCRIPT_TESTS += tests/runtime/exports_test.sh tests/runtime/plait_run_test.sh tests/runtime/srun_test.sh
+
+INSTALL_RULES += install-runtime
+.PHONY: install-runtime
+install-runtime: $(LIB)/libplait.a $(LIB)/libplait.so $(BIN)/plait-run
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/plait/runtime
+	install -m 755 $(BIN)/plait-run $(DESTDIR)$(PREFIX)/bin/plait-run
+	install -m 644 $(LIB)/libplait.a $(DESTDIR)$(PREFIX)/lib/libplait.a
+	install -m 755 $(LIB)/libplait.so $(DESTDIR)$(PREFIX)/lib/libplait.so
+	install -m 644 runtime/plait.h runtime/plait_nccl.h $(DESTDIR)$(PREFIX)/include/plait/runtime/
+	$(if $(HAVE_CUDA),install -m 644 $(LIB)/libplait_nccl.a $(DESTDIR)$(PREFIX)/lib/libplait_nccl.a)
 
 include runtime/train/build.mk

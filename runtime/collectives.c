@@ -11,7 +11,8 @@
  * 2 log2 p steps), else a ring (reduce-scatter then allgather, 2(p-1) steps
  * of 1/p). Every path handles any p (recursive doubling folds the ranks above
  * the largest power of two into the ones below). Reduce-scatter and allgather
- * are rings, broadcast a binomial tree, barrier the dissemination algorithm. */
+ * are rings, broadcast a binomial tree (large: scatter from the root, then a
+ * ring allgather), barrier the dissemination algorithm. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -282,9 +283,7 @@ static plait_status_t start(plait_comm_t *comm, plait_dtype_t dtype, size_t scra
         return ctx->failed;
     if (dtype != PLAIT_FLOAT32 && dtype != PLAIT_BFLOAT16)
         return plait_fail(ctx, PLAIT_ERR_INVALID,
-                          "dtype %d: expected PLAIT_FLOAT32 or "
-                          "PLAIT_BFLOAT16",
-                          (int)dtype);
+                          "dtype %d: expected PLAIT_FLOAT32 or PLAIT_BFLOAT16", (int)dtype);
     plait_request_t *req = calloc(1, sizeof *req);
     struct plait_collective *c = calloc(1, sizeof *c);
     size_t esize = plait_dtype_size(dtype);
@@ -442,8 +441,22 @@ plait_status_t plait_broadcast(plait_comm_t *comm, void *buf, size_t count, plai
     if (st != PLAIT_OK)
         return st;
     struct plait_collective *c = req->coll;
-    int vr = mod(comm->rank - root, n), mask = 1;
-    if (count) {
+    int me = comm->rank, vr = mod(me - root, n), mask = 1;
+    if (count * plait_dtype_size(dtype) >= PLAIT_LARGE && count >= (size_t)n && n > 2) {
+        /* Large: the root hands each rank its block, then a ring allgather
+         * spreads them; the root sends the buffer once instead of log2 p
+         * times. The fence keeps the allgather off blocks still being sent. */
+        for (int r = 0; r < n; r++) {
+            size_t off, len;
+            block(count, n, r, &off, &len);
+            if (me == root && r != root && len)
+                send_op(c, r, 0, at(c, buf, off), len);
+            else if (me == r && r != root && len)
+                recv_op(c, root, 0, at(c, buf, off), len);
+        }
+        local_op(c, OP_FENCE, NULL, NULL, 0);
+        build_ring_allgather(c, buf, count, 0, 1);
+    } else if (count) {
         for (; mask < n; mask <<= 1)
             if (vr & mask) {
                 recv_op(c, mod(vr - mask + root, n), 0, buf, count);

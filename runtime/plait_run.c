@@ -43,6 +43,9 @@ typedef struct {
     int first_failed; /* rank, -1 while all is well */
     int first_status;
     double kill_at;
+    /* A rank that exited, even cleanly, before joining: the others can never
+     * complete the bootstrap, so they hear of it instead of timing out. */
+    plait_notice_t gone;
     char dir[64], path[96];
     int listen_fd;
 } launcher_t;
@@ -166,6 +169,8 @@ static void accept_rank(launcher_t *l)
     rk->len = h.len;
     if (l->first_failed >= 0)
         notify(rk, death_notice(l));
+    else if (l->gone.type)
+        notify(rk, l->gone);
     else if (++l->hellos == l->n)
         send_all(l);
 }
@@ -189,6 +194,12 @@ static void reap(launcher_t *l)
         if (rk->fd >= 0)
             close(rk->fd);
         rk->fd = -1;
+        if (!rk->blob && l->hellos < l->n && !l->gone.type) {
+            l->gone =
+                (plait_notice_t){.type = PLAIT_MSG_DEATH, .a = (uint32_t)r, .b = (uint32_t)status};
+            for (int p = 0; p < l->n; p++)
+                notify(&l->ranks[p], l->gone);
+        }
         if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
             continue;
         char how[96];

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ucs/config/global_opts.h>
+
 #include "runtime/internal.h"
 
 static plait_status_t ucx_fail(plait_context_t *ctx, const char *what, ucs_status_t s)
@@ -67,6 +69,10 @@ void plait_transport_close(plait_context_t *ctx)
                 ucp_request_free(req);
         }
     }
+    /* After a failure, UCX warns about every request the dead peer left
+     * unfinished; the failure itself was already reported in one line. */
+    if (ctx->failed && !getenv("UCX_LOG_LEVEL"))
+        ucs_global_opts_set_value("LOG_LEVEL", "error");
     double deadline = plait_now() + 2.0;
     for (bool busy = closing != NULL; busy && plait_now() < deadline;) {
         ucp_worker_progress(ctx->worker);

@@ -401,15 +401,19 @@ static void test_bad_input(void)
     plait_ckpt_writer *w = plait_ckpt_writer_open(&cfg, err);
     CHECK(w != NULL);
     float x[4] = {1, 2, 3, 4};
-    struct plait_tensor_slice t = {.name = "bad.name",
+    struct plait_tensor_slice t = {.name = "h/../w",
                                    .dtype = PLAIT_F32,
                                    .ndim = 1,
                                    .global_shape = {4},
                                    .extent = {4},
                                    .data = x};
     CHECK_INT_EQ(plait_ckpt_register(w, &t), -1);
-    CHECK_STR_CONTAINS(plait_ckpt_writer_error(w), "bad.name");
-    t.name = "x";
+    CHECK_STR_CONTAINS(plait_ckpt_writer_error(w), "h/../w");
+    t.name = "h//w";
+    CHECK_INT_EQ(plait_ckpt_register(w, &t), -1);
+    t.name = "h/";
+    CHECK_INT_EQ(plait_ckpt_register(w, &t), -1);
+    t.name = "h.0.attn.weight";
     t.extent[0] = 5;
     CHECK_INT_EQ(plait_ckpt_register(w, &t), -1);
     CHECK_STR_CONTAINS(plait_ckpt_writer_error(w), "extent 5");

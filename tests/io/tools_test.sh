@@ -36,6 +36,17 @@ if "$bin/plait-data" build --format u64 -o "$tmp/x.h5" "$tmp/a.txt" 2>"$tmp/err"
 fi
 grep -q "format 'u64': expected text, u16 or u32" "$tmp/err" || fail "bad --format message"
 [ ! -e "$tmp/x.h5" ] || fail "a failed build left its output"
+expect_error() { # expected message, then the command
+    local want=$1; shift
+    if "$@" >/dev/null 2>"$tmp/err"; then fail "$* succeeded"; fi
+    grep -q -- "$want" "$tmp/err" || fail "$*: got '$(cat "$tmp/err")', expected '$want'"
+}
+expect_error "--vocab 'abc': expected an integer in 1..4294967295" \
+    "$bin/plait-data" build --vocab abc -o "$tmp/x.h5" "$tmp/a.txt"
+expect_error "expected -o OUT.h5 and at least one input file" "$bin/plait-data" build "$tmp/a.txt"
+expect_error "unknown command 'frob'" "$bin/plait-data" frob
+expect_error "'frob' with 1 argument(s): expected list|verify|inspect" "$bin/plait-ckpt" frob x
+expect_error "holds no valid checkpoint" "$bin/plait-ckpt" export "$tmp" "$tmp/x.h5"
 
 # Checkpoints: 2 shards, steps 1..3, keep 2.
 "$driver" write "$tmp/ck" 2 1 3 6 10 2 >/dev/null

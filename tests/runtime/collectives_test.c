@@ -205,7 +205,8 @@ static int run_rank(void)
         return 1;
     }
     const plait_placement_t *p = plait_placement(ctx);
-    printf("bootstrap: %s host %s\n", plait_bootstrap_name(ctx), p->host);
+    printf("bootstrap: %s host %s placement %s\n", plait_bootstrap_name(ctx), p->host,
+           getenv("PLAIT_RANK") ? "PLAIT_*" : "SLURM_*");
     plait_comm_t *world = plait_comm(ctx, PLAIT_GROUP_WORLD);
     CHECK_INT_EQ(plait_comm_size(world), p->world_size);
     CHECK_INT_EQ(plait_comm_size(plait_comm(ctx, PLAIT_GROUP_DP)), p->dp_size);

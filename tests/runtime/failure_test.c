@@ -1,6 +1,7 @@
 /* A rank that dies or never answers must not hang the others: killed with
  * SIGKILL, the survivors fail naming it (plait-run tells them); silent, the
- * one waiting for it fails after PLAIT_TIMEOUT naming its rank and host. */
+ * one waiting for it fails after PLAIT_TIMEOUT naming its rank and host;
+ * gone before joining, the others' plait_init fails naming it. */
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -11,6 +12,9 @@
 
 static int run_rank(const char *mode)
 {
+    if (strcmp(mode, "early") == 0 && getenv("PLAIT_RANK") &&
+        strcmp(getenv("PLAIT_RANK"), "1") == 0)
+        return 0; /* leaves before joining: the others must not wait for it */
     plait_context_t *ctx;
     char err[512];
     if (plait_init(NULL, &ctx, err, sizeof err) != PLAIT_OK) {
@@ -64,5 +68,11 @@ int main(int argc, char **argv)
               "plait-run should exit 1 like the rank that timed out, got wait status %d", status);
     CHECK_STR_CONTAINS(out, "rank 0: peer rank 1 (host ");
     CHECK_STR_CONTAINS(out, "no answer within 1 s (PLAIT_TIMEOUT)");
+
+    status = launch_ranks(3, "dp=3", "early", "PLAIT_TIMEOUT=60", out, sizeof out);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 1,
+              "plait-run should exit 1 like the ranks left behind, got wait status %d", status);
+    CHECK_STR_CONTAINS(out, "plait_init: peer rank 1 (host ");
+    CHECK_STR_CONTAINS(out, "exited with status 0 before joining the job");
     return check_status("runtime_failure_test");
 }

@@ -24,7 +24,27 @@ for t in 0 1 2 3; do
     grep -q "^bootstrap: pmi2" "$work/out.$t" || fail "task $t did not bootstrap through PMI2"
 done
 # The two nodes of the cluster: ranks 0-1 on n1, 2-3 on n2 (block placement).
-grep -q "^bootstrap: pmi2 host n2$" "$work/out.3" || fail "task 3 not on n2: $(head -n 1 "$work/out.3")"
+grep -q "^bootstrap: pmi2 host n2 placement " "$work/out.3" || fail "task 3 not on n2: $(head -n 1 "$work/out.3")"
+
+# With the plugin built (its branch merged), its --plait-layout reaches the
+# runtime through the PLAIT_* contract instead of the SLURM_* fallback
+# (placement=none: coordinates only, the fake GPUs have no topology).
+if [ -f "$PLAIT_BUILD/lib/plait.so" ]; then
+    srun --mpi=pmi2 -N2 --ntasks-per-node=2 --gpus-per-node=2 --plait-layout=dp=2,tp=2 --plait-placement=none \
+        -o "$work/plugin.%t" env PLAIT_TIMEOUT=120 "$test" || {
+        tail -n 5 "$work"/plugin.*
+        fail "srun --plait-layout=dp=2,tp=2 $test failed"
+    }
+    for t in 0 1 2 3; do
+        grep -q "^collectives rank $t: [0-9]* checks, 0 failed$" "$work/plugin.$t" ||
+            fail "plugin task $t: $(tail -n 3 "$work/plugin.$t")"
+        grep -q "placement PLAIT_\*$" "$work/plugin.$t" || fail "plugin task $t did not get PLAIT_*"
+    done
+    echo "with the plugin: --plait-layout=dp=2,tp=2 through the PLAIT_* contract"
+else
+    grep -q "placement SLURM_\*$" "$work/out.0" || fail "without the plugin task 0 did not use SLURM_*"
+    echo "plugin not built here ($PLAIT_BUILD/lib/plait.so): SLURM_* fallback only"
+fi
 
 # A rank killed under srun (no plait-run to report it): the rank waiting for
 # it gives up after PLAIT_TIMEOUT naming it and its node, and the step fails.
