@@ -48,36 +48,10 @@ static int finish_send(struct trainer *t, plait_request_t **req, int mb)
     return st == PLAIT_OK ? 0 : comm_fail(t, "sending", mb);
 }
 
-static int weight(struct trainer *t, int mb, int slot);
-
-static int timed_weight(struct trainer *t, int mb)
-{
-    double start = now();
-    int rc = weight(t, mb, mb % t->slots);
-    t->compute_s += now() - start;
-    t->weights_done++;
-    return rc;
-}
-
-/* While the message is not there, runs the weight passes the schedule put
- * later (ZB-H1 defers them into exactly such waits): the next ones in
- * micro-batch order, so gradients accumulate in the same order whatever the
- * timing, and the step stays bit-reproducible. */
 static int receive(struct trainer *t, float *buf, int peer, uint32_t tag, int mb)
 {
-    plait_request_t *req;
-    int done = 0;
-    if (plait_irecv(t->pp, buf, t->act_len * sizeof(float), peer, tag, &req) != PLAIT_OK)
-        return comm_fail(t, "receiving", mb);
-    while (t->weights_done < t->backwards_done) {
-        if (plait_test(req, &done) != PLAIT_OK)
-            return comm_fail(t, "receiving", mb);
-        if (done)
-            return 0;
-        if (timed_weight(t, t->weights_done))
-            return -1;
-    }
-    return plait_wait(req) == PLAIT_OK ? 0 : comm_fail(t, "receiving", mb);
+    plait_status_t st = plait_recv(t->pp, buf, t->act_len * sizeof(float), peer, tag);
+    return st == PLAIT_OK ? 0 : comm_fail(t, "receiving", mb);
 }
 
 /* Keeps the gradient all-reduces moving between chunks (the runtime has no
@@ -166,7 +140,6 @@ int pipeline_step(struct trainer *t, double *loss_sum)
     double begin = now(), start;
     *loss_sum = 0;
     t->compute_s = 0;
-    t->backwards_done = t->weights_done = 0;
     for (int i = 0; i < t->nactions; i++) {
         struct pipe_action a = t->actions[i];
         int slot = a.mb % t->slots, rc = 0;
@@ -194,8 +167,6 @@ int pipeline_step(struct trainer *t, double *loss_sum)
             start = now();
             rc = backward(t, a.mb, slot, fused);
             t->compute_s += now() - start;
-            t->backwards_done++;
-            t->weights_done += fused;
             i += fused;
             break;
         }
@@ -205,8 +176,9 @@ int pipeline_step(struct trainer *t, double *loss_sum)
                 rc = comm_fail(t, "sending gradients", a.mb);
             break;
         case OP_WEIGHT:
-            if (a.mb >= t->weights_done) /* else done early, while waiting */
-                rc = timed_weight(t, a.mb);
+            start = now();
+            rc = weight(t, a.mb, slot);
+            t->compute_s += now() - start;
             break;
         }
         if (rc)

@@ -40,7 +40,6 @@ struct trainer {
     plait_request_t **bucket;                /* per chunk: its gradient all-reduce */
     struct pipe_action *actions;
     int nactions;
-    int backwards_done, weights_done; /* this step's, in micro-batch order */
 
     plait_loader *loader; /* first and last stages */
     int32_t *tokens, *targets;

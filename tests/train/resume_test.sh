@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# Stop and resume: a dp=2,pp=2 ZB-H1 run (its weight passes move with the
-# timing, their order does not) sent SIGTERM at a random step finishes that
+# Stop and resume: a dp=2,pp=2 ZB-H1 run sent SIGTERM at a random step finishes that
 # step, checkpoints, exits; started again it resumes there and ends with
 # parameters and optimizer moments identical, byte for byte, to a run that
 # was never interrupted (h5diff of the exported checkpoints), and the same
