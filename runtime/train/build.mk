@@ -1,1 +1,38 @@
 # plait-train: the trainer (issue 5). Build rules for runtime/train/.
+
+TRAIN_PARTS := $(OBJ)/runtime/train/config.o $(OBJ)/runtime/train/schedule.o \
+	$(OBJ)/runtime/train/metrics.o
+TRAIN_LIBS := $(call pkg_libs,libconfig) -lm
+
+# The libraries' variables are defined after this file is read: name the
+# archives by path here; the recipe expands their flags late.
+TRAIN_OBJS := $(addprefix $(OBJ)/runtime/train/,main.o model.o pipeline.o checkpoint.o)
+$(BIN)/plait-train: $(TRAIN_OBJS) $(TRAIN_PARTS) $(LIB)/libplait.a $(LIB)/libplait-kernels.a \
+		$(LIB)/libplait_io.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@ $(PLAIT_LIBS) $(KERNELS_LDLIBS) $(IO_LIBS) $(TRAIN_LIBS)
+
+$(BIN)/plait-plot: $(OBJ)/runtime/train/plot.o $(OBJ)/runtime/train/metrics.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@ -lm
+
+$(TESTBIN)/train_config_test: $(OBJ)/tests/train/config_test.o $(TRAIN_PARTS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@ $(TRAIN_LIBS)
+
+$(TESTBIN)/train_schedule_test: $(OBJ)/tests/train/schedule_test.o $(TRAIN_PARTS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@ $(TRAIN_LIBS)
+
+$(TESTBIN)/train_metrics_test: $(OBJ)/tests/train/metrics_test.o $(TRAIN_PARTS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@ $(TRAIN_LIBS)
+
+EXTRA_CFLAGS_runtime += -I. $(call pkg_cflags,libconfig)
+ALL_TARGETS += $(BIN)/plait-plot $(BIN)/plait-train
+UNIT_TESTS += $(TESTBIN)/train_config_test $(TESTBIN)/train_schedule_test \
+	$(TESTBIN)/train_metrics_test
+SCRIPT_TESTS += tests/train/plot_test.sh tests/train/errors_test.sh tests/train/layouts_test.sh \
+	tests/train/resume_test.sh tests/train/requeue_test.sh \
+	tests/train/slurm_layout_test.sh
+BENCHES += tests/bench/train_bench.sh

@@ -1,0 +1,201 @@
+/* One optimizer step over the pipeline: runs this stage's schedule, moving
+ * activations forward and gradients backward over the runtime's
+ * point-to-point calls, and all-reduces each chunk's gradients over the
+ * data-parallel group as soon as the step's last weight pass has left it. */
+#include "runtime/train/trainer.h"
+
+#include <time.h>
+
+#define TAG_ACT(mb)  (2u * (uint32_t)(mb))
+#define TAG_GRAD(mb) (2u * (uint32_t)(mb) + 1u)
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static float *act(struct trainer *t, int k, int slot)
+{
+    return t->act[k * t->slots + slot];
+}
+
+static float *grad(struct trainer *t, int k, int slot)
+{
+    return t->grad[k * t->slots + slot];
+}
+
+static int comm_fail(struct trainer *t, const char *what, int mb)
+{
+    if (mb < 0)
+        return trainer_fail(t, "%s: %s", what, plait_error(t->ctx));
+    return trainer_fail(t, "%s of micro-batch %d: %s", what, mb, plait_error(t->ctx));
+}
+
+static int chunk_fail(struct trainer *t, int k)
+{
+    return trainer_fail(t, "%s", gpt_stage_error(t->chunk[k]));
+}
+
+/* Waits for an earlier send from a buffer before it is written again. */
+static int finish_send(struct trainer *t, plait_request_t **req, int mb)
+{
+    if (!*req)
+        return 0;
+    plait_status_t st = plait_wait(*req);
+    *req = NULL;
+    return st == PLAIT_OK ? 0 : comm_fail(t, "sending", mb);
+}
+
+static int receive(struct trainer *t, float *buf, int peer, uint32_t tag, int mb)
+{
+    plait_status_t st = plait_recv(t->pp, buf, t->act_len * sizeof(float), peer, tag);
+    return st == PLAIT_OK ? 0 : comm_fail(t, "receiving", mb);
+}
+
+/* Keeps the gradient all-reduces moving between chunks (the runtime has no
+ * progress thread). */
+static int progress(struct trainer *t)
+{
+    if (plait_progress(t->ctx) != PLAIT_OK)
+        return trainer_fail(t, "data-parallel gradient all-reduce: %s", plait_error(t->ctx));
+    return 0;
+}
+
+static int start_bucket(struct trainer *t, int k)
+{
+    if (t->place->dp_size == 1)
+        return 0;
+    float *g = gpt_stage_grads(t->chunk[k]);
+    size_t n = gpt_stage_param_count(t->chunk[k]);
+    if (plait_iallreduce(t->dp, g, g, n, PLAIT_FLOAT32, PLAIT_SUM, &t->bucket[k]) != PLAIT_OK)
+        return trainer_fail(t, "starting the gradient all-reduce of layer chunk %d: %s", k,
+                            plait_error(t->ctx));
+    return 0;
+}
+
+static int forward(struct trainer *t, int mb, int slot, double *loss_sum)
+{
+    size_t n = (size_t)t->cfg.micro_batch * (size_t)t->cfg.model.context;
+    const int32_t *tokens = t->first ? t->tokens + (size_t)mb * n : NULL;
+    const int32_t *targets = t->last ? t->targets + (size_t)mb * n : NULL;
+    int K = t->nchunks;
+    if (finish_send(t, &t->act_send[slot], mb))
+        return -1;
+    for (int k = 0; k < K; k++) {
+        int head = t->last && k == K - 1;
+        float loss = 0;
+        if (gpt_stage_forward(t->chunk[k], slot, k == 0 ? tokens : NULL, act(t, k, slot),
+                              head ? targets : NULL, head ? NULL : act(t, k + 1, slot), &loss))
+            return chunk_fail(t, k);
+        if (head)
+            *loss_sum += loss;
+    }
+    return 0;
+}
+
+/* The input-gradient pass through the chunks, last to first; with WEIGHT
+ * each chunk's weight pass follows at once (1F1B's whole backward). */
+static int backward(struct trainer *t, int mb, int slot, int weight)
+{
+    float scale = 1.0f / (float)(t->accum * t->place->dp_size);
+    int K = t->nchunks;
+    if (finish_send(t, &t->grad_send[slot], mb))
+        return -1;
+    for (int k = K - 1; k >= 0; k--) {
+        int head = t->last && k == K - 1, embed = t->first && k == 0;
+        if (gpt_stage_backward_input(t->chunk[k], slot, head ? NULL : grad(t, k + 1, slot), scale,
+                                     embed ? NULL : grad(t, k, slot)))
+            return chunk_fail(t, k);
+        if (weight) {
+            if (gpt_stage_backward_weight(t->chunk[k], slot))
+                return chunk_fail(t, k);
+            if (mb == t->accum - 1 && start_bucket(t, k))
+                return -1;
+        }
+        if (progress(t))
+            return -1;
+    }
+    return 0;
+}
+
+static int weight(struct trainer *t, int mb, int slot)
+{
+    for (int k = t->nchunks - 1; k >= 0; k--) {
+        if (gpt_stage_backward_weight(t->chunk[k], slot))
+            return chunk_fail(t, k);
+        if (mb == t->accum - 1 && start_bucket(t, k))
+            return -1;
+        if (progress(t))
+            return -1;
+    }
+    return 0;
+}
+
+int pipeline_step(struct trainer *t, double *loss_sum)
+{
+    int prev = t->place->pp_rank - 1, next = t->place->pp_rank + 1, K = t->nchunks;
+    size_t bytes = t->act_len * sizeof(float);
+    double begin = now(), start;
+    *loss_sum = 0;
+    t->compute_s = 0;
+    for (int i = 0; i < t->nactions; i++) {
+        struct pipe_action a = t->actions[i];
+        int slot = a.mb % t->slots, rc = 0;
+        switch (a.op) {
+        case OP_RECV_ACT:
+            rc = receive(t, act(t, 0, slot), prev, TAG_ACT(a.mb), a.mb);
+            break;
+        case OP_FORWARD:
+            start = now();
+            rc = forward(t, a.mb, slot, loss_sum);
+            t->compute_s += now() - start;
+            break;
+        case OP_SEND_ACT:
+            if (plait_isend(t->pp, act(t, K, slot), bytes, next, TAG_ACT(a.mb),
+                            &t->act_send[slot]) != PLAIT_OK)
+                rc = comm_fail(t, "sending activations", a.mb);
+            break;
+        case OP_RECV_GRAD:
+            rc = receive(t, grad(t, K, slot), next, TAG_GRAD(a.mb), a.mb);
+            break;
+        case OP_BACKWARD: {
+            /* 1F1B's weight pass directly after: do both chunk by chunk. */
+            int fused = i + 1 < t->nactions && t->actions[i + 1].op == OP_WEIGHT &&
+                        t->actions[i + 1].mb == a.mb;
+            start = now();
+            rc = backward(t, a.mb, slot, fused);
+            t->compute_s += now() - start;
+            i += fused;
+            break;
+        }
+        case OP_SEND_GRAD:
+            if (plait_isend(t->pp, grad(t, 0, slot), bytes, prev, TAG_GRAD(a.mb),
+                            &t->grad_send[slot]) != PLAIT_OK)
+                rc = comm_fail(t, "sending gradients", a.mb);
+            break;
+        case OP_WEIGHT:
+            start = now();
+            rc = weight(t, a.mb, slot);
+            t->compute_s += now() - start;
+            break;
+        }
+        if (rc)
+            return -1;
+    }
+    for (int s = 0; s < t->slots; s++)
+        if (finish_send(t, &t->act_send[s], -1) || finish_send(t, &t->grad_send[s], -1))
+            return -1;
+    for (int k = K - 1; k >= 0; k--) {
+        if (!t->bucket[k])
+            continue;
+        plait_status_t st = plait_wait(t->bucket[k]);
+        t->bucket[k] = NULL;
+        if (st != PLAIT_OK)
+            return trainer_fail(t, "data-parallel gradient all-reduce of layer chunk %d: %s", k,
+                                plait_error(t->ctx));
+    }
+    t->pipe_s = now() - begin;
+    return 0;
+}

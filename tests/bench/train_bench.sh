@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# plait-train figures, each against its anchor measured in the same run:
+# - the pipeline bubble (idle fraction of a stage over the pipeline's span) of
+#   pp=2 with 8 micro-batches, 1F1B against (p-1)/(m+p-1) (goal: within 5
+#   points) and ZB-H1 against (p-1)/(3m);
+# - the step time of one process training GPT-2 124M (B=4, T=64) against the
+#   kernels' own benchmark of the same step (goal: within 5%: the trainer
+#   adds no overhead).
+# Appends to build/bench/results.jsonl (PLAIT_BENCH_RESULTS overrides).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+export PLAIT_TOP=$top PLAIT_BUILD=$top/build
+results=${PLAIT_BENCH_RESULTS:-$top/build/bench/results.jsonl}
+mkdir -p "$(dirname "$results")"
+source tests/train/lib.sh
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+make_dataset "$tmp"
+
+# median_of FILE KEY FIRST: median of KEY over the metrics lines from step FIRST on.
+median_of() {
+    python3 -c "
+import json, statistics, sys
+v = [j['$2'] for j in map(json.loads, open('$1')) if j['step'] >= $3]
+print(statistics.median(v))"
+}
+emit() { # metric value unit anchor anchor_value goal
+    python3 -c "
+import json, sys
+m, v, u, a, av, g = sys.argv[1:]
+print(json.dumps({'bench': 'train', 'metric': m, 'value': float(v), 'unit': u, 'anchor': a,
+                  'anchor_value': float(av), 'ratio': float(v) / float(av), 'goal': g}))" \
+        "$@" | tee -a "$results"
+}
+
+# Pipeline bubble: 2 stages of 2 layers, 8 micro-batches of 4 x 64 tokens per
+# step, one core each; passes long enough (tens of ms) that the transfers and
+# the scheduler's jitter are small next to them. Two alternating rounds of the
+# two schedules (the machine's load moves); the median over both rounds' steps.
+for round in 1 2; do
+    for schedule in 1f1b zb-h1; do
+        write_config "$tmp/$schedule.cfg" "$tmp/tokens.h5" "$tmp/$schedule-$round.jsonl" steps=12 \
+            schedule="$schedule"
+        sed -i 's/dim = 32;/dim = 256;/; s/micro = 2; global = 8;/micro = 4; global = 32;/;
+            s/context = 16;/context = 64;/' "$tmp/$schedule.cfg"
+        "$bin/plait-run" -n 2 --layout pp=2 -- "$bin/plait-train" --config "$tmp/$schedule.cfg" \
+            >/dev/null
+        cat "$tmp/$schedule-$round.jsonl" >>"$tmp/$schedule.jsonl"
+    done
+done
+emit pipeline_bubble_1f1b_pp2_m8 "$(median_of "$tmp/1f1b.jsonl" bubble 4)" fraction \
+    "1F1B model (p-1)/(m+p-1)" "$(python3 -c 'print(1/9)')" "within 0.05 of the anchor"
+emit pipeline_bubble_zbh1_pp2_m8 "$(median_of "$tmp/zb-h1.jsonl" bubble 4)" fraction \
+    "ZB-H1 model (p-1)/(3m)" "$(python3 -c 'print(1/24)')" "about the anchor"
+emit step_time_zbh1_pp2_m8 "$(median_of "$tmp/zb-h1.jsonl" step_s 4)" s \
+    "1F1B step time, same model and rounds" "$(median_of "$tmp/1f1b.jsonl" step_s 4)" \
+    "ratio <= 25/27 = 0.926 (unit-time model: (3m+p-1)/(3(m+p-1)))"
+
+# Trainer overhead: the kernels' benchmark step and plait-train on the same
+# model, alternated three times (the machine is shared and its load moves):
+# the median of each side's per-run medians.
+threads=${PLAIT_BENCH_THREADS:-2}
+cat >"$tmp/gpt2.cfg" <<CFG
+model = { vocab_size = 50304; context = 64; layers = 12; heads = 12; dim = 768; };
+optimizer = { lr = 1e-4; warmup_steps = 0; };
+batch = { micro = 4; global = 4; };
+steps = 4;
+data = { path = "$tmp/tokens.h5"; };
+log = { metrics = "$tmp/gpt2.jsonl"; };
+CFG
+for _ in 1 2 3; do
+    PLAIT_BENCH_THREADS=$threads PLAIT_BENCH_RESULTS=$tmp/kernels.jsonl \
+        build/bench/bench_train_step 3 >/dev/null
+    # The kernels split GEMMs over OpenMP threads and call a one-thread BLAS.
+    OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=1 "$bin/plait-train" --config "$tmp/gpt2.cfg" \
+        >/dev/null
+    median_of "$tmp/gpt2.jsonl" step_s 2 >>"$tmp/train_steps"
+done
+read -r kernel_step train_step < <(python3 -c "
+import json, statistics
+k = [j['value'] for j in map(json.loads, open('$tmp/kernels.jsonl')) if j['metric'] == 'step_time']
+t = [float(x) for x in open('$tmp/train_steps')]
+print(statistics.median(k), statistics.median(t))")
+emit step_time_gpt2_124m_b4_t64 "$train_step" s "kernels benchmark step (bench_train_step)" \
+    "$kernel_step" "ratio <= 1.05"
