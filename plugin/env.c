@@ -43,8 +43,9 @@ int plait_env_task(const struct plait_env_job *job, const plait_task_t *t, plait
         TRY(set(ctx, "CUDA_DEVICE_ORDER", "PCI_BUS_ID"));
         TRY(set(ctx, "PLAIT_GPU_BUSID", job->topo->gpu[t->gpu].pci.busid));
     }
-    if (job->topo && t->nic >= 0) {
-        TRY(set(ctx, "UCX_NET_DEVICES", job->topo->nic[t->nic].name));
+    if (job->topo && t->nic >= 0 && t->nic < PLAIT_MAX_NICS) {
+        if (job->nic_for_ucx[t->nic])
+            TRY(set(ctx, "UCX_NET_DEVICES", job->topo->nic[t->nic].name));
         TRY(set(ctx, "PLAIT_NIC", job->topo->nic[t->nic].name));
     }
     if (!plait_cpus_empty(&t->cpus)) {

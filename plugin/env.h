@@ -12,6 +12,11 @@ struct plait_env_job {
     /* CUDA_VISIBLE_DEVICES value of each topology GPU, as Slurm numbers the
      * step's devices; "" for GPUs the step does not have. */
     char cuda_id[PLAIT_MAX_GPUS][16];
+    /* Whether UCX_NET_DEVICES may name each topology NIC: the device is on
+     * this node (a topology file can describe NICs a node lacks, and UCX
+     * restricted to a missing device loses its network transports) and the
+     * user did not choose devices already. PLAIT_NIC is set regardless. */
+    unsigned char nic_for_ucx[PLAIT_MAX_NICS];
     const char *ckpt_dir;   /* NULL: not given */
     const char *ckpt_every; /* NULL: not given */
 };

@@ -61,6 +61,23 @@ static int step_cpus(spank_t sp, const plait_topology_t *t, plait_cpus_t *out)
     return !plait_cpus_empty(out);
 }
 
+/* Whether a topology NIC exists on this node under the name UCX would use:
+ * /sys/class/infiniband/<dev>/ports/<port> for "mlx5_0:1", or
+ * /sys/class/net/<if> for an Ethernet interface. */
+static int nic_on_node(const struct plait_nic *nic)
+{
+    char dev[sizeof(nic->name)], path[256];
+    snprintf(dev, sizeof(dev), "%s", nic->name);
+    char *port = strrchr(dev, ':');
+    if (nic->rdma && port) {
+        *port++ = '\0';
+        snprintf(path, sizeof(path), "/sys/class/infiniband/%s/ports/%s", dev, port);
+    } else {
+        snprintf(path, sizeof(path), "/sys/class/net/%s", dev);
+    }
+    return access(path, F_OK) == 0;
+}
+
 /* Whether Slurm gave each node consecutive task ids in node order (-m block,
  * Slurm's default): only then can nodes trade their blocks of ranks. */
 static int block_distribution(spank_t sp)
@@ -290,6 +307,10 @@ int plait_stepd_task_init(spank_t sp)
             goto out;
         }
         ej.topo = topo;
+        char user_ucx[1024];
+        int ucx_chosen = getenv_job(sp, "UCX_NET_DEVICES", user_ucx, sizeof(user_ucx));
+        for (int n = 0; n < topo->nnics && n < PLAIT_MAX_NICS; n++)
+            ej.nic_for_ucx[n] = !ucx_chosen && nic_on_node(&topo->nic[n]);
         char step_gpus[512], cvd[512];
         int have_sg = getenv_job(sp, "SLURM_STEP_GPUS", step_gpus, sizeof(step_gpus));
         int have_cvd = getenv_job(sp, "CUDA_VISIBLE_DEVICES", cvd, sizeof(cvd));

@@ -29,7 +29,7 @@ report='echo "rank=$SLURM_PROCID node=$SLURMD_NODENAME localid=$SLURM_LOCALID'\
 ' P_RANK=${PLAIT_RANK-} P_WORLD=${PLAIT_WORLD_SIZE-} P_LOCAL=${PLAIT_LOCAL_RANK-}'\
 ' P_LOCAL_SIZE=${PLAIT_LOCAL_SIZE-} P_DP=${PLAIT_DP_RANK-} P_DPS=${PLAIT_DP_SIZE-}'\
 ' P_TP=${PLAIT_TP_RANK-} P_TPS=${PLAIT_TP_SIZE-} P_PP=${PLAIT_PP_RANK-} P_PPS=${PLAIT_PP_SIZE-}'\
-' CVD=${CUDA_VISIBLE_DEVICES-} ORDER=${CUDA_DEVICE_ORDER-} UCX=${UCX_NET_DEVICES-}'\
+' CVD=${CUDA_VISIBLE_DEVICES-} ORDER=${CUDA_DEVICE_ORDER-} UCX=${UCX_NET_DEVICES-} NIC=${PLAIT_NIC-}'\
 ' P_CPUS=${PLAIT_CPUS-} CKPT=${PLAIT_CKPT_DIR-} EVERY=${PLAIT_CKPT_EVERY-}'\
 ' AFF=$(sed -n "s/^Cpus_allowed_list:\t//p" /proc/self/status)"'
 
@@ -40,9 +40,12 @@ cat >job.sh <<EOF
 #SBATCH --plait-ckpt-dir=$work/ckpt --plait-ckpt-every=30min
 echo "batch CKPT=\$PLAIT_CKPT_DIR EVERY=\$PLAIT_CKPT_EVERY RANK=\${PLAIT_RANK-none}"
 srun bash -c '$report'
+UCX_NET_DEVICES=lo srun bash -c 'echo "user UCX=\$UCX_NET_DEVICES NIC=\${PLAIT_NIC-}"'
 EOF
 sbatch --wait -o out.txt job.sh >/dev/null 2>sbatch.err || fail "plait job failed: $(cat sbatch.err out.txt)"
 grep -q "^batch CKPT=$work/ckpt EVERY=30min RANK=none$" out.txt || fail "batch step: $(head -1 out.txt)"
+[ "$(grep -c '^user UCX=lo NIC=mlx5_' out.txt)" = 16 ] ||
+    fail "a user's UCX_NET_DEVICES was not kept: $(grep '^user' out.txt | head -2)"
 
 "$build/bin/plait-topo" --topology "$top/etc/topology/local-cluster.xml" --nodes 2 \
     --layout pp=2,tp=4 --json >expected.json 2>/dev/null || fail "plait-topo failed"
@@ -50,7 +53,7 @@ grep -q "^batch CKPT=$work/ckpt EVERY=30min RANK=none$" out.txt || fail "batch s
 online=$(bash -c 'sed -n "s/^Cpus_allowed_list:\t//p" /proc/self/status')
 
 python3 - out.txt expected.json "$online" "$work/ckpt" <<'PY' || fail "ranks do not match the contract"
-import json, sys
+import json, os, sys
 
 def cpus(text):
     out = set()
@@ -78,7 +81,11 @@ for line in lines:
     assert f["node"] == f"n{r // 8 + 1}", line                    # block distribution
     assert (dp, tp, pp) == (e["dp"], e["tp"], e["pp"]), line
     assert int(f["CVD"]) == e["gpu"] and f["ORDER"] == "PCI_BUS_ID", line
-    assert f["UCX"] == e["nic"], line
+    assert f["NIC"] == e["nic"], line
+    # UCX is pointed at the NIC only where the device exists (not on this host).
+    dev, _, port = e["nic"].partition(":")
+    present = os.path.exists(f"/sys/class/infiniband/{dev}/ports/{port}")
+    assert f["UCX"] == (e["nic"] if present else ""), line
     assert cpus(f["P_CPUS"]) == cpus(e["cpus"]) and f["P_CPUS"], line
     want = cpus(f["P_CPUS"]) & online or online
     assert cpus(f["AFF"]) == want, f"{line}: affinity {f['AFF']}, expected {sorted(want)}"
@@ -119,7 +126,7 @@ refuse "plait: --plait-placement=topo: 4 tasks per node but 2 GPUs per node" \
 # No plait options: no PLAIT_* variables, Slurm's GPUs, no binding.
 srun -N2 --ntasks-per-node=2 --gpus-per-node=8 bash -c "$report" >plain.txt 2>&1 || fail "plain job: $(cat plain.txt)"
 [ "$(grep -c '^rank=' plain.txt)" = 4 ] || fail "plain job: $(cat plain.txt)"
-if grep -v 'P_RANK= P_WORLD= P_LOCAL= P_LOCAL_SIZE= P_DP= P_DPS= P_TP= P_TPS= P_PP= P_PPS= CVD=0,1,2,3,4,5,6,7 ORDER= UCX= P_CPUS= CKPT= EVERY=' plain.txt | grep -q .; then
+if grep -v 'P_RANK= P_WORLD= P_LOCAL= P_LOCAL_SIZE= P_DP= P_DPS= P_TP= P_TPS= P_PP= P_PPS= CVD=0,1,2,3,4,5,6,7 ORDER= UCX= NIC= P_CPUS= CKPT= EVERY=' plain.txt | grep -q .; then
     fail "a job without plait options was changed: $(cat plain.txt)"
 fi
 grep -q "AFF=$online\$" plain.txt || fail "plain job affinity changed: $(cat plain.txt)"
@@ -127,7 +134,7 @@ grep -q "AFF=$online\$" plain.txt || fail "plain job affinity changed: $(cat pla
 # --plait-placement=none: coordinates only.
 srun -N1 -n4 --gpus-per-node=4 --plait-layout=tp=2,pp=1 --plait-placement=none bash -c "$report" >none.txt 2>&1 ||
     fail "placement none: $(cat none.txt)"
-grep -q "rank=3 .*P_RANK=3 .*P_DP=1 P_DPS=2 P_TP=1 P_TPS=2 .*CVD=0,1,2,3 ORDER= UCX= P_CPUS= " none.txt ||
+grep -q "rank=3 .*P_RANK=3 .*P_DP=1 P_DPS=2 P_TP=1 P_TPS=2 .*CVD=0,1,2,3 ORDER= UCX= NIC= P_CPUS= " none.txt ||
     fail "placement none: $(cat none.txt)"
 
 # A topology file the job user cannot read is not read for them: srun (run

@@ -83,6 +83,7 @@ int main(void)
     task.gpu = 1;
     task.nic = t->gpu[1].nic;
     plait_cpus_parse("14-27,126-139", &task.cpus);
+    job.nic_for_ucx[task.nic] = 1;
     struct vars v = {0};
     CHECK(plait_env_task(&job, &task, collect, &v) == 0);
     CHECK_STR_EQ(get(&v, "PLAIT_RANK"), "13");
@@ -105,6 +106,14 @@ int main(void)
     CHECK_STR_EQ(get(&v, "PLAIT_CPUS"), "14-27,126-139");
     CHECK_STR_EQ(get(&v, "PLAIT_CKPT_DIR"), "/scratch/run1");
     CHECK_STR_EQ(get(&v, "PLAIT_CKPT_EVERY"), "30min");
+
+    /* A NIC this node lacks, or a user's own UCX_NET_DEVICES: UCX is left
+     * alone, PLAIT_NIC still says which NIC the placement chose. */
+    struct vars u = {0};
+    job.nic_for_ucx[task.nic] = 0;
+    CHECK(plait_env_task(&job, &task, collect, &u) == 0);
+    CHECK(!get(&u, "UCX_NET_DEVICES"));
+    CHECK_STR_EQ(get(&u, "PLAIT_NIC"), "mlx5_1:1");
 
     /* placement none: coordinates only. */
     struct vars w = {0};
