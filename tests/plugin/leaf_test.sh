@@ -61,7 +61,9 @@ topo=$(awk '/^node /{node=substr($3, 2, length($3) - 3)} /^  [0-9]/{print node, 
 # n4 missing from topology.conf: Slurm's order, and task 0's slurmd says so.
 printf 'SwitchName=s1 Nodes=n[1,3]\nSwitchName=s2 Nodes=n2\n' >topology.conf
 srun "${step[@]}" bash -c "$report" >missing.out 2>&1 || fail "n4 missing: $(cat missing.out)"
-[ "$(awk '$3 != $4' missing.out)" = "" ] || fail "n4 missing: ranks moved: $(cat missing.out)"
+# srun's own notes ("queued and waiting for resources") may share the file.
+[ "$(grep -c '^env ' missing.out)" = 8 ] || fail "n4 missing: $(cat missing.out)"
+[ "$(awk '$1 == "env" && $3 != $4' missing.out)" = "" ] || fail "n4 missing: ranks moved: $(cat missing.out)"
 grep -q "plait: slurm_topology $work/topology.conf: node n4 is not under any leaf switch" \
     "$(dirname "$SLURM_CONF")/log/slurmd-n1.log" || fail "n4 missing: no word in slurmd-n1.log"
 
@@ -69,5 +71,6 @@ grep -q "plait: slurm_topology $work/topology.conf: node n4 is not under any lea
 printf 'SwitchName=s1 Nodes=n[1,3]\nSwitchName=s2 Nodes=n[2,4]\n' >topology.conf
 srun -m cyclic -N4 --ntasks-per-node=1 --gpus-per-node=1 --plait-layout=tp=1,pp=2 bash -c "$report" \
     >cyclic.out 2>&1 || fail "-m cyclic: $(cat cyclic.out)"
-[ "$(awk '$3 != $4' cyclic.out)" = "" ] || fail "-m cyclic: ranks moved: $(cat cyclic.out)"
+[ "$(grep -c '^env ' cyclic.out)" = 4 ] || fail "-m cyclic: $(cat cyclic.out)"
+[ "$(awk '$1 == "env" && $3 != $4' cyclic.out)" = "" ] || fail "-m cyclic: ranks moved: $(cat cyclic.out)"
 echo "leaf switches on 4 nodes: pipelines under one leaf, PMI2 collectives, Slurm's order kept: ok"
