@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum key_kind { KEY_INT, KEY_INT64, KEY_FLOAT, KEY_STRING, KEY_SCHEDULE, KEY_CKPT_EVERY };
+enum key_kind { KEY_INT, KEY_INT64, KEY_FLOAT, KEY_BOOL, KEY_STRING, KEY_SCHEDULE, KEY_CKPT_EVERY };
 
 /* One row per accepted key: its type, range and default. Keys without a
  * default must be set. */
@@ -49,6 +49,7 @@ static const struct key_spec keys[] = {
     {"log.metrics", KEY_STRING, OFF(metrics_path), 0, 0, 0, 0, ""},
     {"log.peak_tflops", KEY_FLOAT, OFF(peak_tflops), 0, 1e6, 0, 0, NULL},
     {"pipeline.schedule", KEY_SCHEDULE, OFF(schedule), 0, 0, 0, PIPE_1F1B, NULL},
+    {"dp.overlap", KEY_BOOL, OFF(dp_overlap), 0, 0, 0, 1, NULL},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -71,6 +72,9 @@ static const char *expected(const struct key_spec *k, char *buf, size_t len)
         break;
     case KEY_FLOAT:
         snprintf(buf, len, "a number from %g to %g", k->min, k->max);
+        break;
+    case KEY_BOOL:
+        snprintf(buf, len, "true or false");
         break;
     case KEY_STRING:
         snprintf(buf, len, "a string in quotes");
@@ -162,6 +166,11 @@ static int set_value(struct train_config *cfg, const struct key_spec *k, const c
         num = type == CONFIG_TYPE_FLOAT ? config_setting_get_float(s)
                                         : (double)config_setting_get_int64(s);
         break;
+    case KEY_BOOL:
+        if (type != CONFIG_TYPE_BOOL)
+            goto wrong_type;
+        *(int *)field = config_setting_get_bool(s);
+        return 0;
     case KEY_STRING:
     case KEY_SCHEDULE:
         if (type != CONFIG_TYPE_STRING)
@@ -201,6 +210,8 @@ static int set_value(struct train_config *cfg, const struct key_spec *k, const c
             goto out_of_range;
         *(double *)field = num;
         return 0;
+    case KEY_BOOL:
+        break;
     case KEY_STRING:
         if (strlen(str) >= TRAIN_PATH_MAX) {
             fail(err, errlen, "%s: %s: string of %zu bytes is too long; expected under %d", where,
@@ -283,6 +294,7 @@ static void set_default(struct train_config *cfg, const struct key_spec *k)
     void *field = (char *)cfg + k->offset;
     switch (k->kind) {
     case KEY_INT:
+    case KEY_BOOL:
         *(int *)field = (int)k->def_num;
         break;
     case KEY_INT64:

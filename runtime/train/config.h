@@ -43,6 +43,7 @@ struct train_config {
     char metrics_path[TRAIN_PATH_MAX]; /* empty: no metrics file */
     double peak_tflops;                /* per rank, for MFU; 0: MFU not reported */
     enum pipe_kind schedule;
+    int dp_overlap; /* 0: the gradient all-reduce waits for the whole backward pass */
     /* Source line of each key that was set, in schema order, for errors found
      * later (a global batch that the layout cannot split, say). */
     int lines[TRAIN_CONFIG_MAX_KEYS];

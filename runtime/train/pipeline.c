@@ -1,7 +1,9 @@
 /* One optimizer step over the pipeline: runs this stage's schedule, moving
  * activations forward and gradients backward over the runtime's
  * point-to-point calls, and all-reduces each chunk's gradients over the
- * data-parallel group as soon as the step's last weight pass has left it. */
+ * data-parallel group as soon as the step's last weight pass has left it
+ * (with dp.overlap = false: all of them after the schedule, to measure what
+ * the overlap buys). */
 #include "runtime/train/trainer.h"
 
 #include <time.h>
@@ -65,7 +67,7 @@ static int progress(struct trainer *t)
 
 static int start_bucket(struct trainer *t, int k)
 {
-    if (t->place->dp_size == 1)
+    if (t->place->dp_size == 1 || t->bucket[k])
         return 0;
     float *g = gpt_stage_grads(t->chunk[k]);
     size_t n = gpt_stage_param_count(t->chunk[k]);
@@ -111,7 +113,7 @@ static int backward(struct trainer *t, int mb, int slot, int weight)
         if (weight) {
             if (gpt_stage_backward_weight(t->chunk[k], slot))
                 return chunk_fail(t, k);
-            if (mb == t->accum - 1 && start_bucket(t, k))
+            if (t->cfg.dp_overlap && mb == t->accum - 1 && start_bucket(t, k))
                 return -1;
         }
         if (progress(t))
@@ -125,7 +127,7 @@ static int weight(struct trainer *t, int mb, int slot)
     for (int k = t->nchunks - 1; k >= 0; k--) {
         if (gpt_stage_backward_weight(t->chunk[k], slot))
             return chunk_fail(t, k);
-        if (mb == t->accum - 1 && start_bucket(t, k))
+        if (t->cfg.dp_overlap && mb == t->accum - 1 && start_bucket(t, k))
             return -1;
         if (progress(t))
             return -1;
@@ -186,6 +188,9 @@ int pipeline_step(struct trainer *t, double *loss_sum)
     }
     for (int s = 0; s < t->slots; s++)
         if (finish_send(t, &t->act_send[s], -1) || finish_send(t, &t->grad_send[s], -1))
+            return -1;
+    for (int k = K - 1; k >= 0; k--)
+        if (start_bucket(t, k))
             return -1;
     for (int k = K - 1; k >= 0; k--) {
         if (!t->bucket[k])

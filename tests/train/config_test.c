@@ -52,6 +52,7 @@ int main(void)
     CHECK(fabs(cfg.optim.beta2 - 0.95) < 1e-15);
     CHECK_INT_EQ(cfg.seed, 1234);
     CHECK_INT_EQ(cfg.schedule, PIPE_1F1B);
+    CHECK_INT_EQ(cfg.dp_overlap, 1);
     CHECK_STR_EQ(cfg.data_path, "tokens.h5");
     CHECK_STR_EQ(cfg.ckpt_dir, "");
     CHECK_INT_EQ(train_config_accum(&cfg, 2), 2);
@@ -68,6 +69,8 @@ int main(void)
             ":7:", "0 is out of range; expected an integer from 1");
     refused("log = { peak_tflops = -1.5; };\n", ":7:", "-1.5 is out of range");
     refused("pipeline = { schedule = \"gpipe\"; };\n", ":7:", "\"1f1b\" or \"zb-h1\"");
+    refused("dp = { overlap = 1; };\n", ":7:", "dp.overlap: an integer; expected true or false");
+    refused("dp = { overlap = \"no\"; };\n", ":7:", "a string; expected true or false");
     refused("checkpoint = { every = \"5 hours\"; };\n", ":7:", "\"Tmin\"");
     refused("checkpoint = { every = 0; };\n", ":7:", "out of range");
     refused("model2 = 1;\n", ":7:", "unknown key 'model2'");

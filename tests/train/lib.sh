@@ -16,17 +16,18 @@ make_dataset() {
 }
 
 # write_config FILE DATA METRICS [KEY=VALUE...]: the tiny model of etc/tiny.cfg;
-# schedule=, steps=, ckpt_dir=, ckpt_every= override.
+# schedule=, steps=, ckpt_dir=, ckpt_every=, overlap= override.
 write_config() {
     local file=$1 data=$2 metrics=$3
     shift 3
-    local schedule=1f1b steps=20 ckpt_dir="" ckpt_every=1000 kv
+    local schedule=1f1b steps=20 ckpt_dir="" ckpt_every=1000 overlap=true kv
     for kv in "$@"; do
         case $kv in
         schedule=*) schedule=${kv#*=} ;;
         steps=*) steps=${kv#*=} ;;
         ckpt_dir=*) ckpt_dir=${kv#*=} ;;
         ckpt_every=*) ckpt_every=${kv#*=} ;;
+        overlap=*) overlap=${kv#*=} ;;
         *) echo "write_config: unknown $kv" >&2; return 1 ;;
         esac
     done
@@ -40,6 +41,7 @@ data = { path = "$data"; };
 checkpoint = { dir = "$ckpt_dir"; every = $ckpt_every; keep = 2; };
 log = { metrics = "$metrics"; };
 pipeline = { schedule = "$schedule"; };
+dp = { overlap = $overlap; };
 CFG
 }
 
