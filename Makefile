@@ -133,5 +133,9 @@ install: all $(INSTALL_RULES)
 cluster-down:
 	-tests/slurm/cluster down
 
+# `make print-VAR` shows a variable as the build sees it (e.g. SLURM_PLUGIN_DIR).
+print-%:
+	@echo '$($*)'
+
 clean:
 	rm -rf build

@@ -43,8 +43,11 @@ $(TESTBIN)/io_bench: $(OBJ)/tests/bench/io_bench.o $(IO_LIB)
 ALL_TARGETS += $(TESTBIN)/io_bench
 BENCHES += $(TESTBIN)/io_bench
 
-install-io: $(BIN)/plait-data $(BIN)/plait-ckpt
-	install -d $(DESTDIR)$(PREFIX)/bin
+install-io: $(BIN)/plait-data $(BIN)/plait-ckpt $(IO_LIB)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/plait/io
 	install -m 755 $(BIN)/plait-data $(BIN)/plait-ckpt $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(IO_LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 io/plait_io.h $(DESTDIR)$(PREFIX)/include/plait/io/
 
 INSTALL_RULES += install-io
+.PHONY: install-io

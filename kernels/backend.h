@@ -68,7 +68,7 @@ struct gpt_backend {
 };
 
 extern const struct gpt_backend gpt_cpu_backend;
-/* Defined by libplait-kernels-cuda.a; NULL (weak) when it is not linked. */
+/* Defined by libplait_kernels_cuda.a; NULL (weak) when it is not linked. */
 const struct gpt_backend *gpt_cuda_backend(void) __attribute__((weak));
 
 #ifdef __cplusplus

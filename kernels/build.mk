@@ -1,10 +1,10 @@
-# kernels: the GPT stage's compute, built into libplait-kernels.a. Programs
+# kernels: the GPT stage's compute, built into libplait_kernels.a. Programs
 # that use it link $(KERNELS_LIB) $(KERNELS_LDLIBS).
 KERNELS_SRC := kernels/stage.c kernels/init.c kernels/optimizer.c kernels/cpu/backend.c \
 	kernels/cpu/layernorm.c kernels/cpu/linear.c kernels/cpu/attention.c \
 	kernels/cpu/elementwise.c kernels/cpu/embedding.c kernels/cpu/crossentropy.c \
 	kernels/cpu/adamw.c
-KERNELS_LIB := $(LIB)/libplait-kernels.a
+KERNELS_LIB := $(LIB)/libplait_kernels.a
 KERNELS_LDLIBS := -fopenmp $(call pkg_libs,openblas) -lm -lpthread
 KERNELS_CFLAGS := -I. -fopenmp $(call pkg_cflags,openblas)
 EXTRA_CFLAGS_kernels := $(KERNELS_CFLAGS) -O3 -march=x86-64-v3
@@ -32,10 +32,10 @@ $(OBJ)/tests/bench/bench_train_step.o: EXTRA_CFLAGS_tests += $(KERNELS_CFLAGS)
 ALL_TARGETS += $(KERNELS_BENCH)
 BENCHES += $(KERNELS_BENCH)
 
-# The CUDA backend (when nvcc is found): libplait-kernels-cuda.a. A program
+# The CUDA backend (when nvcc is found): libplait_kernels_cuda.a. A program
 # that creates GPT_DEVICE_CUDA stages links $(KERNELS_CUDA_LDLIBS) as well.
 ifeq ($(HAVE_CUDA),1)
-KERNELS_CUDA_LIB := $(LIB)/libplait-kernels-cuda.a
+KERNELS_CUDA_LIB := $(LIB)/libplait_kernels_cuda.a
 KERNELS_CUDA_LDLIBS := -Wl,--undefined=gpt_cuda_backend $(KERNELS_CUDA_LIB) \
 	-L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
 $(KERNELS_CUDA_LIB): $(OBJ)/kernels/cuda/backend.cu.o
@@ -71,3 +71,11 @@ $(OBJ)/tests/bench/bench_train_step_cuda.o: EXTRA_CFLAGS_tests += $(KERNELS_CFLA
 ALL_TARGETS += $(KERNELS_CUDA_BENCH)
 BENCHES += $(KERNELS_CUDA_BENCH)
 endif
+
+INSTALL_RULES += install-kernels
+.PHONY: install-kernels
+install-kernels: $(KERNELS_LIB) $(if $(HAVE_CUDA),$(KERNELS_CUDA_LIB))
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/plait/kernels
+	install -m 644 $(KERNELS_LIB) $(DESTDIR)$(PREFIX)/lib/
+	$(if $(HAVE_CUDA),install -m 644 $(KERNELS_CUDA_LIB) $(DESTDIR)$(PREFIX)/lib/)
+	install -m 644 kernels/kernels.h $(DESTDIR)$(PREFIX)/include/plait/kernels/

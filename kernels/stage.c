@@ -89,7 +89,7 @@ static const char *check_opts(const gpt_stage_opts *o)
     if (o->device != GPT_DEVICE_CPU && o->device != GPT_DEVICE_CUDA)
         BAD("device %d: expected GPT_DEVICE_CPU or GPT_DEVICE_CUDA", (int)o->device);
     if (o->device == GPT_DEVICE_CUDA && !(gpt_cuda_backend && gpt_cuda_backend()))
-        BAD("device cuda: not available (link libplait-kernels-cuda.a, built when nvcc is "
+        BAD("device cuda: not available (link libplait_kernels_cuda.a, built when nvcc is "
             "found)");
 #undef BAD
     return NULL;

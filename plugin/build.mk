@@ -66,12 +66,12 @@ INSTALL_RULES += install-plugin
 .PHONY: install-plugin
 install-plugin: $(PLAIT_SO) $(PLAIT_TOPO) $(PLACEMENT_LIB)
 	install -d $(DESTDIR)$(SLURM_PLUGIN_DIR) $(DESTDIR)$(PREFIX)/bin \
-		$(DESTDIR)$(PREFIX)/include/plait $(DESTDIR)$(PREFIX)/lib \
+		$(DESTDIR)$(PREFIX)/include/plait/plugin $(DESTDIR)$(PREFIX)/lib \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(PREFIX)/share/plait/topology $(DESTDIR)$(SYSCONFDIR)/plait
 	install -m 755 $(PLAIT_SO) $(DESTDIR)$(SLURM_PLUGIN_DIR)/plait.so
 	install -m 755 $(PLAIT_TOPO) $(DESTDIR)$(PREFIX)/bin/plait-topo
-	install -m 644 plugin/placement.h $(DESTDIR)$(PREFIX)/include/plait/placement.h
+	install -m 644 plugin/placement.h $(DESTDIR)$(PREFIX)/include/plait/plugin/placement.h
 	install -m 644 $(PLACEMENT_LIB) $(DESTDIR)$(PREFIX)/lib/libplait_placement.a
 	install -m 644 plugin/man/plait-topo.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 plugin/man/plait.conf.5 $(DESTDIR)$(MANDIR)/man5/

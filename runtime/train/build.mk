@@ -7,7 +7,7 @@ TRAIN_LIBS := $(call pkg_libs,libconfig) -lm
 # The libraries' variables are defined after this file is read: name the
 # archives by path here; the recipe expands their flags late.
 TRAIN_OBJS := $(addprefix $(OBJ)/runtime/train/,main.o model.o pipeline.o checkpoint.o)
-$(BIN)/plait-train: $(TRAIN_OBJS) $(TRAIN_PARTS) $(LIB)/libplait.a $(LIB)/libplait-kernels.a \
+$(BIN)/plait-train: $(TRAIN_OBJS) $(TRAIN_PARTS) $(LIB)/libplait.a $(LIB)/libplait_kernels.a \
 		$(LIB)/libplait_io.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ $(PLAIT_LIBS) $(KERNELS_LDLIBS) $(IO_LIBS) $(TRAIN_LIBS)
@@ -36,3 +36,11 @@ SCRIPT_TESTS += tests/train/plot_test.sh tests/train/errors_test.sh tests/train/
 	tests/train/resume_test.sh tests/train/requeue_test.sh \
 	tests/train/slurm_layout_test.sh tests/train/slurm_dead_rank_test.sh
 BENCHES += tests/bench/train_bench.sh
+
+INSTALL_RULES += install-train
+.PHONY: install-train
+install-train: $(BIN)/plait-train $(BIN)/plait-plot
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/plait/examples
+	install -m 755 $(BIN)/plait-train $(BIN)/plait-plot $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 etc/tiny.cfg etc/demo.cfg etc/gpt2-124m.cfg examples/local.sbatch \
+		examples/dgx-h100.sbatch $(DESTDIR)$(PREFIX)/share/plait/examples/
