@@ -8,12 +8,5 @@
 int plait_sbatch_post_opt(spank_t sp)
 {
     (void)sp;
-    char err[2048];
-    if (!plait_opts.given)
-        return 0;
-    if (plait_submit_check(err, sizeof(err))) {
-        slurm_error("plait: %s", err);
-        return -1;
-    }
-    return 0;
+    return plait_submit_post_opt();
 }

@@ -24,7 +24,9 @@ int plait_srun_post_opt(spank_t sp);
 int plait_srun_local_user_init(spank_t sp);
 int plait_sbatch_post_opt(spank_t sp);
 int plait_stepd_task_init(spank_t sp);
-/* Submission checks shared by srun and sbatch/salloc (submit.c). */
-int plait_submit_check(char *err, size_t errlen);
+/* The checks at submission, shared by srun and sbatch/salloc (submit.c):
+ * for a job using plait, one slurm_error() line and -1 when its options cannot
+ * work, which makes the command refuse it. */
+int plait_submit_post_opt(void);
 
 #endif

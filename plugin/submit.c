@@ -99,7 +99,7 @@ static void read_counts(struct plait_counts *c)
     }
 }
 
-int plait_submit_check(char *err, size_t errlen)
+static int submit_check(char *err, size_t errlen)
 {
     char why[1024];
     const struct plait_config *cfg = plait_config_get(why, sizeof(why));
@@ -122,4 +122,16 @@ int plait_submit_check(char *err, size_t errlen)
     int rc = plait_request_check(&req, &counts, topo, err, errlen);
     plait_topology_free(topo);
     return rc;
+}
+
+int plait_submit_post_opt(void)
+{
+    char err[2048];
+    if (!plait_opts.given)
+        return 0;
+    if (submit_check(err, sizeof(err))) {
+        slurm_error("plait: %s", err);
+        return -1;
+    }
+    return 0;
 }
