@@ -11,14 +11,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench.h"
 #include "kernels/kernels.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 static double sgemm_gflops(void)
 {
@@ -30,35 +24,20 @@ static double sgemm_gflops(void)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
-        double t = now();
+        double t = bench_now();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
-        t = now() - t;
+        t = bench_now() - t;
         best = t < best ? t : best;
     }
     free(a), free(b), free(c);
     return 2.0 * n * n * n / best / 1e9;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, n, sizeof(*v), cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 static void emit(FILE *f, const char *metric, double value, const char *unit, const char *anchor,
                  double anchor_value, const char *goal)
 {
-    fprintf(f,
-            "{\"bench\":\"kernels_cpu_gpt2_124m_step\",\"metric\":\"%s\",\"value\":%.4g,"
-            "\"unit\":\"%s\",\"anchor\":\"%s\",\"anchor_value\":%.4g,\"ratio\":%.4g,"
-            "\"goal\":\"%s\"}\n",
-            metric, value, unit, anchor, anchor_value, value / anchor_value, goal);
+    bench_emit(f, "kernels_cpu_gpt2_124m_step", metric, value, unit, anchor, anchor_value,
+               value / anchor_value, goal);
 }
 
 int main(int argc, char **argv)
@@ -100,19 +79,19 @@ int main(int argc, char **argv)
     double t_fwd[100], t_bwd[100], t_opt[100], total[100];
     float loss = 0;
     for (int step = 0; step <= steps; step++) {
-        double t0 = now();
+        double t0 = bench_now();
         gpt_stage_zero_grad(s);
         if (gpt_stage_forward(s, 0, tok, NULL, tgt, NULL, &loss) < 0)
             goto fail;
-        double t1 = now();
+        double t1 = bench_now();
         if (gpt_stage_backward(s, 0, NULL, 1.0f, NULL) < 0)
             goto fail;
-        double t2 = now();
+        double t2 = bench_now();
         double norm = gpt_stage_grad_sumsq(s);
         if (norm > 1.0)
             gpt_stage_scale_grads(s, (float)(1.0 / norm));
         gpt_stage_adamw(s, 1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, step + 1);
-        double t3 = now();
+        double t3 = bench_now();
         if (step == 0)
             continue; /* warm-up: first touch of the buffers */
         t_fwd[step - 1] = t1 - t0, t_bwd[step - 1] = t2 - t1, t_opt[step - 1] = t3 - t2;
@@ -120,19 +99,15 @@ int main(int argc, char **argv)
         printf("step %d: loss %.4f, %.3f s (forward %.3f, backward %.3f, optimizer %.3f)\n", step,
                loss, t3 - t0, t1 - t0, t2 - t1, t3 - t2);
     }
-    double step_s = median(total, steps), gflop = gpt_stage_flops(s) / 1e9;
+    double step_s = bench_median(total, steps), gflop = gpt_stage_flops(s) / 1e9;
     double gflops = gflop / step_s;
     printf("%d threads, %.1f GFLOP per step: %.3f s/step, %.1f GFLOP/s; sgemm 1024^3 %.1f GFLOP/s;"
            " forward %.3f, backward %.3f, optimizer %.3f s\n",
-           threads, gflop, step_s, gflops, anchor, median(t_fwd, steps), median(t_bwd, steps),
-           median(t_opt, steps));
-    const char *path = getenv("PLAIT_BENCH_RESULTS");
-    FILE *f = fopen(path ? path : "build/bench/results.jsonl", "a");
-    if (!f) {
-        fprintf(stderr, "bench_train_step: cannot append to %s\n",
-                path ? path : "build/bench/results.jsonl");
+           threads, gflop, step_s, gflops, anchor, bench_median(t_fwd, steps),
+           bench_median(t_bwd, steps), bench_median(t_opt, steps));
+    FILE *f = bench_results_open("bench_train_step");
+    if (!f)
         return 1;
-    }
     emit(f, "model_gflops", gflops, "GFLOP/s", "cblas_sgemm 1024^3 GFLOP/s", anchor,
          "ratio as high as possible");
     emit(f, "step_time", step_s, "s", "step FLOPs at cblas_sgemm speed (s)", gflop / anchor,

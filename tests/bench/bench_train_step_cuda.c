@@ -9,14 +9,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench.h"
 #include "kernels/kernels.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 static double sgemm_gflops(void)
 {
@@ -33,11 +27,11 @@ static double sgemm_gflops(void)
     const float one = 1.0f, zero = 0.0f;
     cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, a, n, b, n, &zero, c, n);
     cudaDeviceSynchronize();
-    double t = now();
+    double t = bench_now();
     for (int r = 0; r < reps; r++)
         cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, a, n, b, n, &zero, c, n);
     cudaDeviceSynchronize();
-    t = now() - t;
+    t = bench_now() - t;
     cublasDestroy(h);
     cudaFree(a), cudaFree(b), cudaFree(c);
     return 2.0 * n * n * n * reps / t / 1e9;
@@ -80,7 +74,7 @@ int main(int argc, char **argv)
     double total = 0;
     float loss = 0;
     for (int step = 0; step <= steps; step++) {
-        double t0 = now();
+        double t0 = bench_now();
         gpt_stage_zero_grad(s);
         if (gpt_stage_forward(s, 0, tok, NULL, tgt, NULL, &loss) < 0 ||
             gpt_stage_backward(s, 0, NULL, 1.0f, NULL) < 0) {
@@ -92,7 +86,7 @@ int main(int argc, char **argv)
             gpt_stage_scale_grads(s, (float)(1.0 / norm));
         gpt_stage_adamw(s, 1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, step + 1);
         cudaDeviceSynchronize();
-        double dt = now() - t0;
+        double dt = bench_now() - t0;
         if (step > 0)
             total += dt;
         printf("step %d: loss %.4f, %.3f s\n", step, loss, dt);
@@ -100,15 +94,12 @@ int main(int argc, char **argv)
     double step_s = total / steps, tokens = N / step_s;
     double gflops = gpt_stage_flops(s) / 1e9 / step_s;
     printf("%.0f tokens/s, %.1f GFLOP/s, cublasSgemm %.1f GFLOP/s\n", tokens, gflops, anchor);
-    FILE *f = fopen(getenv("PLAIT_BENCH_RESULTS") ? getenv("PLAIT_BENCH_RESULTS")
-                                                  : "build/bench/results.jsonl",
-                    "a");
+    FILE *f = bench_results_open("bench_train_step_cuda");
     if (f) {
-        fprintf(f,
-                "{\"bench\":\"kernels_cuda_gpt2_124m_step\",\"metric\":\"mfu_fp32\",\"value\":%.4g,"
-                "\"unit\":\"GFLOP/s\",\"anchor\":\"cublasSgemm 8192^3 GFLOP/s\",\"anchor_value\":"
-                "%.4g,\"ratio\":%.4g,\"goal\":\"500k tokens/s (measured: %.0f tokens/s)\"}\n",
-                gflops, anchor, gflops / anchor, tokens);
+        char goal[64];
+        snprintf(goal, sizeof(goal), "500k tokens/s (measured: %.0f tokens/s)", tokens);
+        bench_emit(f, "kernels_cuda_gpt2_124m_step", "mfu_fp32", gflops, "GFLOP/s",
+                   "cublasSgemm 8192^3 GFLOP/s", anchor, gflops / anchor, goal);
         fclose(f);
     }
     gpt_stage_destroy(s);

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "io/plait_io.h"
 
 #define REPS    3 /* asynchronous checkpoints (each spans several steps) */
@@ -27,35 +28,11 @@
 static const char *bench_dir = "build/bench/io";
 static FILE *results;
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void emit(const char *metric, double value, const char *unit, const char *anchor,
                  double anchor_value, double ratio, const char *goal)
 {
-    char line[1024];
-    snprintf(line, sizeof line,
-             "{\"bench\":\"io\",\"metric\":\"%s\",\"value\":%.4g,\"unit\":\"%s\",\"anchor\":"
-             "\"%s\",\"anchor_value\":%.4g,\"ratio\":%.4f,\"goal\":\"%s\"}\n",
-             metric, value, unit, anchor, anchor_value, ratio, goal);
-    fputs(line, results);
-    fputs(line, stdout);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return v[n / 2];
+    bench_emit(results, "io", metric, value, unit, anchor, anchor_value, ratio, goal);
+    bench_emit(stdout, "io", metric, value, unit, anchor, anchor_value, ratio, goal);
 }
 
 /* Drops a file's clean pages so the next read comes from the disk. */
@@ -83,7 +60,7 @@ static void evict_dir(const char *dir, int nshards)
 /* Writes of 8 MiB, then fsync: 1 MiB pieces measured the same, 32 MiB slower. */
 static double raw_write(const char *path, const char *buf, size_t bytes)
 {
-    double t0 = now();
+    double t0 = bench_now();
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     for (size_t off = 0; off < bytes;) {
         size_t n = bytes - off < ((size_t)8 << 20) ? bytes - off : (size_t)8 << 20;
@@ -94,7 +71,7 @@ static double raw_write(const char *path, const char *buf, size_t bytes)
     }
     fsync(fd);
     close(fd);
-    return now() - t0;
+    return bench_now() - t0;
 }
 
 /* One read of the whole file: of the plain ways tried (pieces of 1-64 MiB,
@@ -102,13 +79,13 @@ static double raw_write(const char *path, const char *buf, size_t bytes)
 static double raw_read(const char *path, char *buf, size_t bytes)
 {
     evict(path);
-    double t0 = now();
+    double t0 = bench_now();
     int fd = open(path, O_RDONLY);
     size_t off = 0;
     for (ssize_t r; off < bytes && (r = read(fd, buf + off, bytes - off)) > 0;)
         off += (size_t)r;
     close(fd);
-    return now() - t0;
+    return bench_now() - t0;
 }
 
 struct model {
@@ -178,12 +155,12 @@ static void bench_write_and_restore(size_t bytes)
                 continue;
             }
             struct plait_ckpt_meta meta = {.step = r + WARMUP + 1, .dp = 1, .tp = 1, .pp = 1};
-            double t0 = now();
+            double t0 = bench_now();
             if (plait_ckpt_save(m.w, &meta) != 0) {
                 fprintf(stderr, "io_bench: %s\n", plait_ckpt_writer_error(m.w));
                 exit(1);
             }
-            t_ck = now() - t0;
+            t_ck = bench_now() - t0;
         }
         if (r >= 0) {
             tc[r] = t_ck;
@@ -210,19 +187,19 @@ static void bench_write_and_restore(size_t bytes)
                 continue;
             }
             evict_dir(step, 1);
-            double t0 = now();
+            double t0 = bench_now();
             load_latest(dir, want);
-            tl[r] = now() - t0;
+            tl[r] = bench_now() - t0;
         }
         rratio[r] = tw[r] / tl[r];
     }
     double mb = (double)total / 1e6;
-    double w_raw = mb / median(tr, IO_REPS), w_ck = mb / median(tc, IO_REPS);
-    double r_raw = mb / median(tw, IO_REPS), r_ck = mb / median(tl, IO_REPS);
-    emit("ckpt_write_bandwidth", w_ck, "MB/s", "raw write+fsync", w_raw, median(wratio, IO_REPS),
-         ">=0.9");
+    double w_raw = mb / bench_median(tr, IO_REPS), w_ck = mb / bench_median(tc, IO_REPS);
+    double r_raw = mb / bench_median(tw, IO_REPS), r_ck = mb / bench_median(tl, IO_REPS);
+    emit("ckpt_write_bandwidth", w_ck, "MB/s", "raw write+fsync", w_raw,
+         bench_median(wratio, IO_REPS), ">=0.9");
     emit("ckpt_restore_bandwidth", r_ck, "MB/s", "raw read (cold page cache)", r_raw,
-         median(rratio, IO_REPS), ">=0.9");
+         bench_median(rratio, IO_REPS), ">=0.9");
     plait_ckpt_writer_close(m.w);
     for (int i = 0; i < TENSORS; i++)
         free(m.t[i]);
@@ -233,11 +210,11 @@ static void bench_write_and_restore(size_t bytes)
 /* A training step: a fixed amount of arithmetic on a cache-resident array. */
 static double compute_step(float *a, size_t n, int iters)
 {
-    double t0 = now();
+    double t0 = bench_now();
     for (int it = 0; it < iters; it++)
         for (size_t i = 0; i < n; i++)
             a[i] = a[i] * 0.999f + 0.001f;
-    return now() - t0;
+    return bench_now() - t0;
 }
 
 static void bench_async_stall(size_t bytes)
@@ -254,7 +231,7 @@ static void bench_async_stall(size_t bytes)
     double base[BASE];
     for (int i = 0; i < BASE; i++)
         base[i] = compute_step(a, N, iters);
-    double step = median(base, BASE);
+    double step = bench_median(base, BASE);
     double blocked[REPS], slowdown[REPS];
     for (int r = -WARMUP; r < REPS; r++) {
         /* The machine is shared: the baseline is the steps right before
@@ -263,21 +240,21 @@ static void bench_async_stall(size_t bytes)
         for (int i = 0; i < 2; i++)
             plain += compute_step(a, N, iters);
         struct plait_ckpt_meta meta = {.step = r + WARMUP + 1, .dp = 1, .tp = 1, .pp = 1};
-        double t0 = now();
+        double t0 = bench_now();
         if (plait_ckpt_save_async(m.w, &meta) != 0)
             exit(1);
-        double in_calls = now() - t0, computing = 0;
+        double in_calls = bench_now() - t0, computing = 0;
         int steps = 0, c;
         do {
             /* Forward and backward overlap the snapshot; the optimizer
              * update must wait for it. */
             computing += compute_step(a, N, iters);
             steps++;
-            double tc = now();
+            double tc = bench_now();
             if (plait_ckpt_wait_snapshot(m.w) != 0)
                 exit(1);
             c = plait_ckpt_commit(m.w, 0);
-            in_calls += now() - tc;
+            in_calls += bench_now() - tc;
         } while (c == 0);
         if (c < 0)
             exit(1);
@@ -288,10 +265,10 @@ static void bench_async_stall(size_t bytes)
             slowdown[r] = computing / steps - plain / 4;
         }
     }
-    double stall = median(blocked, REPS);
+    double stall = bench_median(blocked, REPS);
     emit("async_ckpt_stall", stall, "s per checkpoint", "step time (s)", step, stall / step,
          "<0.05");
-    double slow = median(slowdown, REPS);
+    double slow = bench_median(slowdown, REPS);
     emit("async_ckpt_step_slowdown", slow, "s per step while writing", "step time (s)", step,
          slow / step, "<0.05");
     printf(
@@ -335,14 +312,14 @@ static void bench_dataset(void)
     /* Warm the page cache for both: a dataset that fits in memory. */
     for (int s = 0; s < STEPS; s++)
         plait_loader_next(l, in, tg);
-    double t0 = now();
+    double t0 = bench_now();
     for (int s = 0; s < STEPS; s++)
         plait_loader_next(l, in, tg);
-    double tl = now() - t0;
+    double tl = bench_now() - t0;
     /* Raw: the same number of random samples with pread, widened. */
     int fd = open(raw, O_RDONLY);
     uint64_t nsamples = (ntok - 1) / T, x = 88172645463325252ull;
-    t0 = now();
+    t0 = bench_now();
     for (int s = 0; s < STEPS; s++)
         for (int b = 0; b < B; b++) {
             x ^= x << 13, x ^= x >> 7, x ^= x << 17;
@@ -352,7 +329,7 @@ static void bench_dataset(void)
             for (int k = 0; k <= T; k++)
                 rows[b * (T + 1) + k] = row16[k];
         }
-    double tr = now() - t0;
+    double tr = bench_now() - t0;
     close(fd);
     double toks = (double)STEPS * B * (T + 1);
     emit("dataset_read_throughput", toks / tl / 1e6, "Mtokens/s",
@@ -378,11 +355,9 @@ int main(void)
     }
     mkdir("build/bench", 0755);
     mkdir(bench_dir, 0755);
-    results = fopen("build/bench/results.jsonl", "a");
-    if (!results) {
-        perror("build/bench/results.jsonl");
+    results = bench_results_open("io_bench");
+    if (!results)
         return 1;
-    }
     double load[3];
     if (getloadavg(load, 3) == 3)
         printf("# load average before: %.2f %.2f %.2f\n", load[0], load[1], load[2]);

@@ -9,27 +9,18 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include "../../plugin/placement.h"
 
 static FILE *out;
 static plait_cost_t cost;
 static const char *top;
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void emit(const char *metric, double value, const char *unit, const char *anchor,
                  double anchor_value, const char *goal)
 {
     double ratio = anchor_value > 0 ? value / anchor_value : 0;
-    fprintf(out,
-            "{\"bench\": \"placement\", \"metric\": \"%s\", \"value\": %.6g, \"unit\": \"%s\", "
-            "\"anchor\": \"%s\", \"anchor_value\": %.6g, \"ratio\": %.6g, \"goal\": \"%s\"}\n",
-            metric, value, unit, anchor, anchor_value, ratio, goal);
+    bench_emit(out, "placement", metric, value, unit, anchor, anchor_value, ratio, goal);
     printf("  %-58s %12.4f %-8s %s %.4f (ratio %.4f)\n", metric, value, unit, anchor, anchor_value,
            ratio);
 }
@@ -115,10 +106,10 @@ static void node_time(const char *name, int tp, int pp)
     char err[512];
     double load[9];
     for (int r = 0; r < 9; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         if (plait_topology_load_file(&t, path_of(name), err, sizeof(err)))
             return;
-        load[r] = now() - t0;
+        load[r] = bench_now() - t0;
         if (r < 8)
             plait_topology_free(t);
     }
@@ -133,10 +124,10 @@ static void node_time(const char *name, int tp, int pp)
     double best[9];
     for (int r = 0; r < 9; r++) {
         int reps = 20;
-        double t0 = now();
+        double t0 = bench_now();
         for (int k = 0; k < reps; k++)
             plait_place_node(&j, tasks, NULL, err, sizeof(err));
-        best[r] = (now() - t0) / reps;
+        best[r] = (bench_now() - t0) / reps;
     }
     for (int a = 0; a < 9; a++)
         for (int b = a + 1; b < 9; b++) {
@@ -161,19 +152,19 @@ static void job_time(int nodes)
 {
     plait_topology_t *t;
     char err[512];
-    double t0 = now();
+    double t0 = bench_now();
     if (plait_topology_load_file(&t, path_of("dgx-h100.xml"), err, sizeof(err)))
         return;
-    double load = now() - t0;
+    double load = bench_now() - t0;
     int pp = nodes >= 8 ? 8 : nodes, world = nodes * 8;
     plait_job_t job = {t, {world / (8 * pp), 8, pp}, nodes, 8, 8, &cost, PLAIT_PLACE_TOPO, NULL};
     plait_task_t *tasks = malloc(sizeof(plait_task_t) * (size_t)world);
     double best = 1e30, c;
     for (int r = 0; tasks && r < 5; r++) {
-        t0 = now();
+        t0 = bench_now();
         if (plait_place_job(&job, tasks, &c, err, sizeof(err)))
             break;
-        double dt = now() - t0;
+        double dt = bench_now() - t0;
         best = dt < best ? dt : best;
     }
     char metric[160];
@@ -187,13 +178,9 @@ static void job_time(int nodes)
 int main(void)
 {
     top = getenv("PLAIT_TOP") ? getenv("PLAIT_TOP") : ".";
-    const char *path =
-        getenv("PLAIT_BENCH_OUT") ? getenv("PLAIT_BENCH_OUT") : "build/bench/results.jsonl";
-    out = fopen(path, "a");
-    if (!out) {
-        perror(path);
+    out = bench_results_open("plait-bench-placement");
+    if (!out)
         return 1;
-    }
     plait_cost_default(&cost);
     printf("placement quality (2 nodes, every GPU):\n");
     const char *fixtures[] = {"dgx-h100.xml", "pcie-4gpu-nvlink.xml", "pcie-8gpu-2socket.xml",

@@ -8,28 +8,10 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench.h"
 #include "runtime/plait.h"
 
 #define MAX_ROUNDS 31
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *t, int n)
-{
-    qsort(t, (size_t)n, sizeof *t, cmp_double);
-    return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void check(plait_context_t *ctx, plait_status_t st)
 {
@@ -69,14 +51,14 @@ int main(int argc, char **argv)
         double t[MAX_ROUNDS];
         for (int round = 0; round < rounds; round++) {
             check(ctx, plait_barrier(w));
-            double t0 = now_s();
+            double t0 = bench_now();
             for (int i = 0; i < iters; i++)
                 check(ctx, plait_allreduce(w, buf, buf, count, PLAIT_FLOAT32, PLAIT_SUM));
             check(ctx, plait_barrier(w));
-            double dt = (now_s() - t0) / iters;
+            double dt = (bench_now() - t0) / iters;
             t[round] = dt;
         }
-        double m = median(t, rounds);
+        double m = bench_median(t, rounds);
         if (plait_comm_rank(w) == 0)
             printf("%zu %.1f %.3f\n", bytes, m * 1e6, (double)bytes / m * 2 * (n - 1) / n / 1e9);
         fflush(stdout);

@@ -5,19 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "bench.h"
+
 #define MAX_ROUNDS 31
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *t, int n)
-{
-    qsort(t, (size_t)n, sizeof *t, cmp_double);
-    return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
-}
 
 int main(int argc, char **argv)
 {
@@ -52,7 +42,7 @@ int main(int argc, char **argv)
             double dt = (MPI_Wtime() - t0) / iters;
             t[round] = dt;
         }
-        double m = median(t, rounds);
+        double m = bench_median(t, rounds);
         if (me == 0)
             printf("%zu %.1f %.3f\n", bytes, m * 1e6, (double)bytes / m * 2 * (n - 1) / n / 1e9);
         fflush(stdout);

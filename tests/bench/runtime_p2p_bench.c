@@ -7,16 +7,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include "runtime/plait.h"
 
 #define WINDOW 16
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int check(plait_context_t *ctx, plait_status_t st)
 {
@@ -33,7 +27,7 @@ static double latency(plait_context_t *ctx, plait_comm_t *w, char *buf, size_t s
     double t0 = 0;
     for (int i = -iters / 10; i < iters; i++) {
         if (i == 0)
-            t0 = now_s();
+            t0 = bench_now();
         if (me == 0) {
             check(ctx, plait_send(w, buf, size, peer, 1));
             check(ctx, plait_recv(w, buf, size, peer, 1));
@@ -42,7 +36,7 @@ static double latency(plait_context_t *ctx, plait_comm_t *w, char *buf, size_t s
             check(ctx, plait_send(w, buf, size, peer, 1));
         }
     }
-    return (now_s() - t0) / iters / 2 * 1e6;
+    return (bench_now() - t0) / iters / 2 * 1e6;
 }
 
 static double bandwidth(plait_context_t *ctx, plait_comm_t *w, char *buf, size_t size, int iters)
@@ -54,7 +48,7 @@ static double bandwidth(plait_context_t *ctx, plait_comm_t *w, char *buf, size_t
     int warm = iters / 10 > WINDOW ? iters / 10 : WINDOW;
     for (int done = -warm; done < iters;) {
         if (done >= 0 && t0 == 0)
-            t0 = now_s();
+            t0 = bench_now();
         int n = iters - done < WINDOW && done >= 0 ? iters - done : WINDOW;
         for (int k = 0; k < n; k++) {
             if (me == 0)
@@ -71,7 +65,7 @@ static double bandwidth(plait_context_t *ctx, plait_comm_t *w, char *buf, size_t
         check(ctx, plait_recv(w, &ack, 1, peer, 3));
     else
         check(ctx, plait_send(w, &ack, 1, peer, 3));
-    double secs = now_s() - t0;
+    double secs = bench_now() - t0;
     return (double)size * iters / secs / (1024.0 * 1024.0);
 }
 
