@@ -46,24 +46,30 @@ BENCHES += tests/bench/runtime_p2p.sh tests/bench/runtime_allreduce.sh
 
 ALL_TARGETS += $(LIB)/libplait.a $(LIB)/libplait.so $(BIN)/plait-run
 
-# NCCL for device buffers: its own library, only where CUDA is, so host-only
-# programs never link CUDA.
+# Device buffers: NCCL (libplait_nccl.a) and the rank's GPU with point-to-point
+# on device memory (libplait_cuda.a), libraries of their own, only where CUDA
+# is, so host-only programs never link CUDA. Link order: nccl, cuda, plait.
 ifneq ($(HAVE_CUDA),)
 CUDA_CFLAGS := -I$(CUDA_HOME)/include
 CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lnccl -lcudart
-$(OBJ)/runtime/nccl.o $(OBJ)/tests/runtime/nccl_test.o: EXTRA_CFLAGS_runtime += $(CUDA_CFLAGS)
-$(OBJ)/tests/runtime/nccl_test.o: EXTRA_CFLAGS_tests += $(CUDA_CFLAGS)
+PLAIT_CUDA_LIBS := $(LIB)/libplait_nccl.a $(LIB)/libplait_cuda.a
+$(OBJ)/runtime/nccl.o $(OBJ)/runtime/cuda.o: EXTRA_CFLAGS_runtime += $(CUDA_CFLAGS)
+$(OBJ)/tests/runtime/nccl_test.o $(OBJ)/tests/runtime/cuda_p2p_test.o: EXTRA_CFLAGS_tests += $(CUDA_CFLAGS)
 
 $(LIB)/libplait_nccl.a: $(OBJ)/runtime/nccl.o
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
-$(TESTBIN)/runtime_nccl_test: $(OBJ)/tests/runtime/nccl_test.o $(LIB)/libplait_nccl.a $(LIB)/libplait.a | $(BIN)/plait-run
+$(LIB)/libplait_cuda.a: $(OBJ)/runtime/cuda.o
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIB)/libplait_nccl.a $(LIB)/libplait.a $(PLAIT_LIBS) $(CUDA_LIBS)
+	rm -f $@ && ar rcs $@ $^
 
-ALL_TARGETS += $(LIB)/libplait_nccl.a
-GPU_TESTS += $(TESTBIN)/runtime_nccl_test
+$(TESTBIN)/runtime_nccl_test $(TESTBIN)/runtime_cuda_p2p_test: $(TESTBIN)/runtime_%: $(OBJ)/tests/runtime/%.o $(PLAIT_CUDA_LIBS) $(LIB)/libplait.a | $(BIN)/plait-run
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $< $(PLAIT_CUDA_LIBS) $(LIB)/libplait.a $(PLAIT_LIBS) $(CUDA_LIBS)
+
+ALL_TARGETS += $(PLAIT_CUDA_LIBS)
+GPU_TESTS += $(TESTBIN)/runtime_nccl_test $(TESTBIN)/runtime_cuda_p2p_test
 endif
 UNIT_TESTS += $(RUNTIME_TESTS:%=$(TESTBIN)/%)
 SCRIPT_TESTS += tests/runtime/exports_test.sh tests/runtime/plait_run_test.sh tests/runtime/srun_test.sh
@@ -75,7 +81,8 @@ install-runtime: $(LIB)/libplait.a $(LIB)/libplait.so $(BIN)/plait-run
 	install -m 755 $(BIN)/plait-run $(DESTDIR)$(PREFIX)/bin/plait-run
 	install -m 644 $(LIB)/libplait.a $(DESTDIR)$(PREFIX)/lib/libplait.a
 	install -m 755 $(LIB)/libplait.so $(DESTDIR)$(PREFIX)/lib/libplait.so
-	install -m 644 runtime/plait.h runtime/plait_nccl.h $(DESTDIR)$(PREFIX)/include/plait/runtime/
-	$(if $(HAVE_CUDA),install -m 644 $(LIB)/libplait_nccl.a $(DESTDIR)$(PREFIX)/lib/libplait_nccl.a)
+	install -m 644 runtime/plait.h runtime/plait_nccl.h runtime/plait_cuda.h \
+		$(DESTDIR)$(PREFIX)/include/plait/runtime/
+	$(if $(HAVE_CUDA),install -m 644 $(PLAIT_CUDA_LIBS) $(DESTDIR)$(PREFIX)/lib/)
 
 include runtime/train/build.mk

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "runtime/internal.h"
+#include "runtime/plait_cuda.h"
 #include "runtime/plait_nccl.h"
 
 struct plait_nccl {
@@ -21,21 +22,6 @@ static plait_status_t nccl_fail(plait_nccl_t *n, const char *what, ncclResult_t 
                       ncclGetErrorString(r), ncclGetLastError(n->comms[0]));
 }
 
-static plait_status_t pick_device(plait_nccl_t *n)
-{
-    int count = 0;
-    cudaError_t e = cudaGetDeviceCount(&count);
-    if (e != cudaSuccess || count == 0)
-        return plait_fail(n->ctx, PLAIT_ERR_UNSUPPORTED, "no CUDA device for NCCL: %s",
-                          e != cudaSuccess ? cudaGetErrorString(e) : "0 devices visible");
-    n->device = count == 1 ? 0 : plait_placement(n->ctx)->local_rank % count;
-    e = cudaSetDevice(n->device);
-    if (e != cudaSuccess)
-        return plait_fail(n->ctx, PLAIT_ERR_TRANSPORT, "cudaSetDevice(%d): %s", n->device,
-                          cudaGetErrorString(e));
-    return PLAIT_OK;
-}
-
 plait_status_t plait_nccl_open(plait_context_t *ctx, plait_nccl_t **out)
 {
     *out = NULL;
@@ -46,7 +32,7 @@ plait_status_t plait_nccl_open(plait_context_t *ctx, plait_nccl_t **out)
     const plait_placement_t *p = plait_placement(ctx);
     /* Every rank takes the same path even when its device is missing, so
      * nobody waits in the broadcast for a rank that gave up. */
-    plait_status_t st = pick_device(n);
+    plait_status_t st = plait_cuda_select_device(ctx, &n->device);
     ncclUniqueId id = {0};
     if (p->rank == 0 && st == PLAIT_OK) {
         ncclResult_t r = ncclGetUniqueId(&id);
@@ -105,7 +91,7 @@ static ncclDataType_t nccl_type(plait_dtype_t dt)
 
 static ncclRedOp_t nccl_op(plait_op_t op)
 {
-    return op == PLAIT_AVG ? ncclAvg : ncclSum;
+    return op == PLAIT_AVG ? ncclAvg : op == PLAIT_MAX ? ncclMax : ncclSum;
 }
 
 static plait_status_t checked(plait_nccl_t *n, const char *what, ncclResult_t r)

@@ -57,6 +57,7 @@ typedef enum {
 typedef enum {
     PLAIT_SUM = 0,
     PLAIT_AVG = 1, /* the sum divided by the communicator's size */
+    PLAIT_MAX = 2, /* NCCL only (plait_nccl.h); host collectives refuse it */
 } plait_op_t;
 
 typedef enum {

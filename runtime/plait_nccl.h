@@ -18,10 +18,11 @@ extern "C" {
 
 typedef struct plait_nccl plait_nccl_t;
 
-/* Collective over ctx's world: selects this rank's GPU (the only visible one,
- * else local_rank modulo the device count), creates the world communicator
- * from a unique id broadcast over the host world, and splits it into the DP,
- * TP and PP groups. */
+/* Collective over ctx's world: selects this rank's GPU
+ * (plait_cuda_select_device: programs link libplait_cuda.a too), creates the
+ * world communicator from a unique id broadcast over the host world, and
+ * splits it into the DP, TP and PP groups. NCCL takes one GPU per rank:
+ * two ranks of a job on one device fail here ("Duplicate GPU detected"). */
 plait_status_t plait_nccl_open(plait_context_t *ctx, plait_nccl_t **nccl);
 /* Collective too: every rank closes. NULL is fine. */
 void plait_nccl_close(plait_nccl_t *nccl);
