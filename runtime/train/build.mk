@@ -7,10 +7,20 @@ TRAIN_LIBS := $(call pkg_libs,libconfig) -lm
 # The libraries' variables are defined after this file is read: name the
 # archives by path here; the recipe expands their flags late.
 TRAIN_OBJS := $(addprefix $(OBJ)/runtime/train/,main.o model.o pipeline.o checkpoint.o)
+# Where CUDA is: device = "cuda" (cuda.c, and the CUDA libraries before the
+# host ones that they call into).
+ifneq ($(HAVE_CUDA),)
+TRAIN_OBJS += $(OBJ)/runtime/train/cuda.o
+TRAIN_CUDA_ARCHIVES := $(LIB)/libplait_nccl.a $(LIB)/libplait_cuda.a $(LIB)/libplait_kernels_cuda.a
+TRAIN_CUDA_LDLIBS = $(PLAIT_CUDA_LIBS) $(KERNELS_CUDA_LDLIBS) $(CUDA_LIBS)
+$(OBJ)/runtime/train/cuda.o: EXTRA_CFLAGS_runtime += -I$(CUDA_HOME)/include
+endif
 $(BIN)/plait-train: $(TRAIN_OBJS) $(TRAIN_PARTS) $(LIB)/libplait.a $(LIB)/libplait_kernels.a \
-		$(LIB)/libplait_io.a
+		$(LIB)/libplait_io.a $(TRAIN_CUDA_ARCHIVES)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $^ -o $@ $(PLAIT_LIBS) $(KERNELS_LDLIBS) $(IO_LIBS) $(TRAIN_LIBS)
+	$(CC) $(LDFLAGS) $(TRAIN_OBJS) $(TRAIN_PARTS) $(TRAIN_CUDA_LDLIBS) $(LIB)/libplait.a \
+		$(LIB)/libplait_kernels.a $(LIB)/libplait_io.a -o $@ $(PLAIT_LIBS) $(KERNELS_LDLIBS) \
+		$(IO_LIBS) $(TRAIN_LIBS)
 
 $(BIN)/plait-plot: $(OBJ)/runtime/train/plot.o $(OBJ)/runtime/train/metrics.o
 	@mkdir -p $(@D)

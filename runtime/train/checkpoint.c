@@ -129,6 +129,11 @@ int ckpt_open(struct trainer *t, struct train_ckpt **out)
         return 0;
     struct plait_ckpt_config cc = {
         .dir = t->cfg.ckpt_dir, .keep = t->cfg.ckpt_keep, .comm = &c->comm};
+    /* On the GPU the snapshot of a background save is a device-to-host copy. */
+    if (t->cuda) {
+        cc.copy_to_host = train_cuda_copy_to_host;
+        cc.copy_ctx = t;
+    }
     c->writer = plait_ckpt_writer_open(&cc, t->err);
     if (!c->writer)
         return -1;
@@ -136,6 +141,30 @@ int ckpt_open(struct trainer *t, struct train_ckpt **out)
         if (c->saved[i] && plait_ckpt_register(c->writer, &c->slices[i]))
             return trainer_fail(t, "%s", plait_ckpt_writer_error(c->writer));
     return 0;
+}
+
+static size_t slice_count(const struct plait_tensor_slice *s)
+{
+    size_t n = 1;
+    for (int d = 0; d < s->ndim; d++)
+        n *= (size_t)s->extent[d];
+    return n;
+}
+
+/* On the GPU through a host copy, uploaded. */
+static int read_slice(struct trainer *t, plait_ckpt_reader *r, const struct plait_tensor_slice *s)
+{
+    if (!t->cuda)
+        return plait_ckpt_read(r, s) ? trainer_fail(t, "%s", plait_ckpt_reader_error(r)) : 0;
+    size_t bytes = slice_count(s) * sizeof(float);
+    struct plait_tensor_slice host = *s;
+    host.data = malloc(bytes ? bytes : 1);
+    if (!host.data)
+        return trainer_fail(t, "out of memory reading %s", s->name);
+    int rc = plait_ckpt_read(r, &host) ? trainer_fail(t, "%s", plait_ckpt_reader_error(r))
+                                       : train_cuda_upload(t, s->data, host.data, bytes);
+    free(host.data);
+    return rc;
 }
 
 int ckpt_resume(struct trainer *t, struct train_ckpt *c, int *step)
@@ -150,8 +179,7 @@ int ckpt_resume(struct trainer *t, struct train_ckpt *c, int *step)
     const struct plait_ckpt_meta *meta = plait_ckpt_reader_meta(r);
     int rc = 0;
     for (int i = 0; i < c->nslices && !rc; i++)
-        if (plait_ckpt_read(r, &c->slices[i]))
-            rc = trainer_fail(t, "%s", plait_ckpt_reader_error(r));
+        rc = read_slice(t, r, &c->slices[i]);
     if (!rc && t->loader && plait_loader_seek(t->loader, meta->loader))
         rc = trainer_fail(t, "%s", plait_loader_error(t->loader));
     if (!rc && (meta->step < 0 || meta->step > t->cfg.steps))

@@ -8,7 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum key_kind { KEY_INT, KEY_INT64, KEY_FLOAT, KEY_BOOL, KEY_STRING, KEY_SCHEDULE, KEY_CKPT_EVERY };
+enum key_kind {
+    KEY_INT,
+    KEY_INT64,
+    KEY_FLOAT,
+    KEY_BOOL,
+    KEY_STRING,
+    KEY_SCHEDULE,
+    KEY_DEVICE,
+    KEY_CKPT_EVERY
+};
 
 /* One row per accepted key: its type, range and default. Keys without a
  * default must be set. */
@@ -50,6 +59,7 @@ static const struct key_spec keys[] = {
     {"log.peak_tflops", KEY_FLOAT, OFF(peak_tflops), 0, 1e6, 0, 0, NULL},
     {"pipeline.schedule", KEY_SCHEDULE, OFF(schedule), 0, 0, 0, PIPE_1F1B, NULL},
     {"dp.overlap", KEY_BOOL, OFF(dp_overlap), 0, 0, 0, 1, NULL},
+    {"device", KEY_DEVICE, OFF(device), 0, 0, 0, TRAIN_DEVICE_CPU, NULL},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -81,6 +91,9 @@ static const char *expected(const struct key_spec *k, char *buf, size_t len)
         break;
     case KEY_SCHEDULE:
         snprintf(buf, len, "\"1f1b\" or \"zb-h1\"");
+        break;
+    case KEY_DEVICE:
+        snprintf(buf, len, "\"cpu\" or \"cuda\"");
         break;
     case KEY_CKPT_EVERY:
         snprintf(buf, len, "N (steps, an integer >= 1) or \"Tmin\" (minutes, e.g. \"30min\")");
@@ -173,6 +186,7 @@ static int set_value(struct train_config *cfg, const struct key_spec *k, const c
         return 0;
     case KEY_STRING:
     case KEY_SCHEDULE:
+    case KEY_DEVICE:
         if (type != CONFIG_TYPE_STRING)
             goto wrong_type;
         str = config_setting_get_string(s);
@@ -225,6 +239,14 @@ static int set_value(struct train_config *cfg, const struct key_spec *k, const c
             *(enum pipe_kind *)field = PIPE_1F1B;
         else if (strcmp(str, "zb-h1") == 0)
             *(enum pipe_kind *)field = PIPE_ZB_H1;
+        else
+            goto bad_string;
+        return 0;
+    case KEY_DEVICE:
+        if (strcmp(str, "cpu") == 0)
+            *(enum train_device *)field = TRAIN_DEVICE_CPU;
+        else if (strcmp(str, "cuda") == 0)
+            *(enum train_device *)field = TRAIN_DEVICE_CUDA;
         else
             goto bad_string;
         return 0;
@@ -308,6 +330,9 @@ static void set_default(struct train_config *cfg, const struct key_spec *k)
         break;
     case KEY_SCHEDULE:
         *(enum pipe_kind *)field = (enum pipe_kind)k->def_num;
+        break;
+    case KEY_DEVICE:
+        *(enum train_device *)field = (enum train_device)k->def_num;
         break;
     case KEY_CKPT_EVERY:
         break;

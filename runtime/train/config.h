@@ -11,6 +11,7 @@
 #define TRAIN_CONFIG_MAX_KEYS 64
 
 enum pipe_kind { PIPE_1F1B, PIPE_ZB_H1 };
+enum train_device { TRAIN_DEVICE_CPU, TRAIN_DEVICE_CUDA };
 
 struct train_model_config {
     int vocab_size;
@@ -44,6 +45,7 @@ struct train_config {
     double peak_tflops;                /* per rank, for MFU; 0: MFU not reported */
     enum pipe_kind schedule;
     int dp_overlap; /* 0: the gradient all-reduce waits for the whole backward pass */
+    enum train_device device;
     /* Source line of each key that was set, in schema order, for errors found
      * later (a global batch that the layout cannot split, say). */
     int lines[TRAIN_CONFIG_MAX_KEYS];

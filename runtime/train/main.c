@@ -198,6 +198,27 @@ static int train_step(struct run *r, int step)
     return 0;
 }
 
+/* Before any other device work: the rank's GPU, NCCL, device point-to-point. */
+static int open_cuda(struct run *r)
+{
+    struct trainer *t = r->t;
+    char w[TRAIN_PATH_MAX + 32];
+    train_config_where(&t->cfg, "device", w, sizeof w);
+    if (!train_cuda_open)
+        return trainer_fail(t,
+                            "%s: device: \"cuda\": this plait-train was built without CUDA; "
+                            "expected \"cpu\"",
+                            w);
+    r->same_everywhere = 0;
+    if (train_cuda_open(t)) {
+        char why[sizeof t->err];
+        snprintf(why, sizeof why, "%s", t->err);
+        return trainer_fail(t, "%s: device: \"cuda\": %s", w, why);
+    }
+    r->same_everywhere = 1;
+    return 0;
+}
+
 static int setup(struct run *r)
 {
     struct trainer *t = r->t;
@@ -212,6 +233,8 @@ static int setup(struct run *r)
     t->pp = plait_comm(t->ctx, PLAIT_GROUP_PP);
     t->first = t->place->pp_rank == 0;
     t->last = t->place->pp_rank == t->place->pp_size - 1;
+    if (t->cfg.device == TRAIN_DEVICE_CUDA && open_cuda(r))
+        return -1;
     r->agree = malloc(sizeof(float) * (size_t)(AGREE_N + 2 * t->place->pp_size));
     if (!r->agree)
         return trainer_fail(t, "out of memory");
@@ -239,10 +262,10 @@ static int setup(struct run *r)
                                     strerror(errno));
         }
         printf("plait-train: %d ranks (dp=%d tp=%d pp=%d, %s), %.4g parameters, %d steps of "
-               "%d samples (%d micro-batches of %d per rank), %s\n",
+               "%d samples (%d micro-batches of %d per rank), %s, on %s\n",
                t->place->world_size, t->place->dp_size, t->place->tp_size, t->place->pp_size,
                plait_bootstrap_name(t->ctx), params, t->cfg.steps, t->cfg.global_batch, t->accum,
-               t->cfg.micro_batch, pipe_kind_name(t->cfg.schedule));
+               t->cfg.micro_batch, pipe_kind_name(t->cfg.schedule), t->cuda ? "GPUs" : "CPUs");
         fflush(stdout);
     }
     return 0;
@@ -326,6 +349,8 @@ int main(int argc, char **argv)
     free(t->tokens);
     free(t->targets);
     model_destroy(t);
+    if (t->cuda)
+        train_cuda_close(t);
     plait_finalize(t->ctx);
     return rc;
 }

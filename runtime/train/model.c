@@ -83,8 +83,9 @@ int model_create(struct trainer *t)
             .batch = t->cfg.micro_batch,
             .seq = m->context,
             .slots = t->slots,
-            .device = GPT_DEVICE_CPU,
-            .comm = {t, tp_allreduce_sum, tp_allreduce_max},
+            .device = t->cuda ? GPT_DEVICE_CUDA : GPT_DEVICE_CPU,
+            .comm =
+                t->cuda ? train_cuda_tp_comm(t) : (gpt_comm){t, tp_allreduce_sum, tp_allreduce_max},
         };
         t->chunk[k] = gpt_stage_create(&o, (uint64_t)t->cfg.seed, t->err, sizeof t->err);
         if (!t->chunk[k])
@@ -100,6 +101,12 @@ int model_create(struct trainer *t)
     if (!t->act || !t->grad || !t->act_send || !t->grad_send)
         return trainer_fail(t, "out of memory for activation buffers");
     for (size_t i = 0; i < n; i++) {
+        if (t->cuda) {
+            if (!(t->act[i] = train_cuda_alloc(t, t->act_len)) ||
+                !(t->grad[i] = train_cuda_alloc(t, t->act_len)))
+                return -1;
+            continue;
+        }
         t->act[i] = malloc(t->act_len * sizeof(float));
         t->grad[i] = malloc(t->act_len * sizeof(float));
         if (!t->act[i] || !t->grad[i])
@@ -109,13 +116,21 @@ int model_create(struct trainer *t)
     return 0;
 }
 
+static void free_buffer(struct trainer *t, float *p)
+{
+    if (t->cuda)
+        train_cuda_free(p);
+    else
+        free(p);
+}
+
 void model_destroy(struct trainer *t)
 {
     size_t n = (size_t)(t->nchunks + 1) * (size_t)t->slots;
     for (size_t i = 0; t->act && i < n; i++)
-        free(t->act[i]);
+        free_buffer(t, t->act[i]);
     for (size_t i = 0; t->grad && i < n; i++)
-        free(t->grad[i]);
+        free_buffer(t, t->grad[i]);
     for (int k = 0; t->chunk && k < t->nchunks; k++)
         gpt_stage_destroy(t->chunk[k]);
     free(t->act);
@@ -147,9 +162,11 @@ int model_tie_embeddings(struct trainer *t)
     const gpt_tensor *head =
         t->last ? gpt_stage_tensor_by_name(t->chunk[t->nchunks - 1], "wte") : NULL;
     const gpt_tensor *emb = t->first ? gpt_stage_tensor_by_name(t->chunk[0], "wte") : NULL;
+    if (pp == 1 && t->nchunks == 1)
+        return 0; /* one gpt_stage holds both uses */
+    if (t->cuda)
+        return emb || head ? train_cuda_tie_embeddings(t, emb, head) : 0;
     if (pp == 1) {
-        if (t->nchunks == 1)
-            return 0; /* one gpt_stage holds both uses */
         float *copy = malloc(emb->count * sizeof(float));
         if (!copy)
             return trainer_fail(t, "out of memory tying the embedding");

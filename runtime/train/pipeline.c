@@ -41,19 +41,34 @@ static int chunk_fail(struct trainer *t, int k)
 }
 
 /* Waits for an earlier send from a buffer before it is written again. */
-static int finish_send(struct trainer *t, plait_request_t **req, int mb)
+static int finish_send(struct trainer *t, struct pipe_send *send, int mb)
 {
-    if (!*req)
-        return 0;
-    plait_status_t st = plait_wait(*req);
-    *req = NULL;
-    return st == PLAIT_OK ? 0 : comm_fail(t, "sending", mb);
+    int rc = 0;
+    if (send->host)
+        rc = plait_wait(send->host) == PLAIT_OK ? 0 : -1;
+    else if (send->device)
+        rc = train_cuda_wait(t, send->device);
+    *send = (struct pipe_send){0};
+    return rc ? comm_fail(t, "sending", mb) : 0;
+}
+
+static int start_send(struct trainer *t, float *buf, int peer, uint32_t tag, struct pipe_send *req,
+                      const char *what, int mb)
+{
+    size_t bytes = t->act_len * sizeof(float);
+    int rc = t->cuda ? train_cuda_isend(t, buf, bytes, peer, tag, &req->device)
+             : plait_isend(t->pp, buf, bytes, peer, tag, &req->host) == PLAIT_OK ? 0
+                                                                                 : -1;
+    return rc ? comm_fail(t, what, mb) : 0;
 }
 
 static int receive(struct trainer *t, float *buf, int peer, uint32_t tag, int mb)
 {
-    plait_status_t st = plait_recv(t->pp, buf, t->act_len * sizeof(float), peer, tag);
-    return st == PLAIT_OK ? 0 : comm_fail(t, "receiving", mb);
+    size_t bytes = t->act_len * sizeof(float);
+    int rc = t->cuda ? train_cuda_recv(t, buf, bytes, peer, tag)
+             : plait_recv(t->pp, buf, bytes, peer, tag) == PLAIT_OK ? 0
+                                                                    : -1;
+    return rc ? comm_fail(t, "receiving", mb) : 0;
 }
 
 /* Keeps the gradient all-reduces moving between chunks (the runtime has no
@@ -67,7 +82,11 @@ static int progress(struct trainer *t)
 
 static int start_bucket(struct trainer *t, int k)
 {
-    if (t->place->dp_size == 1 || t->bucket[k])
+    if (t->place->dp_size == 1)
+        return 0;
+    if (t->cuda)
+        return train_cuda_dp_start(t, k);
+    if (t->bucket[k])
         return 0;
     float *g = gpt_stage_grads(t->chunk[k]);
     size_t n = gpt_stage_param_count(t->chunk[k]);
@@ -138,7 +157,6 @@ static int weight(struct trainer *t, int mb, int slot)
 int pipeline_step(struct trainer *t, double *loss_sum)
 {
     int prev = t->place->pp_rank - 1, next = t->place->pp_rank + 1, K = t->nchunks;
-    size_t bytes = t->act_len * sizeof(float);
     double begin = now(), start;
     *loss_sum = 0;
     t->compute_s = 0;
@@ -155,9 +173,8 @@ int pipeline_step(struct trainer *t, double *loss_sum)
             t->compute_s += now() - start;
             break;
         case OP_SEND_ACT:
-            if (plait_isend(t->pp, act(t, K, slot), bytes, next, TAG_ACT(a.mb),
-                            &t->act_send[slot]) != PLAIT_OK)
-                rc = comm_fail(t, "sending activations", a.mb);
+            rc = start_send(t, act(t, K, slot), next, TAG_ACT(a.mb), &t->act_send[slot],
+                            "sending activations", a.mb);
             break;
         case OP_RECV_GRAD:
             rc = receive(t, grad(t, K, slot), next, TAG_GRAD(a.mb), a.mb);
@@ -173,9 +190,8 @@ int pipeline_step(struct trainer *t, double *loss_sum)
             break;
         }
         case OP_SEND_GRAD:
-            if (plait_isend(t->pp, grad(t, 0, slot), bytes, prev, TAG_GRAD(a.mb),
-                            &t->grad_send[slot]) != PLAIT_OK)
-                rc = comm_fail(t, "sending gradients", a.mb);
+            rc = start_send(t, grad(t, 0, slot), prev, TAG_GRAD(a.mb), &t->grad_send[slot],
+                            "sending gradients", a.mb);
             break;
         case OP_WEIGHT:
             start = now();
@@ -192,6 +208,8 @@ int pipeline_step(struct trainer *t, double *loss_sum)
     for (int k = K - 1; k >= 0; k--)
         if (start_bucket(t, k))
             return -1;
+    if (t->cuda && t->place->dp_size > 1 && train_cuda_dp_finish(t))
+        return -1;
     for (int k = K - 1; k >= 0; k--) {
         if (!t->bucket[k])
             continue;

@@ -6,7 +6,8 @@
  * the embeddings, the last the head): a chunk's gradients are final as soon
  * as the last micro-batch's backward has passed it, so its data-parallel
  * all-reduce starts while the earlier chunks are still in their backward.
- * Without, the stage is one gpt_stage. */
+ * Without, the stage is one gpt_stage. With device = "cuda" the buffers are
+ * on the rank's GPU (cuda.h). */
 #ifndef PLAIT_TRAIN_TRAINER_H
 #define PLAIT_TRAIN_TRAINER_H
 
@@ -16,14 +17,22 @@
 #include "kernels/kernels.h"
 #include "runtime/plait.h"
 #include "runtime/train/config.h"
+#include "runtime/train/cuda.h"
 #include "runtime/train/schedule.h"
 
 /* Exit status after a checkpoint taken because of SIGUSR1/SIGTERM: the job
  * is not finished and resumes from that checkpoint when started again. */
 #define TRAIN_EXIT_REQUEUE 75
 
+/* A send still using its buffer: a host request, or on the GPU a device one. */
+struct pipe_send {
+    plait_request_t *host;
+    plait_cuda_request_t *device;
+};
+
 struct trainer {
     struct train_config cfg;
+    struct train_cuda *cuda; /* device = "cuda" (cuda.h); NULL on the CPU */
     plait_context_t *ctx;
     const plait_placement_t *place;
     plait_comm_t *world, *dp, *tp, *pp;
@@ -36,8 +45,8 @@ struct trainer {
     float **act;  /* [(nchunks + 1) * slots]: act[k] is chunk k's input, act[nchunks] the output */
     float **grad; /* same shape: gradient with respect to act */
     size_t act_len;
-    plait_request_t **act_send, **grad_send; /* per slot: the send still using it */
-    plait_request_t **bucket;                /* per chunk: its gradient all-reduce */
+    struct pipe_send *act_send, *grad_send; /* per slot */
+    plait_request_t **bucket;               /* per chunk: its gradient all-reduce */
     struct pipe_action *actions;
     int nactions;
 

@@ -16,11 +16,11 @@ make_dataset() {
 }
 
 # write_config FILE DATA METRICS [KEY=VALUE...]: the tiny model of etc/tiny.cfg;
-# schedule=, steps=, ckpt_dir=, ckpt_every=, overlap= override.
+# schedule=, steps=, ckpt_dir=, ckpt_every=, overlap=, device= override.
 write_config() {
     local file=$1 data=$2 metrics=$3
     shift 3
-    local schedule=1f1b steps=20 ckpt_dir="" ckpt_every=1000 overlap=true kv
+    local schedule=1f1b steps=20 ckpt_dir="" ckpt_every=1000 overlap=true device=cpu kv
     for kv in "$@"; do
         case $kv in
         schedule=*) schedule=${kv#*=} ;;
@@ -28,6 +28,7 @@ write_config() {
         ckpt_dir=*) ckpt_dir=${kv#*=} ;;
         ckpt_every=*) ckpt_every=${kv#*=} ;;
         overlap=*) overlap=${kv#*=} ;;
+        device=*) device=${kv#*=} ;;
         *) echo "write_config: unknown $kv" >&2; return 1 ;;
         esac
     done
@@ -42,6 +43,7 @@ checkpoint = { dir = "$ckpt_dir"; every = $ckpt_every; keep = 2; };
 log = { metrics = "$metrics"; };
 pipeline = { schedule = "$schedule"; };
 dp = { overlap = $overlap; };
+device = "$device";
 CFG
 }
 
