@@ -53,6 +53,7 @@ int main(void)
     CHECK_INT_EQ(cfg.seed, 1234);
     CHECK_INT_EQ(cfg.schedule, PIPE_1F1B);
     CHECK_INT_EQ(cfg.dp_overlap, 1);
+    CHECK_INT_EQ(cfg.device, TRAIN_DEVICE_CPU);
     CHECK_STR_EQ(cfg.data_path, "tokens.h5");
     CHECK_STR_EQ(cfg.ckpt_dir, "");
     CHECK_INT_EQ(train_config_accum(&cfg, 2), 2);
@@ -61,6 +62,11 @@ int main(void)
     char want[128];
     snprintf(want, sizeof want, "%s:4", path);
     CHECK_STR_EQ(where, want);
+
+    char cuda[1024];
+    snprintf(cuda, sizeof cuda, "%sdevice = \"cuda\";\n", base);
+    CHECK_MSG(load_text(cuda, &cfg, err, sizeof err) == 0, "%s", err);
+    CHECK_INT_EQ(cfg.device, TRAIN_DEVICE_CUDA);
 
     refused("log = { metric = \"m.jsonl\"; };\n", ":7:", "unknown key 'log.metric'");
     refused("colour = \"red\";\n", ":7:", "unknown key 'colour'");
@@ -71,6 +77,8 @@ int main(void)
     refused("pipeline = { schedule = \"gpipe\"; };\n", ":7:", "\"1f1b\" or \"zb-h1\"");
     refused("dp = { overlap = 1; };\n", ":7:", "dp.overlap: an integer; expected true or false");
     refused("dp = { overlap = \"no\"; };\n", ":7:", "a string; expected true or false");
+    refused("device = \"gpu\";\n", ":7:", "device: \"gpu\"; expected \"cpu\" or \"cuda\"");
+    refused("device = 1;\n", ":7:", "device: an integer; expected \"cpu\" or \"cuda\"");
     refused("checkpoint = { every = \"5 hours\"; };\n", ":7:", "\"Tmin\"");
     refused("checkpoint = { every = 0; };\n", ":7:", "out of range");
     refused("model2 = 1;\n", ":7:", "unknown key 'model2'");
