@@ -24,7 +24,8 @@ mkdir -p "$(dirname "$results")"
 source tests/train/lib.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-if PLAIT_BENCH_RESULTS=$tmp/probe.jsonl "$kernels" 1 | grep -q 'no CUDA device'; then
+probe=$(PLAIT_BENCH_RESULTS=$tmp/probe.jsonl "$kernels" 1)
+if grep -q 'no CUDA device' <<<"$probe"; then
     echo "train_cuda_bench: no GPU: nothing measured"
     exit 0
 fi
