@@ -8,7 +8,8 @@
 #   UCX takes CUDA memory), gives the curve of one GPU process within 1e-4;
 # - a pp=2 run resumed from its step-10 checkpoint (a device-to-host
 #   snapshot, loaded back host-to-device) trains steps 11-20 with the losses
-#   of the run that wrote it, as written;
+#   of the run that wrote it within 1e-6 (not bit for bit: the kernels' GPU
+#   gradient norm sums with atomics; a lost moment or tensor shows as 1e-3);
 # - dp=2 and tp=2 need a GPU per rank: NCCL refuses two ranks of one
 #   communicator on one device ("Duplicate GPU detected"). With 2 or more GPUs
 #   they give the one-GPU curve within 1e-4; with one, dp=2 must fail with a
@@ -65,9 +66,8 @@ rm -r "$tmp/gpu.ckpt/step-00000020"
 echo step-00000010 >"$tmp/gpu.ckpt/latest"
 run gpu-resumed 2 pp=2 device=cuda ckpt_dir="$tmp/gpu.ckpt" ckpt_every=10
 grep -q "^resumed from .* at step 10 " "$tmp/gpu-resumed.log"
-diff <(tail -n 10 "$tmp/gpu-ckpt.jsonl" | sed 's/"step_s.*//') \
-    <(sed 's/"step_s.*//' "$tmp/gpu-resumed.jsonl")
-echo "resumed on the GPU: steps 11-20 as in the straight run"
+tail -n 10 "$tmp/gpu-ckpt.jsonl" >"$tmp/gpu-ckpt-11-20.jsonl"
+compare_curves "$tmp/gpu-ckpt-11-20.jsonl" "$tmp/gpu-resumed.jsonl" 1e-6
 
 gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
 if [ "${gpus:-0}" -ge 2 ]; then
