@@ -46,7 +46,6 @@ struct plait_cuda_p2p {
 };
 
 struct plait_cuda_request {
-    plait_cuda_p2p_t *p2p;
     struct pinned *buf; /* NULL when direct */
     plait_request_t **parts;
     size_t nparts;
@@ -202,7 +201,6 @@ plait_status_t plait_cuda_isend(plait_cuda_p2p_t *p, plait_comm_t *comm, const v
         free(parts);
         return plait_fail(p->ctx, PLAIT_ERR_NO_MEMORY, "out of memory for a CUDA send");
     }
-    r->p2p = p;
     r->parts = parts;
     r->nparts = n;
     if (p->direct) {
@@ -258,7 +256,6 @@ plait_status_t plait_cuda_recv(plait_cuda_p2p_t *p, plait_comm_t *comm, void *bu
         free(parts);
         return plait_fail(p->ctx, PLAIT_ERR_NO_MEMORY, "out of memory for a CUDA receive");
     }
-    r->p2p = p;
     r->parts = parts;
     r->nparts = n;
     plait_status_t st = pinned_get(p, bytes, &r->buf);

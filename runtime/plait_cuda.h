@@ -9,8 +9,8 @@
  * as its device-to-host copy is done while the copy of chunk k+1 runs, and a
  * receive copies chunk k to the device while chunk k+1 is still arriving.
  * Matching is plait_isend's: same communicator, peer and tag, in posting
- * order; the chunking is invisible to the caller, but both sides must use
- * this library for a message.
+ * order; the chunking is invisible to the caller, but both sides of a
+ * message must use this library with the same chunk size.
  *
  * Errors: plait statuses, with one line in plait_error(ctx) naming the CUDA
  * call and its error. */
