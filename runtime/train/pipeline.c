@@ -56,18 +56,22 @@ static int start_send(struct trainer *t, float *buf, int peer, uint32_t tag, str
                       const char *what, int mb)
 {
     size_t bytes = t->act_len * sizeof(float);
-    int rc = t->cuda ? train_cuda_isend(t, buf, bytes, peer, tag, &req->device)
-             : plait_isend(t->pp, buf, bytes, peer, tag, &req->host) == PLAIT_OK ? 0
-                                                                                 : -1;
+    int rc;
+    if (t->cuda)
+        rc = train_cuda_isend(t, buf, bytes, peer, tag, &req->device);
+    else
+        rc = plait_isend(t->pp, buf, bytes, peer, tag, &req->host) == PLAIT_OK ? 0 : -1;
     return rc ? comm_fail(t, what, mb) : 0;
 }
 
 static int receive(struct trainer *t, float *buf, int peer, uint32_t tag, int mb)
 {
     size_t bytes = t->act_len * sizeof(float);
-    int rc = t->cuda ? train_cuda_recv(t, buf, bytes, peer, tag)
-             : plait_recv(t->pp, buf, bytes, peer, tag) == PLAIT_OK ? 0
-                                                                    : -1;
+    int rc;
+    if (t->cuda)
+        rc = train_cuda_recv(t, buf, bytes, peer, tag);
+    else
+        rc = plait_recv(t->pp, buf, bytes, peer, tag) == PLAIT_OK ? 0 : -1;
     return rc ? comm_fail(t, "receiving", mb) : 0;
 }
 
