@@ -13,22 +13,13 @@
 # - dp=2 and tp=2 need a GPU per rank: NCCL refuses two ranks of one
 #   communicator on one device ("Duplicate GPU detected"). With 2 or more GPUs
 #   they give the one-GPU curve within 1e-4; with one, dp=2 must fail with a
-#   one-line error naming NCCL instead of hanging.
+#   error naming NCCL instead of hanging.
 # Without a GPU: plait-train must refuse device = "cuda" with file:line in
 # one line; then the test skips.
 source "$PLAIT_TOP/tests/train/lib.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 make_dataset "$tmp"
-
-run() { # name ranks layout [config overrides]
-    local name=$1 n=$2 layout=$3
-    shift 3
-    write_config "$tmp/$name.cfg" "$tmp/tokens.h5" "$tmp/$name.jsonl" "$@"
-    "$bin/plait-run" -n "$n" --layout "$layout" -- "$bin/plait-train" --config "$tmp/$name.cfg" \
-        >"$tmp/$name.log" 2>&1 || { cat "$tmp/$name.log"; echo "$name failed"; exit 1; }
-    tail -n 1 "$tmp/$name.log"
-}
 
 write_config "$tmp/probe.cfg" "$tmp/tokens.h5" "" steps=5 device=cuda
 if ! "$bin/plait-train" --config "$tmp/probe.cfg" >"$tmp/probe.out" 2>"$tmp/probe.err"; then
@@ -48,23 +39,23 @@ if ! "$bin/plait-train" --config "$tmp/probe.cfg" >"$tmp/probe.out" 2>"$tmp/prob
     exit 1
 fi
 
-run cpu 1 dp=1
-run gpu 1 dp=1 device=cuda
+run_layout cpu 1 dp=1
+run_layout gpu 1 dp=1 device=cuda
 compare_curves "$tmp/cpu.jsonl" "$tmp/gpu.jsonl" 1e-3
 python3 - "$tmp/gpu.jsonl" <<'PY'
 import json, sys
 loss = [json.loads(l)["loss"] for l in open(sys.argv[1])]
 assert loss[-1] < loss[0] - 0.5, loss
 PY
-run gpu-pp2 2 pp=2 device=cuda
-run gpu-pp2-zb 2 pp=2 device=cuda schedule=zb-h1
+run_layout gpu-pp2 2 pp=2 device=cuda
+run_layout gpu-pp2-zb 2 pp=2 device=cuda schedule=zb-h1
 compare_curves "$tmp/gpu.jsonl" "$tmp/gpu-pp2.jsonl"
 compare_curves "$tmp/gpu.jsonl" "$tmp/gpu-pp2-zb.jsonl"
 
-run gpu-ckpt 2 pp=2 device=cuda ckpt_dir="$tmp/gpu.ckpt" ckpt_every=10
+run_layout gpu-ckpt 2 pp=2 device=cuda ckpt_dir="$tmp/gpu.ckpt" ckpt_every=10
 rm -r "$tmp/gpu.ckpt/step-00000020"
 echo step-00000010 >"$tmp/gpu.ckpt/latest"
-run gpu-resumed 2 pp=2 device=cuda ckpt_dir="$tmp/gpu.ckpt" ckpt_every=10
+run_layout gpu-resumed 2 pp=2 device=cuda ckpt_dir="$tmp/gpu.ckpt" ckpt_every=10
 grep -q "^resumed from .* at step 10 " "$tmp/gpu-resumed.log"
 tail -n 10 "$tmp/gpu-ckpt.jsonl" >"$tmp/gpu-ckpt-11-20.jsonl"
 compare_curves "$tmp/gpu-ckpt-11-20.jsonl" "$tmp/gpu-resumed.jsonl" 1e-6

@@ -9,16 +9,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 make_dataset "$tmp"
 
-run() { # name ranks layout [config overrides]
-    local name=$1 n=$2 layout=$3
-    shift 3
-    write_config "$tmp/$name.cfg" "$tmp/tokens.h5" "$tmp/$name.jsonl" "$@"
-    "$bin/plait-run" -n "$n" --layout "$layout" -- "$bin/plait-train" --config "$tmp/$name.cfg" \
-        >"$tmp/$name.log" 2>&1 || { cat "$tmp/$name.log"; echo "$name failed"; exit 1; }
-    tail -n 1 "$tmp/$name.log"
-}
-
-run single 1 dp=1
+run_layout single 1 dp=1
 python3 - "$tmp/single.jsonl" <<'PY'
 import json, sys
 loss = [json.loads(l)["loss"] for l in open(sys.argv[1])]
@@ -26,13 +17,13 @@ assert len(loss) == 20, len(loss)
 assert loss[-1] < loss[0] - 0.5, loss
 print(f"single: loss {loss[0]:.4f} -> {loss[-1]:.4f}")
 PY
-run dp2 2 dp=2
-run dp2-serial 2 dp=2 overlap=false
-run tp2 2 tp=2
-run pp2 2 pp=2
-run pp2-zb 2 pp=2 schedule=zb-h1
-run pp4-zb 4 pp=4 schedule=zb-h1
-run dp2tp2pp2 8 dp=2,tp=2,pp=2
+run_layout dp2 2 dp=2
+run_layout dp2-serial 2 dp=2 overlap=false
+run_layout tp2 2 tp=2
+run_layout pp2 2 pp=2
+run_layout pp2-zb 2 pp=2 schedule=zb-h1
+run_layout pp4-zb 4 pp=4 schedule=zb-h1
+run_layout dp2tp2pp2 8 dp=2,tp=2,pp=2
 for name in dp2 dp2-serial tp2 pp2 pp2-zb pp4-zb dp2tp2pp2; do
     compare_curves "$tmp/single.jsonl" "$tmp/$name.jsonl"
 done

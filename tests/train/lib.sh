@@ -47,6 +47,19 @@ device = "$device";
 CFG
 }
 
+# run_layout NAME RANKS LAYOUT [KEY=VALUE...]: writes $tmp/NAME.cfg (write_config
+# on $tmp/tokens.h5, metrics $tmp/NAME.jsonl) and trains it with RANKS processes
+# through plait-run, the output in $tmp/NAME.log; prints its last line, or the
+# whole log and exits on failure.
+run_layout() {
+    local name=$1 n=$2 layout=$3
+    shift 3
+    write_config "$tmp/$name.cfg" "$tmp/tokens.h5" "$tmp/$name.jsonl" "$@"
+    "$bin/plait-run" -n "$n" --layout "$layout" -- "$bin/plait-train" --config "$tmp/$name.cfg" \
+        >"$tmp/$name.log" 2>&1 || { cat "$tmp/$name.log"; echo "$name failed"; exit 1; }
+    tail -n 1 "$tmp/$name.log"
+}
+
 # compare_curves REF OTHER [LIMIT]: the same steps, and every loss within
 # LIMIT (default 1e-4) relative difference; prints the largest.
 compare_curves() {
