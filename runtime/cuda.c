@@ -15,14 +15,23 @@ static plait_status_t cuda_fail(plait_context_t *ctx, const char *what, cudaErro
 plait_status_t plait_cuda_select_device(plait_context_t *ctx, int *device)
 {
     int count = 0;
+    const char *visible = getenv("CUDA_VISIBLE_DEVICES");
     cudaError_t e = cudaGetDeviceCount(&count);
-    if (e != cudaSuccess || count == 0) {
-        const char *visible = getenv("CUDA_VISIBLE_DEVICES");
+    if (e != cudaSuccess || count == 0)
         return plait_fail(
             ctx, PLAIT_ERR_UNSUPPORTED, "no CUDA device visible (CUDA_VISIBLE_DEVICES=%s): %s",
             visible ? visible : "unset", e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+    const char *busid = getenv("PLAIT_GPU_BUSID");
+    if (busid && *busid) {
+        e = cudaDeviceGetByPCIBusId(device, busid);
+        if (e != cudaSuccess)
+            return plait_fail(ctx, PLAIT_ERR_INVALID,
+                              "PLAIT_GPU_BUSID=%s: no visible CUDA device has that PCI bus id "
+                              "(CUDA_VISIBLE_DEVICES=%s): %s",
+                              busid, visible ? visible : "unset", cudaGetErrorString(e));
+    } else {
+        *device = count == 1 ? 0 : ctx->placement.local_rank % count;
     }
-    *device = count == 1 ? 0 : ctx->placement.local_rank % count;
     e = cudaSetDevice(*device);
     return e == cudaSuccess ? PLAIT_OK : cuda_fail(ctx, "cudaSetDevice", e);
 }

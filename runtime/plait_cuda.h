@@ -23,11 +23,12 @@
 extern "C" {
 #endif
 
-/* Selects this rank's CUDA device (cudaSetDevice): the only visible one
- * (the plugin gives each task its GPU through CUDA_VISIBLE_DEVICES), else
- * local_rank modulo the number visible (plait-run on a multi-GPU machine).
- * PLAIT_ERR_UNSUPPORTED when no device is visible. Call it before any other
- * CUDA work of the process. */
+/* Selects this rank's CUDA device (cudaSetDevice): the one whose PCI bus id
+ * the plugin exported in PLAIT_GPU_BUSID (PLAIT_ERR_INVALID when no visible
+ * device has it), else the only visible one (under Slurm CUDA_VISIBLE_DEVICES
+ * gives each task its GPU), else local_rank modulo the number visible
+ * (plait-run on a multi-GPU machine). PLAIT_ERR_UNSUPPORTED when no device is
+ * visible. Call it before any other CUDA work of the process. */
 plait_status_t plait_cuda_select_device(plait_context_t *ctx, int *device);
 
 typedef struct plait_cuda_p2p plait_cuda_p2p_t;
