@@ -37,7 +37,7 @@ BENCHES += $(KERNELS_BENCH)
 ifeq ($(HAVE_CUDA),1)
 KERNELS_CUDA_LIB := $(LIB)/libplait_kernels_cuda.a
 KERNELS_CUDA_LDLIBS := -Wl,--undefined=gpt_cuda_backend $(KERNELS_CUDA_LIB) \
-	-L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+	-L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcudart -lstdc++
 $(KERNELS_CUDA_LIB): $(OBJ)/kernels/cuda/backend.cu.o
 	@mkdir -p $(@D)
 	$(AR) rcs $@ $^
@@ -66,7 +66,7 @@ KERNELS_CUDA_BENCH := $(BUILD)/bench/bench_train_step_cuda
 $(KERNELS_CUDA_BENCH): $(OBJ)/tests/bench/bench_train_step_cuda.o $(KERNELS_LIB) $(KERNELS_CUDA_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $(OBJ)/tests/bench/bench_train_step_cuda.o $(KERNELS_LIB) \
-		$(KERNELS_CUDA_LDLIBS) $(KERNELS_LDLIBS) -o $@
+		$(KERNELS_CUDA_LDLIBS) -lcublas $(KERNELS_LDLIBS) -o $@
 $(OBJ)/tests/bench/bench_train_step_cuda.o: EXTRA_CFLAGS_tests += $(KERNELS_CFLAGS) -I$(CUDA_HOME)/include
 ALL_TARGETS += $(KERNELS_CUDA_BENCH)
 BENCHES += $(KERNELS_CUDA_BENCH)
