@@ -1,26 +1,33 @@
 /* The CUDA stage against the CPU stage (itself checked against float64 and
  * finite differences) on a tiny model: same init, losses, every gradient
  * after a split backward of two micro-batches, and the loss after an AdamW
- * step. Skips without a GPU. */
+ * step; tensor-parallel CUDA shards (2 ranks as threads, device buffers
+ * reduced through the host) against the unsharded CPU model; and the bf16
+ * stage's loss and gradient norm against fp32. Skips without a GPU. */
 #include <cuda_runtime_api.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "tests/check.h"
 #include "tests/kernels/model_util.h"
 
-enum { MICRO = 2 };
+enum { MICRO = 2, TP = 2 };
 
-static gpt_stage *make_device_stage(gpt_device device, uint64_t seed)
+static gpt_stage *make_device_stage(gpt_device device, gpt_precision prec, int tp_rank, int tp_size,
+                                    gpt_comm comm, uint64_t seed)
 {
     gpt_stage_opts o = {.config = tiny_config,
                         .layer_end = tiny_config.n_layer,
                         .first = 1,
                         .last = 1,
-                        .tp_size = 1,
+                        .tp_rank = tp_rank,
+                        .tp_size = tp_size,
                         .batch = TINY_B,
                         .seq = TINY_T,
                         .slots = MICRO,
-                        .device = device};
+                        .device = device,
+                        .comm = comm,
+                        .precision = prec};
     char err[256];
     gpt_stage *s = gpt_stage_create(&o, seed, err, sizeof(err));
     if (!s)
@@ -31,19 +38,141 @@ static gpt_stage *make_device_stage(gpt_device device, uint64_t seed)
 static float *download(const float *dev, size_t n)
 {
     float *host = malloc(n * sizeof(float));
-    cudaMemcpy(host, dev, n * sizeof(float), cudaMemcpyDeviceToHost);
+    CHECK(cudaMemcpy(host, dev, n * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess);
     return host;
 }
 
-static void run(gpt_stage *s, int32_t tok[MICRO][TINY_N], int32_t tgt[MICRO][TINY_N],
-                float loss[MICRO + 1])
+static int run(gpt_stage *s, const int32_t tok[MICRO][TINY_N], const int32_t tgt[MICRO][TINY_N],
+               float loss[MICRO])
 {
+    int rc = 0;
     for (int m = 0; m < MICRO; m++)
-        CHECK(gpt_stage_forward(s, m, tok[m], NULL, tgt[m], NULL, &loss[m]) == 0);
+        rc |= gpt_stage_forward(s, m, tok[m], NULL, tgt[m], NULL, &loss[m]);
     for (int m = MICRO - 1; m >= 0; m--)
-        CHECK(gpt_stage_backward_input(s, m, NULL, 1.0f / MICRO, NULL) == 0);
+        rc |= gpt_stage_backward_input(s, m, NULL, 1.0f / MICRO, NULL);
     for (int m = 0; m < MICRO; m++)
-        CHECK(gpt_stage_backward_weight(s, m) == 0);
+        rc |= gpt_stage_backward_weight(s, m);
+    if (rc)
+        fprintf(stderr, "%s\n", gpt_stage_error(s));
+    return rc;
+}
+
+/* An in-process TP group over device buffers: every rank copies its buffer
+ * to the host, all reduce in rank order, and copy the result back. */
+struct group {
+    pthread_barrier_t barrier;
+    float *host[TP];
+};
+
+struct rank {
+    struct group *g;
+    int rank;
+    uint64_t seed;
+    const int32_t (*tok)[TINY_N], (*tgt)[TINY_N];
+    gpt_stage *stage;
+    float loss[MICRO];
+    int rc;
+};
+
+static int allreduce(void *ctx, float *buf, size_t n, int is_max)
+{
+    struct rank *r = ctx;
+    struct group *g = r->g;
+    float *mine = malloc(n * sizeof(float)), *out = malloc(n * sizeof(float));
+    int rc = mine && out &&
+                     cudaMemcpy(mine, buf, n * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess
+                 ? 0
+                 : -1;
+    g->host[r->rank] = mine;
+    pthread_barrier_wait(&g->barrier);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        float acc = g->host[0][i];
+        for (int k = 1; k < TP; k++)
+            acc = is_max ? fmaxf(acc, g->host[k][i]) : acc + g->host[k][i];
+        out[i] = acc;
+    }
+    pthread_barrier_wait(&g->barrier);
+    if (rc == 0 && cudaMemcpy(buf, out, n * sizeof(float), cudaMemcpyHostToDevice) != cudaSuccess)
+        rc = -1;
+    free(mine);
+    free(out);
+    return rc;
+}
+
+static int allreduce_sum(void *ctx, float *buf, size_t n)
+{
+    return allreduce(ctx, buf, n, 0);
+}
+
+static int allreduce_max(void *ctx, float *buf, size_t n)
+{
+    return allreduce(ctx, buf, n, 1);
+}
+
+static void *run_rank(void *arg)
+{
+    struct rank *r = arg;
+    gpt_comm comm = {r, allreduce_sum, allreduce_max};
+    r->stage = make_device_stage(GPT_DEVICE_CUDA, GPT_FP32, r->rank, TP, comm, r->seed);
+    r->rc = r->stage ? run(r->stage, r->tok, r->tgt, r->loss) : -1;
+    return NULL;
+}
+
+static void test_tensor_parallel(gpt_stage *whole, const float loss[MICRO],
+                                 const int32_t tok[MICRO][TINY_N], const int32_t tgt[MICRO][TINY_N],
+                                 uint64_t seed)
+{
+    struct group g;
+    struct rank ranks[TP];
+    pthread_t th[TP];
+    pthread_barrier_init(&g.barrier, NULL, TP);
+    for (int r = 0; r < TP; r++) {
+        ranks[r] = (struct rank){.g = &g, .rank = r, .seed = seed, .tok = tok, .tgt = tgt};
+        pthread_create(&th[r], NULL, run_rank, &ranks[r]);
+    }
+    for (int r = 0; r < TP; r++)
+        pthread_join(th[r], NULL);
+    pthread_barrier_destroy(&g.barrier);
+    for (int r = 0; r < TP; r++) {
+        CHECK_MSG(ranks[r].rc == 0, "TP rank %d failed", r);
+        if (ranks[r].rc)
+            continue;
+        for (int m = 0; m < MICRO; m++)
+            CHECK_MSG(fabsf(ranks[r].loss[m] - loss[m]) <= 1e-5f * loss[m],
+                      "TP rank %d loss %g, unsharded %g", r, ranks[r].loss[m], loss[m]);
+        gpt_stage *s = ranks[r].stage;
+        for (int i = 0; i < gpt_stage_tensor_count(s); i++) {
+            const gpt_tensor *t = gpt_stage_tensor(s, i);
+            const gpt_tensor *full = gpt_stage_tensor_by_name(whole, t->name);
+            float *got = download(t->grad, t->count), *want = malloc(t->count * sizeof(float));
+            take_slice(want, t, full->grad);
+            double e = rel_err_f(got, want, t->count);
+            CHECK_MSG(e < 1e-4, "TP rank %d %s: gradient relative error %g", r, t->name, e);
+            free(got);
+            free(want);
+        }
+    }
+    for (int r = 0; r < TP; r++)
+        gpt_stage_destroy(ranks[r].stage);
+}
+
+/* bf16 products: the loss within 1e-2 of fp32's, the gradient norm within 5e-2. */
+static void test_bf16(gpt_stage *fp32, const float loss[MICRO], const int32_t tok[MICRO][TINY_N],
+                      const int32_t tgt[MICRO][TINY_N], uint64_t seed)
+{
+    gpt_stage *s = make_device_stage(GPT_DEVICE_CUDA, GPT_BF16, 0, 1, (gpt_comm){0}, seed);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    float lb[MICRO];
+    CHECK(run(s, tok, tgt, lb) == 0);
+    for (int m = 0; m < MICRO; m++)
+        CHECK_MSG(fabsf(lb[m] - loss[m]) <= 1e-2f * loss[m], "bf16 loss %g, fp32 %g", lb[m],
+                  loss[m]);
+    double nb = gpt_stage_grad_sumsq(s), nf = gpt_stage_grad_sumsq(fp32);
+    CHECK_MSG(fabs(sqrt(nb) - sqrt(nf)) <= 5e-2 * sqrt(nf), "bf16 gradient norm %g, fp32 %g",
+              sqrt(nb), sqrt(nf));
+    gpt_stage_destroy(s);
 }
 
 int main(void)
@@ -54,8 +183,8 @@ int main(void)
         return CHECK_SKIP;
     }
     uint64_t seed = test_seed();
-    gpt_stage *cpu = make_device_stage(GPT_DEVICE_CPU, seed);
-    gpt_stage *gpu = make_device_stage(GPT_DEVICE_CUDA, seed);
+    gpt_stage *cpu = make_device_stage(GPT_DEVICE_CPU, GPT_FP32, 0, 1, (gpt_comm){0}, seed);
+    gpt_stage *gpu = make_device_stage(GPT_DEVICE_CUDA, GPT_FP32, 0, 1, (gpt_comm){0}, seed);
     CHECK(cpu && gpu);
     if (!cpu || !gpu)
         return check_status("test_cuda_stage");
@@ -71,8 +200,8 @@ int main(void)
     free(p);
 
     float lc[MICRO + 1], lg[MICRO + 1];
-    run(cpu, tok, tgt, lc);
-    run(gpu, tok, tgt, lg);
+    CHECK(run(cpu, tok, tgt, lc) == 0);
+    CHECK(run(gpu, tok, tgt, lg) == 0);
     for (int m = 0; m < MICRO; m++)
         CHECK_MSG(fabsf(lc[m] - lg[m]) <= 1e-5f * lc[m], "loss %g, CPU %g", lg[m], lc[m]);
     for (int i = 0; i < gpt_stage_tensor_count(cpu); i++) {
@@ -84,6 +213,9 @@ int main(void)
     }
     double sc = gpt_stage_grad_sumsq(cpu), sg = gpt_stage_grad_sumsq(gpu);
     CHECK_MSG(fabs(sc - sg) <= 1e-4 * sc, "sum of squares %g, CPU %g", sg, sc);
+
+    test_tensor_parallel(cpu, lc, tok, tgt, seed);
+    test_bf16(gpu, lg, tok, tgt, seed);
 
     gpt_stage_adamw(cpu, 1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 1);
     gpt_stage_adamw(gpu, 1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 1);
