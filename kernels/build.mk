@@ -60,6 +60,8 @@ $(TESTBIN)/test_cuda_kernel_ops: $(OBJ)/tests/kernels/test_cuda_kernel_ops.o $(K
 	$(CC) $(LDFLAGS) $< $(KERNELS_LIB) $(KERNELS_CUDA_LDLIBS) $(KERNELS_LDLIBS) -o $@
 GPU_TESTS += $(TESTBIN)/test_cuda_kernel_ops
 endif
+# The CUDA tests under compute-sanitizer; skips without a GPU.
+SCRIPT_TESTS += tests/kernels/cuda_memcheck.sh
 
 ifeq ($(HAVE_CUDA),1)
 KERNELS_CUDA_BENCH := $(BUILD)/bench/bench_train_step_cuda
