@@ -418,6 +418,7 @@ int main(void)
 #endif
     test_seed();
     test_layernorm(7, 48);
+    test_layernorm(70, 100); /* CUDA: more rows than the column sums' 32 lanes */
     test_linear(GPT_FP32, 9, 24, 40, 1);
     test_linear(GPT_FP32, 5, 33, 17, 0);
     test_linear(GPT_FP32, 40, 16, 8, 1); /* more rows than outputs: the CPU splits the rows */
