@@ -257,10 +257,14 @@ bool lt_matmul(gpt_precision prec, cublasOperation_t op_x, cublasOperation_t op_
             cublasLtMatmulAlgoGetHeuristic(dev.lt, desc, lx, ly, ld, ld, pref, 1, &algo, &found);
         if (st == CUBLAS_STATUS_SUCCESS && found == 0)
             st = CUBLAS_STATUS_NOT_SUPPORTED;
-        if (st != CUBLAS_STATUS_SUCCESS && no_algo) {
-            *no_algo = true;
-            ok = false;
-        } else if (!lt_ok(st, "no algorithm for the product")) {
+        if (st != CUBLAS_STATUS_SUCCESS) {
+            if (no_algo)
+                *no_algo = true;
+            else
+                record_error("device cuda: cuBLASLt has no algorithm for the %s product m=%d n=%d "
+                             "k=%d%s: %s",
+                             prec == GPT_BF16 ? "bf16" : "fp32", m, n, k, bias ? " with bias" : "",
+                             cublasLtGetStatusString(st));
             ok = false;
         }
     }
@@ -283,11 +287,12 @@ bool lt_matmul(gpt_precision prec, cublasOperation_t op_x, cublasOperation_t op_
 
 /* Row-major C[M,N] = op(A) op(B) + beta C (+ bias[N] per row), as column-major
  * C^T = op(B)^T op(A)^T. */
-void gemm(gpt_precision prec, bool trans_a, bool trans_b, int M, int N, int K, const float *A,
-          int lda, const float *B, int ldb, float beta, float *C, int ldc, const float *bias)
+bool gemm(gpt_precision prec, bool trans_a, bool trans_b, int M, int N, int K, const float *A,
+          int lda, const float *B, int ldb, float beta, float *C, int ldc, const float *bias,
+          bool *no_algo)
 {
-    lt_matmul(prec, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, N, M,
-              K, B, ldb, A, lda, beta, C, ldc, bias, nullptr);
+    return lt_matmul(prec, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                     N, M, K, B, ldb, A, lda, beta, C, ldc, bias, no_algo);
 }
 
 /* Flash-style causal attention (after FlashAttention-2, Dao 2023): one
@@ -754,24 +759,23 @@ void linear_forward(gpt_precision prec, float *out, const float *inp, const floa
                     const float *b, int N, int K, int O)
 {
     bool no_algo = false;
-    if (lt_matmul(prec, CUBLAS_OP_T, CUBLAS_OP_N, O, N, K, w, K, inp, K, 0.0f, out, O, b,
-                  b ? &no_algo : nullptr) ||
+    if (gemm(prec, false, true, N, O, K, inp, K, w, K, 0.0f, out, O, b, b ? &no_algo : nullptr) ||
         !no_algo)
         return;
     fill_rows_kernel<<<blocks((size_t)N * O), THREADS>>>(out, b, N, O);
-    gemm(prec, false, true, N, O, K, inp, K, w, K, 1.0f, out, O, nullptr);
+    gemm(prec, false, true, N, O, K, inp, K, w, K, 1.0f, out, O, nullptr, nullptr);
 }
 
 void linear_backward_input(gpt_precision prec, float *dinp, const float *dout, const float *w,
                            int N, int K, int O)
 {
-    gemm(prec, false, false, N, K, O, dout, O, w, K, 0.0f, dinp, K, nullptr);
+    gemm(prec, false, false, N, K, O, dout, O, w, K, 0.0f, dinp, K, nullptr, nullptr);
 }
 
 void linear_backward_weight(gpt_precision prec, float *dw, float *db, const float *dout,
                             const float *inp, int N, int K, int O)
 {
-    gemm(prec, true, false, O, K, N, dout, O, inp, K, 1.0f, dw, K, nullptr);
+    gemm(prec, true, false, O, K, N, dout, O, inp, K, 1.0f, dw, K, nullptr, nullptr);
     if (db)
         column_sum_kernel<<<column_blocks(O), column_threads>>>(db, dout, N, O);
 }
