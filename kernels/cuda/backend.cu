@@ -7,6 +7,7 @@
  *
  * Errors: a failing CUDA or cuBLASLt call records the first one-line message;
  * cuda_status() reports and clears it. */
+#include <cub/device/device_radix_sort.cuh>
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 #include <math.h>
@@ -543,20 +544,29 @@ __global__ void token_embedding_forward_kernel(float *out, const int32_t *tokens
     out[i] = v >= 0 && v < v_count ? wte[(size_t)v * C + i % C] : 0.0f;
 }
 
-/* One thread per channel walks the rows in order: deterministic sums for
- * repeated tokens. */
-__global__ void token_embedding_backward_kernel(float *dwte, const float *dout,
-                                                const int32_t *tokens, int v_begin, int v_count,
-                                                int N, int C)
+__global__ void iota_kernel(int32_t *out, int n)
 {
-    int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C)
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n)
+        out[i] = i;
+}
+
+/* The rows sorted stably by token: block x is a sorted position, threads its
+ * channels. A position that starts a run of equal tokens sums the run's rows
+ * in row order, so repeated tokens add up deterministically, in parallel
+ * over distinct tokens. */
+__global__ void token_embedding_backward_kernel(float *dwte, const float *dout,
+                                                const int32_t *sorted_tokens, const int32_t *rows,
+                                                int v_begin, int v_count, int N, int C)
+{
+    const int i = blockIdx.x, c = blockIdx.y * blockDim.x + threadIdx.x;
+    const int token = sorted_tokens[i], v = token - v_begin;
+    if (c >= C || (i > 0 && sorted_tokens[i - 1] == token) || v < 0 || v >= v_count)
         return;
-    for (int i = 0; i < N; i++) {
-        int v = tokens[i] - v_begin;
-        if (v >= 0 && v < v_count)
-            dwte[(size_t)v * C + c] += dout[(size_t)i * C + c];
-    }
+    float s = 0.0f;
+    for (int j = i; j < N && sorted_tokens[j] == token; j++)
+        s += dout[(size_t)rows[j] * C + c];
+    dwte[(size_t)v * C + c] += s;
 }
 
 __global__ void position_embedding_forward_kernel(float *out, const float *wpe, int B, int T, int C)
@@ -880,11 +890,30 @@ void token_embedding_forward(float *out, const int32_t *tokens, const float *wte
                                                                        v_count, N, C);
 }
 
+/* Sorts (token, row) pairs with CUB's stable radix sort in stream-ordered
+ * scratch memory, then sums each token's rows. */
 void token_embedding_backward_weight(float *dwte, const float *dout, const int32_t *tokens,
                                      int v_begin, int v_count, int N, int C)
 {
-    token_embedding_backward_kernel<<<blocks(C), THREADS>>>(dwte, dout, tokens, v_begin, v_count, N,
-                                                            C);
+    int32_t *buf = nullptr;
+    void *temp = nullptr;
+    size_t temp_bytes = 0;
+    if (!cuda_ok(cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, tokens, buf, buf, buf, N),
+                 "radix sort size") ||
+        !cuda_ok(cudaMallocAsync(&buf, 3 * (size_t)N * sizeof(int32_t) + temp_bytes, 0),
+                 "cudaMallocAsync of the token sort"))
+        return;
+    int32_t *sorted = buf, *rows = buf + N, *sorted_rows = buf + 2 * (size_t)N;
+    temp = buf + 3 * (size_t)N;
+    iota_kernel<<<blocks(N), THREADS>>>(rows, N);
+    if (cuda_ok(
+            cub::DeviceRadixSort::SortPairs(temp, temp_bytes, tokens, sorted, rows, sorted_rows, N),
+            "radix sort of the tokens")) {
+        dim3 grid(N, (C + THREADS - 1) / THREADS);
+        token_embedding_backward_kernel<<<grid, THREADS>>>(dwte, dout, sorted, sorted_rows, v_begin,
+                                                           v_count, N, C);
+    }
+    cuda_ok(cudaFreeAsync(buf, 0), "cudaFreeAsync of the token sort");
 }
 
 void position_embedding_forward(float *out, const float *wpe, int B, int T, int C)
