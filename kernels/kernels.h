@@ -9,9 +9,10 @@
  * everything and tp_size 1.
  *
  * Memory: with GPT_DEVICE_CPU every pointer below is host memory. With
- * GPT_DEVICE_CUDA (fp32; link libplait_kernels_cuda.a, see kernels/build.mk)
+ * GPT_DEVICE_CUDA (link libplait_kernels_cuda.a, see kernels/build.mk)
  * activation, gradient, parameter and collective buffers are device memory on
- * the current device; tokens and targets stay on the host. The stage's device
+ * the current device, fp32 whatever the precision; tokens and targets stay on
+ * the host. The stage's device
  * work is finished whenever one of its calls returns and before every gpt_comm
  * call.
  *
