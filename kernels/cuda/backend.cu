@@ -304,6 +304,22 @@ bool gemm(gpt_precision prec, bool trans_a, bool trans_b, int M, int N, int K, c
 constexpr int FA_ROWS = 64;
 constexpr int FA_QUERIES = 16; /* query rows per tile in the key-side backward */
 
+/* Keys and values k0..k0+FA_ROWS-1 of one (batch, head) into shared memory,
+ * zeros past T; `base` points at the head's q of row 0. Called by the whole
+ * block; waits until the previous tile is no longer read. */
+template <int HD>
+__device__ void load_key_tile(float (*ks)[HD], float (*vs)[HD], const float *base, int k0, int T,
+                              int C)
+{
+    __syncthreads();
+    for (int e = threadIdx.x; e < FA_ROWS * HD; e += FA_ROWS) {
+        int j = e / HD, i = e % HD, u = k0 + j;
+        ks[j][i] = u < T ? base[(size_t)u * 3 * C + C + i] : 0.0f;
+        vs[j][i] = u < T ? base[(size_t)u * 3 * C + 2 * C + i] : 0.0f;
+    }
+    __syncthreads();
+}
+
 template <int HD>
 __global__ void __launch_bounds__(FA_ROWS)
     flash_forward_kernel(float *out, float *lse, const float *qkv, int T, int H)
@@ -323,13 +339,7 @@ __global__ void __launch_bounds__(FA_ROWS)
     float m = -INFINITY, l = 0.0f;
     const int keys = min(T, q0 + FA_ROWS);
     for (int k0 = 0; k0 < keys; k0 += FA_ROWS) {
-        __syncthreads();
-        for (int e = threadIdx.x; e < FA_ROWS * HD; e += FA_ROWS) {
-            int j = e / HD, i = e % HD, u = k0 + j;
-            ks[j][i] = u < T ? base[(size_t)u * C3 + C + i] : 0.0f;
-            vs[j][i] = u < T ? base[(size_t)u * C3 + 2 * C + i] : 0.0f;
-        }
-        __syncthreads();
+        load_key_tile<HD>(ks, vs, base, k0, T, C);
         const int n = active ? min(FA_ROWS, t - k0 + 1) : 0; /* keys k0..t */
         if (n <= 0)
             continue;
@@ -409,13 +419,7 @@ __global__ void __launch_bounds__(FA_ROWS)
     }
     const int keys = min(T, q0 + FA_ROWS);
     for (int k0 = 0; k0 < keys; k0 += FA_ROWS) {
-        __syncthreads();
-        for (int e = threadIdx.x; e < FA_ROWS * HD; e += FA_ROWS) {
-            int j = e / HD, i = e % HD, u = k0 + j;
-            ks[j][i] = u < T ? base[(size_t)u * C3 + C + i] : 0.0f;
-            vs[j][i] = u < T ? base[(size_t)u * C3 + 2 * C + i] : 0.0f;
-        }
-        __syncthreads();
+        load_key_tile<HD>(ks, vs, base, k0, T, C);
         const int n = active ? min(FA_ROWS, t - k0 + 1) : 0;
         for (int j = 0; j < n; j++) {
             float sc = 0.0f, dp = 0.0f;
