@@ -2,8 +2,9 @@
  * finite differences) on a tiny model: same init, losses, every gradient
  * after a split backward of two micro-batches, and the loss after an AdamW
  * step; tensor-parallel CUDA shards (2 ranks as threads, device buffers
- * reduced through the host) against the unsharded CPU model; and the bf16
- * stage's loss and gradient norm against fp32. Skips without a GPU. */
+ * reduced through the host) against the unsharded CPU model; the bf16
+ * stage's loss and gradient norm against fp32; and one layer at GPT-2 124M's
+ * sizes. Skips without a GPU. */
 #include <cuda_runtime_api.h>
 #include <pthread.h>
 #include <string.h>
@@ -13,17 +14,18 @@
 
 enum { MICRO = 2, TP = 2 };
 
-static gpt_stage *make_device_stage(gpt_device device, gpt_precision prec, int tp_rank, int tp_size,
-                                    gpt_comm comm, uint64_t seed)
+static gpt_stage *make_stage_on(const gpt_config *c, int B, int T, gpt_device device,
+                                gpt_precision prec, int tp_rank, int tp_size, gpt_comm comm,
+                                uint64_t seed)
 {
-    gpt_stage_opts o = {.config = tiny_config,
-                        .layer_end = tiny_config.n_layer,
+    gpt_stage_opts o = {.config = *c,
+                        .layer_end = c->n_layer,
                         .first = 1,
                         .last = 1,
                         .tp_rank = tp_rank,
                         .tp_size = tp_size,
-                        .batch = TINY_B,
-                        .seq = TINY_T,
+                        .batch = B,
+                        .seq = T,
                         .slots = MICRO,
                         .device = device,
                         .comm = comm,
@@ -33,6 +35,12 @@ static gpt_stage *make_device_stage(gpt_device device, gpt_precision prec, int t
     if (!s)
         fprintf(stderr, "gpt_stage_create: %s\n", err);
     return s;
+}
+
+static gpt_stage *make_device_stage(gpt_device device, gpt_precision prec, int tp_rank, int tp_size,
+                                    gpt_comm comm, uint64_t seed)
+{
+    return make_stage_on(&tiny_config, TINY_B, TINY_T, device, prec, tp_rank, tp_size, comm, seed);
 }
 
 static float *download(const float *dev, size_t n)
@@ -175,6 +183,52 @@ static void test_bf16(gpt_stage *fp32, const float loss[MICRO], const int32_t to
     gpt_stage_destroy(s);
 }
 
+/* One layer of GPT-2 124M's shapes (d=768, 12 heads of 64, vocabulary 50304)
+ * at B=2, T=128 (two attention tiles): CUDA fp32 against the CPU (loss, every
+ * gradient), bf16's loss against fp32's. Catches what the tiny model's sizes
+ * cannot (cuBLASLt layouts and alignments, head dim 64, the vocabulary). */
+static void test_gpt2_shapes(uint64_t seed)
+{
+    const gpt_config c = {
+        .vocab = 50304, .max_seq = 1024, .n_layer = 1, .n_head = 12, .d_model = 768};
+    enum { B = 2, T = 128, N = B * T };
+    gpt_stage *st[3] = {
+        make_stage_on(&c, B, T, GPT_DEVICE_CPU, GPT_FP32, 0, 1, (gpt_comm){0}, seed),
+        make_stage_on(&c, B, T, GPT_DEVICE_CUDA, GPT_FP32, 0, 1, (gpt_comm){0}, seed),
+        make_stage_on(&c, B, T, GPT_DEVICE_CUDA, GPT_BF16, 0, 1, (gpt_comm){0}, seed)};
+    int32_t *tok = malloc(N * sizeof(int32_t)), *tgt = malloc(N * sizeof(int32_t));
+    for (int i = 0; i < N; i++) {
+        tok[i] = (int32_t)(test_uniform() * c.vocab);
+        tgt[i] = (int32_t)(test_uniform() * c.vocab);
+    }
+    float loss[3] = {0};
+    for (int k = 0; k < 3; k++) {
+        CHECK_MSG(st[k] != NULL, "GPT-2-shaped stage %d not created", k);
+        if (!st[k])
+            goto done;
+        int rc = gpt_stage_forward(st[k], 0, tok, NULL, tgt, NULL, &loss[k]);
+        rc = rc < 0 ? rc : gpt_stage_backward(st[k], 0, NULL, 1.0f, NULL);
+        CHECK_MSG(rc == 0, "GPT-2-shaped stage %d: %s", k, gpt_stage_error(st[k]));
+    }
+    CHECK_MSG(fabsf(loss[1] - loss[0]) <= 1e-5f * loss[0], "GPT-2 shapes: loss %g, CPU %g", loss[1],
+              loss[0]);
+    CHECK_MSG(fabsf(loss[2] - loss[1]) <= 1e-2f * loss[1], "GPT-2 shapes: bf16 loss %g, fp32 %g",
+              loss[2], loss[1]);
+    for (int i = 0; i < gpt_stage_tensor_count(st[0]); i++) {
+        const gpt_tensor *tc = gpt_stage_tensor(st[0], i), *tg = gpt_stage_tensor(st[1], i);
+        float *g = download(tg->grad, tg->count);
+        double e = rel_err_f(g, tc->grad, tc->count);
+        CHECK_MSG(e < 1e-4, "GPT-2 shapes %s: gradient relative error %g against the CPU", tc->name,
+                  e);
+        free(g);
+    }
+done:
+    for (int k = 0; k < 3; k++)
+        gpt_stage_destroy(st[k]);
+    free(tok);
+    free(tgt);
+}
+
 int main(void)
 {
     int devices = 0;
@@ -216,6 +270,7 @@ int main(void)
 
     test_tensor_parallel(cpu, lc, tok, tgt, seed);
     test_bf16(gpu, lg, tok, tgt, seed);
+    test_gpt2_shapes(seed);
 
     gpt_stage_adamw(cpu, 1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 1);
     gpt_stage_adamw(gpu, 1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 1);
