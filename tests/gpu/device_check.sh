@@ -5,7 +5,8 @@
 #
 # Logs nvidia-smi, builds what the GPU checks need, runs every GPU test
 # (make print-GPU_TESTS) and the compute-sanitizer script through tests/run,
-# then the GPU benchmark in bf16 and fp32. It goes on past failures and ends
+# then the GPU benchmark in bf16 and fp32, and, where nsys is installed, a
+# per-kernel time table of two bf16 steps. It goes on past failures and ends
 # with one summary line; exit 0 when everything passed, 1 otherwise, 77 at once
 # when there is no GPU. Logs go to build/device-check/ (the tests' own logs to
 # build/test-logs/, bench figures to build/bench/results.jsonl) and are copied
@@ -19,7 +20,7 @@ if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L 2>/dev/null | grep
     exit 77
 fi
 logs=$top/build/device-check
-mkdir -p "$logs"
+mkdir -p "$logs" "$top/build/nsys"
 failed=()
 
 step() { # step NAME SECONDS COMMAND...: runs and logs one step, noting a failure
@@ -51,6 +52,13 @@ PLAIT_TEST_TIMEOUT=180 step tests 240 tests/run --build build --gpu "$names" \
 tests_line=$(tail -n 1 "$logs/tests.log")
 step bench_train_step_cuda_bf16 60 build/bench/bench_train_step_cuda 5 bf16
 step bench_train_step_cuda_fp32 40 build/bench/bench_train_step_cuda 3 fp32
+nsys=$(command -v nsys || echo "${CUDA_HOME:-/usr/local/cuda}/bin/nsys")
+if [ -x "$nsys" ]; then
+    PLAIT_BENCH_RESULTS=/dev/null step nsys_bench_bf16 90 "$nsys" profile --stats=true \
+        --force-overwrite=true -o "$top/build/nsys/bench_bf16" build/bench/bench_train_step_cuda 2 bf16
+else
+    echo "== nsys: not installed, no per-kernel table"
+fi
 echo "device_check: ${#failed[@]} failed step(s)${failed:+: ${failed[*]}}; tests: $tests_line;" \
     "logs: $logs"
 [ ${#failed[@]} -eq 0 ]
