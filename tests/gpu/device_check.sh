@@ -10,8 +10,8 @@
 # with one summary line; exit 0 when everything passed, 1 otherwise, 77 at once
 # when there is no GPU. Logs go to build/device-check/ (the tests' own logs to
 # build/test-logs/, bench figures to build/bench/results.jsonl) and are copied
-# under $OUT when it is set. Every step has a time limit; together at most
-# about 8.5 minutes, typically much less, on one H100/H200.
+# under $OUT when it is set. Every step has a time limit; the limits add up to
+# about 9 minutes.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
@@ -45,16 +45,16 @@ trap copy_out EXIT
 step nvidia-smi 30 nvidia-smi
 gpu_tests=$(make -s --no-print-directory print-GPU_TESTS)
 # -k: whatever builds is still checked when one part does not.
-step build 180 make -k -j16 all $gpu_tests
+step build 150 make -k -j16 all $gpu_tests
 names=$(for t in $gpu_tests; do [ -x "$t" ] && basename "$t"; done | tr '\n' ' ')
-PLAIT_TEST_TIMEOUT=180 step tests 240 tests/run --build build --gpu "$names" \
+PLAIT_TEST_TIMEOUT=150 step tests 210 tests/run --build build --gpu "$names" \
     tests/kernels/cuda_memcheck.sh
 tests_line=$(tail -n 1 "$logs/tests.log")
 step bench_train_step_cuda_bf16 60 build/bench/bench_train_step_cuda 5 bf16
 step bench_train_step_cuda_fp32 40 build/bench/bench_train_step_cuda 3 fp32
 nsys=$(command -v nsys || echo "${CUDA_HOME:-/usr/local/cuda}/bin/nsys")
 if [ -x "$nsys" ]; then
-    PLAIT_BENCH_RESULTS=/dev/null step nsys_bench_bf16 90 "$nsys" profile --stats=true \
+    PLAIT_BENCH_RESULTS=/dev/null step nsys_bench_bf16 60 "$nsys" profile --stats=true \
         --force-overwrite=true -o "$top/build/nsys/bench_bf16" build/bench/bench_train_step_cuda 2 bf16
 else
     echo "== nsys: not installed, no per-kernel table"
