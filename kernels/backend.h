@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/kernels.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -34,16 +36,21 @@ struct gpt_backend {
                                      int C);
     void (*layernorm_backward_weight)(float *dw, float *db, const float *dout, const float *inp,
                                       const float *mean, const float *rstd, int N, int C);
-    void (*linear_forward)(float *out, const float *inp, const float *w, const float *b, int N,
-                           int K, int O);
-    void (*linear_backward_input)(float *dinp, const float *dout, const float *w, int N, int K,
-                                  int O);
-    void (*linear_backward_weight)(float *dw, float *db, const float *dout, const float *inp, int N,
-                                   int K, int O);
+    /* The products take the stage's precision; the CPU computes in fp32. */
+    void (*linear_forward)(gpt_precision prec, float *out, const float *inp, const float *w,
+                           const float *b, int N, int K, int O);
+    void (*linear_backward_input)(gpt_precision prec, float *dinp, const float *dout,
+                                  const float *w, int N, int K, int O);
+    void (*linear_backward_weight)(gpt_precision prec, float *dw, float *db, const float *dout,
+                                   const float *inp, int N, int K, int O);
+    /* What attention keeps for its backward in `att`, in floats: the CPU keeps
+     * the TxT softmax, CUDA one log-sum-exp per query row. */
+    size_t (*attention_state_floats)(int B, int T, int H);
     void (*attention_forward)(float *out, float *att, const float *qkv, int B, int T, int H,
                               int hd);
-    void (*attention_backward)(float *dqkv, float *scratch, const float *dout, const float *qkv,
-                               const float *att, int B, int T, int H, int hd);
+    /* `out` is attention_forward's output; scratch holds B*H*T floats. */
+    void (*attention_backward)(float *dqkv, float *scratch, const float *dout, const float *out,
+                               const float *qkv, const float *att, int B, int T, int H, int hd);
     void (*gelu_forward)(float *out, const float *inp, size_t n);
     void (*gelu_backward)(float *dinp, const float *inp, const float *dout, size_t n);
     void (*residual_forward)(float *out, const float *a, const float *b, const float *bias,

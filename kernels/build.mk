@@ -24,6 +24,15 @@ $(KERNELS_TEST_PROGS): $(TESTBIN)/%: $(OBJ)/tests/kernels/%.o $(KERNELS_LIB)
 $(KERNELS_TESTS:%=$(OBJ)/tests/kernels/%.o): EXTRA_CFLAGS_tests += $(KERNELS_CFLAGS)
 UNIT_TESTS += $(KERNELS_TEST_PROGS)
 
+# The CUDA attention kernels' source run on the host (no GPU needed): C++20
+# for std::barrier, which stands in for __syncthreads.
+$(TESTBIN)/test_attention_emulated: tests/kernels/test_attention_emulated.cpp \
+		kernels/cuda/attention.cuh tests/check.h
+	@mkdir -p $(@D)
+	$(CXX) -std=c++20 -O2 -g -I. -Wall -Wextra -Werror -Wno-unknown-pragmas $(SAN_FLAGS) $< \
+		-o $@ -pthread
+UNIT_TESTS += $(TESTBIN)/test_attention_emulated
+
 KERNELS_BENCH := $(BUILD)/bench/bench_train_step
 $(KERNELS_BENCH): $(OBJ)/tests/bench/bench_train_step.o $(KERNELS_LIB)
 	@mkdir -p $(@D)
@@ -37,7 +46,7 @@ BENCHES += $(KERNELS_BENCH)
 ifeq ($(HAVE_CUDA),1)
 KERNELS_CUDA_LIB := $(LIB)/libplait_kernels_cuda.a
 KERNELS_CUDA_LDLIBS := -Wl,--undefined=gpt_cuda_backend $(KERNELS_CUDA_LIB) \
-	-L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+	-L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcudart -lstdc++
 $(KERNELS_CUDA_LIB): $(OBJ)/kernels/cuda/backend.cu.o
 	@mkdir -p $(@D)
 	$(AR) rcs $@ $^
@@ -60,13 +69,15 @@ $(TESTBIN)/test_cuda_kernel_ops: $(OBJ)/tests/kernels/test_cuda_kernel_ops.o $(K
 	$(CC) $(LDFLAGS) $< $(KERNELS_LIB) $(KERNELS_CUDA_LDLIBS) $(KERNELS_LDLIBS) -o $@
 GPU_TESTS += $(TESTBIN)/test_cuda_kernel_ops
 endif
+# The CUDA tests under compute-sanitizer; skips without a GPU.
+SCRIPT_TESTS += tests/kernels/cuda_memcheck.sh
 
 ifeq ($(HAVE_CUDA),1)
 KERNELS_CUDA_BENCH := $(BUILD)/bench/bench_train_step_cuda
 $(KERNELS_CUDA_BENCH): $(OBJ)/tests/bench/bench_train_step_cuda.o $(KERNELS_LIB) $(KERNELS_CUDA_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $(OBJ)/tests/bench/bench_train_step_cuda.o $(KERNELS_LIB) \
-		$(KERNELS_CUDA_LDLIBS) $(KERNELS_LDLIBS) -o $@
+		$(KERNELS_CUDA_LDLIBS) -lcublas $(KERNELS_LDLIBS) -o $@
 $(OBJ)/tests/bench/bench_train_step_cuda.o: EXTRA_CFLAGS_tests += $(KERNELS_CFLAGS) -I$(CUDA_HOME)/include
 ALL_TARGETS += $(KERNELS_CUDA_BENCH)
 BENCHES += $(KERNELS_CUDA_BENCH)

@@ -9,9 +9,10 @@
  * everything and tp_size 1.
  *
  * Memory: with GPT_DEVICE_CPU every pointer below is host memory. With
- * GPT_DEVICE_CUDA (fp32; link libplait_kernels_cuda.a, see kernels/build.mk)
+ * GPT_DEVICE_CUDA (link libplait_kernels_cuda.a, see kernels/build.mk)
  * activation, gradient, parameter and collective buffers are device memory on
- * the current device; tokens and targets stay on the host. The stage's device
+ * the current device, fp32 whatever the precision; tokens and targets stay on
+ * the host. The stage's device
  * work is finished whenever one of its calls returns and before every gpt_comm
  * call.
  *
@@ -43,6 +44,11 @@ typedef struct gpt_config {
 
 typedef enum gpt_device { GPT_DEVICE_CPU = 0, GPT_DEVICE_CUDA = 1 } gpt_device;
 
+/* What the matrix products multiply in. Storage is fp32 either way (master
+ * weights, gradients, moments, activations); GPT_BF16 (CUDA only) rounds the
+ * GEMM operands to bf16 on the tensor cores and accumulates in fp32. */
+typedef enum gpt_precision { GPT_FP32 = 0, GPT_BF16 = 1 } gpt_precision;
+
 /* The tensor-parallel collectives the stage needs, supplied by the caller.
  * Every rank of the TP group makes the same calls in the same order with the
  * same count. Return 0 on success. Never called when tp_size is 1. */
@@ -61,7 +67,8 @@ typedef struct gpt_stage_opts {
     int batch, seq; /* micro-batch B and T */
     int slots;      /* micro-batches in flight: forward/backward take 0..slots-1 */
     gpt_device device;
-    gpt_comm comm; /* required when tp_size > 1 */
+    gpt_comm comm;           /* required when tp_size > 1 */
+    gpt_precision precision; /* GPT_FP32 (0) unless set; GPT_BF16 needs GPT_DEVICE_CUDA */
 } gpt_stage_opts;
 
 typedef struct gpt_stage gpt_stage;

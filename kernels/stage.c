@@ -88,6 +88,10 @@ static const char *check_opts(const gpt_stage_opts *o)
         BAD("slots %d: expected at least 1", o->slots);
     if (o->device != GPT_DEVICE_CPU && o->device != GPT_DEVICE_CUDA)
         BAD("device %d: expected GPT_DEVICE_CPU or GPT_DEVICE_CUDA", (int)o->device);
+    if (o->precision != GPT_FP32 && o->precision != GPT_BF16)
+        BAD("precision %d: expected GPT_FP32 or GPT_BF16", (int)o->precision);
+    if (o->precision == GPT_BF16 && o->device != GPT_DEVICE_CUDA)
+        BAD("precision bf16 on device cpu: expected device cuda (the CPU computes in fp32)");
     if (o->device == GPT_DEVICE_CUDA && !(gpt_cuda_backend && gpt_cuda_backend()))
         BAD("device cuda: not available (link libplait_kernels_cuda.a, built when nvcc is "
             "found)");
@@ -115,7 +119,7 @@ static int alloc_slot(struct gpt_stage *s, struct slot *sl)
         A(a->ln1_mean, N);
         A(a->ln1_rstd, N);
         A(a->qkv, N * 3 * s->Cl);
-        A(a->att, B * s->Hl * T * T);
+        A(a->att, s->ops->attention_state_floats(B, T, s->Hl));
         A(a->atty, N * s->Cl);
         A(a->res_mid, N * C);
         A(a->ln2, N * C);
@@ -252,17 +256,18 @@ static int layer_forward(struct gpt_stage *s, struct slot *sl, int l)
     const int N = s->N, C = s->C, Cl = s->Cl, Fl = s->Fl;
     s->ops->layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, sl->res[l], LP(l, LN1_W),
                               LP(l, LN1_B), N, C);
-    s->ops->linear_forward(a->qkv, a->ln1, LP(l, QKV_W), LP(l, QKV_B), N, C, 3 * Cl);
+    s->ops->linear_forward(s->o.precision, a->qkv, a->ln1, LP(l, QKV_W), LP(l, QKV_B), N, C,
+                           3 * Cl);
     s->ops->attention_forward(a->atty, a->att, a->qkv, s->o.batch, s->o.seq, s->Hl, s->hd);
-    s->ops->linear_forward(s->tmp, a->atty, LP(l, PROJ_W), NULL, N, Cl, C);
+    s->ops->linear_forward(s->o.precision, s->tmp, a->atty, LP(l, PROJ_W), NULL, N, Cl, C);
     if (tp_sum(s, s->tmp, (size_t)N * C) < 0)
         return -1;
     s->ops->residual_forward(a->res_mid, sl->res[l], s->tmp, LP(l, PROJ_B), N, C);
     s->ops->layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res_mid, LP(l, LN2_W),
                               LP(l, LN2_B), N, C);
-    s->ops->linear_forward(a->fc1, a->ln2, LP(l, FC1_W), LP(l, FC1_B), N, C, Fl);
+    s->ops->linear_forward(s->o.precision, a->fc1, a->ln2, LP(l, FC1_W), LP(l, FC1_B), N, C, Fl);
     s->ops->gelu_forward(a->gelu, a->fc1, (size_t)N * Fl);
-    s->ops->linear_forward(s->tmp, a->gelu, LP(l, FC2_W), NULL, N, Fl, C);
+    s->ops->linear_forward(s->o.precision, s->tmp, a->gelu, LP(l, FC2_W), NULL, N, Fl, C);
     if (tp_sum(s, s->tmp, (size_t)N * C) < 0)
         return -1;
     s->ops->residual_forward(sl->res[l + 1], a->res_mid, s->tmp, LP(l, FC2_B), N, C);
@@ -274,7 +279,8 @@ static int head_forward(struct gpt_stage *s, struct slot *sl, float *loss)
     const int N = s->N, C = s->C;
     s->ops->layernorm_forward(sl->lnf, sl->lnf_mean, sl->lnf_rstd, sl->res[s->L],
                               param(s, s->i_lnf), param(s, s->i_lnf + 1), N, C);
-    s->ops->linear_forward(sl->logits, sl->lnf, param(s, s->i_wte), NULL, N, C, s->Vl);
+    s->ops->linear_forward(s->o.precision, sl->logits, sl->lnf, param(s, s->i_wte), NULL, N, C,
+                           s->Vl);
     s->ops->crossentropy_row_max(sl->ce_max, sl->logits, N, s->Vl);
     if (tp_max(s, sl->ce_max, N) < 0)
         return -1;
@@ -357,7 +363,8 @@ static int head_backward_input(struct gpt_stage *s, struct slot *sl, float loss_
     const int N = s->N, C = s->C;
     s->ops->crossentropy_backward(sl->logits, sl->ce_max, sl->ce_sums, sl->targets, s->v_begin, N,
                                   s->Vl, loss_scale);
-    s->ops->linear_backward_input(sl->dlnf, sl->logits, param(s, s->i_wte), N, C, s->Vl);
+    s->ops->linear_backward_input(s->o.precision, sl->dlnf, sl->logits, param(s, s->i_wte), N, C,
+                                  s->Vl);
     if (tp_sum(s, sl->dlnf, (size_t)N * C) < 0)
         return -1;
     s->ops->zero(sl->dres[s->L], (size_t)N * C);
@@ -368,7 +375,8 @@ static int head_backward_input(struct gpt_stage *s, struct slot *sl, float loss_
 
 static void head_backward_weight(struct gpt_stage *s, struct slot *sl)
 {
-    s->ops->linear_backward_weight(grad(s, s->i_wte), NULL, sl->logits, sl->lnf, s->N, s->C, s->Vl);
+    s->ops->linear_backward_weight(s->o.precision, grad(s, s->i_wte), NULL, sl->logits, sl->lnf,
+                                   s->N, s->C, s->Vl);
     s->ops->layernorm_backward_weight(grad(s, s->i_lnf), grad(s, s->i_lnf + 1), sl->dlnf,
                                       sl->res[s->L], sl->lnf_mean, sl->lnf_rstd, s->N, s->C);
 }
@@ -378,18 +386,19 @@ static int layer_backward_input(struct gpt_stage *s, struct slot *sl, int l)
     struct layer_acts *a = &sl->layer[l];
     const int N = s->N, C = s->C, Cl = s->Cl, Fl = s->Fl;
     const size_t bytes = (size_t)N * C * sizeof(float);
-    s->ops->linear_backward_input(s->dgelu, sl->dres[l + 1], LP(l, FC2_W), N, Fl, C);
+    s->ops->linear_backward_input(s->o.precision, s->dgelu, sl->dres[l + 1], LP(l, FC2_W), N, Fl,
+                                  C);
     s->ops->gelu_backward(a->dfc1, a->fc1, s->dgelu, (size_t)N * Fl);
-    s->ops->linear_backward_input(a->dln2, a->dfc1, LP(l, FC1_W), N, C, Fl);
+    s->ops->linear_backward_input(s->o.precision, a->dln2, a->dfc1, LP(l, FC1_W), N, C, Fl);
     if (tp_sum(s, a->dln2, (size_t)N * C) < 0)
         return -1;
     s->ops->copy(a->dres_mid, sl->dres[l + 1], bytes);
     s->ops->layernorm_backward_input(a->dres_mid, a->dln2, a->res_mid, LP(l, LN2_W), a->ln2_mean,
                                      a->ln2_rstd, N, C);
-    s->ops->linear_backward_input(s->datty, a->dres_mid, LP(l, PROJ_W), N, Cl, C);
-    s->ops->attention_backward(a->dqkv, s->att_scratch, s->datty, a->qkv, a->att, s->o.batch,
-                               s->o.seq, s->Hl, s->hd);
-    s->ops->linear_backward_input(a->dln1, a->dqkv, LP(l, QKV_W), N, C, 3 * Cl);
+    s->ops->linear_backward_input(s->o.precision, s->datty, a->dres_mid, LP(l, PROJ_W), N, Cl, C);
+    s->ops->attention_backward(a->dqkv, s->att_scratch, s->datty, a->atty, a->qkv, a->att,
+                               s->o.batch, s->o.seq, s->Hl, s->hd);
+    s->ops->linear_backward_input(s->o.precision, a->dln1, a->dqkv, LP(l, QKV_W), N, C, 3 * Cl);
     if (tp_sum(s, a->dln1, (size_t)N * C) < 0)
         return -1;
     s->ops->copy(sl->dres[l], a->dres_mid, bytes);
@@ -402,12 +411,16 @@ static void layer_backward_weight(struct gpt_stage *s, struct slot *sl, int l)
 {
     struct layer_acts *a = &sl->layer[l];
     const int N = s->N, C = s->C, Cl = s->Cl, Fl = s->Fl;
-    s->ops->linear_backward_weight(LG(l, FC2_W), LG(l, FC2_B), sl->dres[l + 1], a->gelu, N, Fl, C);
-    s->ops->linear_backward_weight(LG(l, FC1_W), LG(l, FC1_B), a->dfc1, a->ln2, N, C, Fl);
+    s->ops->linear_backward_weight(s->o.precision, LG(l, FC2_W), LG(l, FC2_B), sl->dres[l + 1],
+                                   a->gelu, N, Fl, C);
+    s->ops->linear_backward_weight(s->o.precision, LG(l, FC1_W), LG(l, FC1_B), a->dfc1, a->ln2, N,
+                                   C, Fl);
     s->ops->layernorm_backward_weight(LG(l, LN2_W), LG(l, LN2_B), a->dln2, a->res_mid, a->ln2_mean,
                                       a->ln2_rstd, N, C);
-    s->ops->linear_backward_weight(LG(l, PROJ_W), LG(l, PROJ_B), a->dres_mid, a->atty, N, Cl, C);
-    s->ops->linear_backward_weight(LG(l, QKV_W), LG(l, QKV_B), a->dqkv, a->ln1, N, C, 3 * Cl);
+    s->ops->linear_backward_weight(s->o.precision, LG(l, PROJ_W), LG(l, PROJ_B), a->dres_mid,
+                                   a->atty, N, Cl, C);
+    s->ops->linear_backward_weight(s->o.precision, LG(l, QKV_W), LG(l, QKV_B), a->dqkv, a->ln1, N,
+                                   C, 3 * Cl);
     s->ops->layernorm_backward_weight(LG(l, LN1_W), LG(l, LN1_B), a->dln1, sl->res[l], a->ln1_mean,
                                       a->ln1_rstd, N, C);
 }

@@ -59,6 +59,40 @@ static void cpu_scale(float *p, size_t n, float factor)
         p[i] *= factor;
 }
 
+/* fp32 whatever the stage asks: check_opts refuses bf16 on the CPU. */
+static void cpu_linear_forward(gpt_precision prec, float *out, const float *inp, const float *w,
+                               const float *b, int N, int K, int O)
+{
+    (void)prec;
+    linear_forward(out, inp, w, b, N, K, O);
+}
+
+static void cpu_linear_backward_input(gpt_precision prec, float *dinp, const float *dout,
+                                      const float *w, int N, int K, int O)
+{
+    (void)prec;
+    linear_backward_input(dinp, dout, w, N, K, O);
+}
+
+static void cpu_linear_backward_weight(gpt_precision prec, float *dw, float *db, const float *dout,
+                                       const float *inp, int N, int K, int O)
+{
+    (void)prec;
+    linear_backward_weight(dw, db, dout, inp, N, K, O);
+}
+
+static size_t cpu_attention_state_floats(int B, int T, int H)
+{
+    return (size_t)B * H * T * T;
+}
+
+static void cpu_attention_backward(float *dqkv, float *scratch, const float *dout, const float *out,
+                                   const float *qkv, const float *att, int B, int T, int H, int hd)
+{
+    (void)out;
+    attention_backward(dqkv, scratch, dout, qkv, att, B, T, H, hd);
+}
+
 const struct gpt_backend gpt_cpu_backend = {
     .name = "cpu",
     .open = cpu_open,
@@ -72,11 +106,12 @@ const struct gpt_backend gpt_cpu_backend = {
     .layernorm_forward = layernorm_forward,
     .layernorm_backward_input = layernorm_backward_input,
     .layernorm_backward_weight = layernorm_backward_weight,
-    .linear_forward = linear_forward,
-    .linear_backward_input = linear_backward_input,
-    .linear_backward_weight = linear_backward_weight,
+    .linear_forward = cpu_linear_forward,
+    .linear_backward_input = cpu_linear_backward_input,
+    .linear_backward_weight = cpu_linear_backward_weight,
+    .attention_state_floats = cpu_attention_state_floats,
     .attention_forward = attention_forward,
-    .attention_backward = attention_backward,
+    .attention_backward = cpu_attention_backward,
     .gelu_forward = gelu_forward,
     .gelu_backward = gelu_backward,
     .residual_forward = residual_forward,

@@ -1,22 +1,70 @@
-/* The CUDA backend, fp32: the operations of kernels/cpu/ops.h on device
- * memory, GEMMs through cuBLAS, everything on the legacy default stream. A
- * correctness baseline: one thread per attention row, the TxT softmax kept in
- * device memory. */
-#include <cublas_v2.h>
+/* The CUDA backend: the operations of kernels/cpu/ops.h on device memory,
+ * everything on the legacy default stream. Storage is fp32; the GEMMs go
+ * through cuBLASLt in fp32 or, for GPT_BF16, with bf16 tensor-core products
+ * and fp32 accumulation (CUBLAS_COMPUTE_32F_FAST_16BF). Attention is a fused
+ * flash-style kernel that keeps one log-sum-exp per query row instead of the
+ * TxT matrix.
+ *
+ * Errors: a failing CUDA or cuBLASLt call records the first one-line message;
+ * cuda_status() reports and clears it. */
+#include <cub/device/device_radix_sort.cuh>
+#include <cublasLt.h>
 #include <cuda_runtime.h>
 #include <math.h>
+#include <mutex>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <vector>
 
 #include "kernels/backend.h"
+#include "kernels/cuda/attention.cuh"
 
 namespace
 {
 
 constexpr int THREADS = 256;
-cublasHandle_t cublas;
-cublasStatus_t cublas_error = CUBLAS_STATUS_SUCCESS;
+/* cuBLASLt's workspace; 32 MiB is what llm.c gives Hopper. The cuBLASLt use
+ * (bias epilogue, workspace, heuristic per call) follows llm.c's
+ * matmul_cublaslt (karpathy/llm.c, MIT licence); no code is copied. */
+constexpr size_t LT_WORKSPACE = 32u << 20;
+
+struct device_state {
+    cublasLtHandle_t lt;
+    void *workspace;
+    std::mutex lock; /* guards the first error; TP tests drive stages from threads */
+    bool failed;
+    char error[256];
+} dev;
+
+void record_error(const char *fmt, ...)
+{
+    std::lock_guard<std::mutex> g(dev.lock);
+    if (dev.failed)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(dev.error, sizeof(dev.error), fmt, ap);
+    va_end(ap);
+    dev.failed = true;
+}
+
+bool cuda_ok(cudaError_t e, const char *what)
+{
+    if (e == cudaSuccess)
+        return true;
+    record_error("device cuda: %s: %s", what, cudaGetErrorString(e));
+    return false;
+}
+
+bool lt_ok(cublasStatus_t st, const char *what)
+{
+    if (st == CUBLAS_STATUS_SUCCESS)
+        return true;
+    record_error("device cuda: cuBLASLt %s: %s", what, cublasLtGetStatusString(st));
+    return false;
+}
 
 unsigned blocks(size_t n)
 {
@@ -81,18 +129,38 @@ __global__ void layernorm_backward_input_kernel(float *dinp, const float *dout, 
         dinp[(size_t)row * C + c] += (w[c] * dy[c] - g_mean - (x[c] - m) * r * g_xhat) * r;
 }
 
+/* Column sums over N rows, deterministic: a block holds 32 columns x
+ * COLUMN_LANES lanes, each lane a strided share of the rows, the lanes added
+ * in order. */
+constexpr int COLUMN_LANES = 32;
+const dim3 column_threads(32, COLUMN_LANES);
+
+unsigned column_blocks(int columns)
+{
+    return (unsigned)((columns + 31) / 32);
+}
+
 __global__ void layernorm_backward_weight_kernel(float *dw, float *db, const float *dout,
                                                  const float *inp, const float *mean,
                                                  const float *rstd, int N, int C)
 {
-    int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C)
-        return;
+    __shared__ float part_w[COLUMN_LANES][33], part_b[COLUMN_LANES][33];
+    const int c = blockIdx.x * 32 + threadIdx.x;
     float gw = 0.0f, gb = 0.0f;
-    for (int i = 0; i < N; i++) {
-        float dy = dout[(size_t)i * C + c];
-        gw += dy * (inp[(size_t)i * C + c] - mean[i]) * rstd[i];
-        gb += dy;
+    if (c < C)
+        for (int i = threadIdx.y; i < N; i += COLUMN_LANES) {
+            float dy = dout[(size_t)i * C + c];
+            gw += dy * (inp[(size_t)i * C + c] - mean[i]) * rstd[i];
+            gb += dy;
+        }
+    part_w[threadIdx.y][threadIdx.x] = gw;
+    part_b[threadIdx.y][threadIdx.x] = gb;
+    __syncthreads();
+    if (threadIdx.y != 0 || c >= C)
+        return;
+    for (int l = 1; l < COLUMN_LANES; l++) {
+        gw += part_w[l][threadIdx.x];
+        gb += part_b[l][threadIdx.x];
     }
     dw[c] += gw;
     db[c] += gb;
@@ -107,129 +175,128 @@ __global__ void fill_rows_kernel(float *out, const float *b, int N, int O)
 
 __global__ void column_sum_kernel(float *db, const float *dout, int N, int O)
 {
-    int o = blockIdx.x * blockDim.x + threadIdx.x;
-    if (o >= O)
-        return;
+    __shared__ float part[COLUMN_LANES][33];
+    const int o = blockIdx.x * 32 + threadIdx.x;
     float s = 0.0f;
-    for (int i = 0; i < N; i++)
-        s += dout[(size_t)i * O + o];
+    if (o < O)
+        for (int i = threadIdx.y; i < N; i += COLUMN_LANES)
+            s += dout[(size_t)i * O + o];
+    part[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.y != 0 || o >= O)
+        return;
+    for (int l = 1; l < COLUMN_LANES; l++)
+        s += part[l][threadIdx.x];
     db[o] += s;
 }
 
-/* Row-major C[M,N] = op(A) op(B) + beta C, as column-major C^T = op(B)^T op(A)^T. */
-void sgemm(bool trans_a, bool trans_b, int M, int N, int K, const float *A, int lda, const float *B,
-           int ldb, float beta, float *C, int ldc)
+/* Largest power of two, at most 256, that divides the address: what
+ * cuBLASLt's heuristic may assume (it assumes 256 unless told). */
+uint32_t alignment(const void *p)
 {
+    uint32_t a = 256;
+    while (a > 4 && (uintptr_t)p % a)
+        a >>= 1;
+    return a;
+}
+
+/* One cuBLASLt product in column-major terms, D = op(X) op(Y) + beta D
+ * (+ bias per row of D): false when no algorithm fits (the caller may try
+ * without the bias epilogue), errors recorded. */
+bool lt_matmul(gpt_precision prec, cublasOperation_t op_x, cublasOperation_t op_y, int m, int n,
+               int k, const float *X, int ldx, const float *Y, int ldy, float beta, float *D,
+               int ldd, const float *bias, bool *no_algo)
+{
+    cublasLtMatmulDesc_t desc = nullptr;
+    cublasLtMatrixLayout_t lx = nullptr, ly = nullptr, ld = nullptr;
+    cublasLtMatmulPreference_t pref = nullptr;
+    cublasLtMatmulHeuristicResult_t algo = {};
+    int found = 0;
     const float one = 1.0f;
-    cublasStatus_t st = cublasSgemm(cublas, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                    trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &one, B, ldb, A,
-                                    lda, &beta, C, ldc);
-    if (st != CUBLAS_STATUS_SUCCESS)
-        cublas_error = st;
-}
-
-/* One thread per (batch, head, query row). */
-__global__ void attention_forward_kernel(float *out, float *att, const float *qkv, int B, int T,
-                                         int H, int hd)
-{
-    int idx = blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= B * H * T)
-        return;
-    int t = idx % T, h = (idx / T) % H, b = idx / (T * H);
-    const int C = H * hd, C3 = 3 * C;
-    const float scale = rsqrtf((float)hd);
-    const float *base = qkv + (size_t)b * T * C3 + h * hd, *q = base + (size_t)t * C3;
-    float *a = att + (size_t)idx * T;
-    float max = -INFINITY;
-    for (int u = 0; u <= t; u++) {
-        const float *k = base + (size_t)u * C3 + C;
-        float d = 0.0f;
-        for (int i = 0; i < hd; i++)
-            d += q[i] * k[i];
-        a[u] = d * scale;
-        max = fmaxf(max, a[u]);
-    }
-    float sum = 0.0f;
-    for (int u = 0; u <= t; u++) {
-        a[u] = expf(a[u] - max);
-        sum += a[u];
-    }
-    for (int u = 0; u <= t; u++)
-        a[u] /= sum;
-    for (int u = t + 1; u < T; u++)
-        a[u] = 0.0f;
-    float *y = out + ((size_t)b * T + t) * C + h * hd;
-    for (int i = 0; i < hd; i++) {
-        float acc = 0.0f;
-        for (int u = 0; u <= t; u++)
-            acc += a[u] * base[(size_t)u * C3 + 2 * C + i];
-        y[i] = acc;
-    }
-}
-
-/* Per query row t: rowdot[t] = sum_u att[t,u] (dy[t].v[u]), then dq[t]. */
-__global__ void attention_backward_query_kernel(float *dqkv, float *rowdot, const float *dout,
-                                                const float *qkv, const float *att, int B, int T,
-                                                int H, int hd)
-{
-    int idx = blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= B * H * T)
-        return;
-    int t = idx % T, h = (idx / T) % H, b = idx / (T * H);
-    const int C = H * hd, C3 = 3 * C;
-    const float scale = rsqrtf((float)hd);
-    const float *base = qkv + (size_t)b * T * C3 + h * hd;
-    const float *dy = dout + ((size_t)b * T + t) * C + h * hd, *a = att + (size_t)idx * T;
-    float dot = 0.0f;
-    for (int u = 0; u <= t; u++) {
-        float d = 0.0f;
-        for (int i = 0; i < hd; i++)
-            d += dy[i] * base[(size_t)u * C3 + 2 * C + i];
-        dot += a[u] * d;
-    }
-    rowdot[idx] = dot;
-    float *dq = dqkv + ((size_t)b * T + t) * C3 + h * hd;
-    for (int i = 0; i < hd; i++)
-        dq[i] = 0.0f;
-    for (int u = 0; u <= t; u++) {
-        float d = 0.0f;
-        for (int i = 0; i < hd; i++)
-            d += dy[i] * base[(size_t)u * C3 + 2 * C + i];
-        float dpre = a[u] * (d - dot) * scale;
-        for (int i = 0; i < hd; i++)
-            dq[i] += dpre * base[(size_t)u * C3 + C + i];
-    }
-}
-
-/* Per key row u: dk[u] and dv[u] over the queries t >= u. */
-__global__ void attention_backward_key_kernel(float *dqkv, const float *rowdot, const float *dout,
-                                              const float *qkv, const float *att, int B, int T,
-                                              int H, int hd)
-{
-    int idx = blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= B * H * T)
-        return;
-    int u = idx % T, h = (idx / T) % H, b = idx / (T * H);
-    const int C = H * hd, C3 = 3 * C;
-    const float scale = rsqrtf((float)hd);
-    const float *base = qkv + (size_t)b * T * C3 + h * hd, *v = base + (size_t)u * C3 + 2 * C;
-    float *dk = dqkv + ((size_t)b * T + u) * C3 + C + h * hd, *dv = dk + C;
-    for (int i = 0; i < hd; i++)
-        dk[i] = dv[i] = 0.0f;
-    for (int t = u; t < T; t++) {
-        size_t row = ((size_t)b * H + h) * T + t;
-        float a = att[row * T + u];
-        const float *dy = dout + ((size_t)b * T + t) * C + h * hd;
-        const float *q = base + (size_t)t * C3;
-        float d = 0.0f;
-        for (int i = 0; i < hd; i++)
-            d += dy[i] * v[i];
-        float dpre = a * (d - rowdot[row]) * scale;
-        for (int i = 0; i < hd; i++) {
-            dk[i] += dpre * q[i];
-            dv[i] += a * dy[i];
+    const uint32_t ax = alignment(X), ay = alignment(Y), ad = alignment(D);
+    const size_t ws = LT_WORKSPACE;
+    const cublasLtEpilogue_t epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+    bool ok =
+        lt_ok(cublasLtMatmulDescCreate(
+                  &desc, prec == GPT_BF16 ? CUBLAS_COMPUTE_32F_FAST_16BF : CUBLAS_COMPUTE_32F,
+                  CUDA_R_32F),
+              "matmul descriptor") &&
+        lt_ok(
+            cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_x, sizeof(op_x)),
+            "transa") &&
+        lt_ok(
+            cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_y, sizeof(op_y)),
+            "transb") &&
+        lt_ok(
+            cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)),
+            "epilogue") &&
+        (!bias || lt_ok(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                                       &bias, sizeof(bias)),
+                        "bias pointer")) &&
+        lt_ok(cublasLtMatrixLayoutCreate(&lx, CUDA_R_32F, op_x == CUBLAS_OP_N ? m : k,
+                                         op_x == CUBLAS_OP_N ? k : m, ldx),
+              "layout") &&
+        lt_ok(cublasLtMatrixLayoutCreate(&ly, CUDA_R_32F, op_y == CUBLAS_OP_N ? k : n,
+                                         op_y == CUBLAS_OP_N ? n : k, ldy),
+              "layout") &&
+        lt_ok(cublasLtMatrixLayoutCreate(&ld, CUDA_R_32F, m, n, ldd), "layout") &&
+        lt_ok(cublasLtMatmulPreferenceCreate(&pref), "preference") &&
+        lt_ok(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                   &ws, sizeof(ws)),
+              "workspace preference") &&
+        lt_ok(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+                                                   &ax, sizeof(ax)),
+              "alignment preference") &&
+        lt_ok(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                                                   &ay, sizeof(ay)),
+              "alignment preference") &&
+        lt_ok(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+                                                   &ad, sizeof(ad)),
+              "alignment preference") &&
+        lt_ok(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
+                                                   &ad, sizeof(ad)),
+              "alignment preference");
+    if (ok) {
+        cublasStatus_t st =
+            cublasLtMatmulAlgoGetHeuristic(dev.lt, desc, lx, ly, ld, ld, pref, 1, &algo, &found);
+        if (st == CUBLAS_STATUS_SUCCESS && found == 0)
+            st = CUBLAS_STATUS_NOT_SUPPORTED;
+        if (st != CUBLAS_STATUS_SUCCESS) {
+            if (no_algo)
+                *no_algo = true;
+            else
+                record_error("device cuda: cuBLASLt has no algorithm for the %s product m=%d n=%d "
+                             "k=%d%s: %s",
+                             prec == GPT_BF16 ? "bf16" : "fp32", m, n, k, bias ? " with bias" : "",
+                             cublasLtGetStatusString(st));
+            ok = false;
         }
     }
+    if (ok)
+        ok = lt_ok(cublasLtMatmul(dev.lt, desc, &one, X, lx, Y, ly, &beta, D, ld, D, ld, &algo.algo,
+                                  dev.workspace, LT_WORKSPACE, 0),
+                   "matmul");
+    if (pref)
+        cublasLtMatmulPreferenceDestroy(pref);
+    if (ld)
+        cublasLtMatrixLayoutDestroy(ld);
+    if (ly)
+        cublasLtMatrixLayoutDestroy(ly);
+    if (lx)
+        cublasLtMatrixLayoutDestroy(lx);
+    if (desc)
+        cublasLtMatmulDescDestroy(desc);
+    return ok;
+}
+
+/* Row-major C[M,N] = op(A) op(B) + beta C (+ bias[N] per row), as column-major
+ * C^T = op(B)^T op(A)^T. */
+bool gemm(gpt_precision prec, bool trans_a, bool trans_b, int M, int N, int K, const float *A,
+          int lda, const float *B, int ldb, float beta, float *C, int ldc, const float *bias,
+          bool *no_algo)
+{
+    return lt_matmul(prec, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                     N, M, K, B, ldb, A, lda, beta, C, ldc, bias, no_algo);
 }
 
 #define GELU_SCALE 0.7978845608028654f
@@ -272,20 +339,29 @@ __global__ void token_embedding_forward_kernel(float *out, const int32_t *tokens
     out[i] = v >= 0 && v < v_count ? wte[(size_t)v * C + i % C] : 0.0f;
 }
 
-/* One thread per channel walks the rows in order: deterministic sums for
- * repeated tokens. */
-__global__ void token_embedding_backward_kernel(float *dwte, const float *dout,
-                                                const int32_t *tokens, int v_begin, int v_count,
-                                                int N, int C)
+__global__ void iota_kernel(int32_t *out, int n)
 {
-    int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C)
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n)
+        out[i] = i;
+}
+
+/* The rows sorted stably by token: block x is a sorted position, threads its
+ * channels. A position that starts a run of equal tokens sums the run's rows
+ * in row order, so repeated tokens add up deterministically, in parallel
+ * over distinct tokens. */
+__global__ void token_embedding_backward_kernel(float *dwte, const float *dout,
+                                                const int32_t *sorted_tokens, const int32_t *rows,
+                                                int v_begin, int v_count, int N, int C)
+{
+    const int i = blockIdx.x, c = blockIdx.y * blockDim.x + threadIdx.x;
+    const int token = sorted_tokens[i], v = token - v_begin;
+    if (c >= C || (i > 0 && sorted_tokens[i - 1] == token) || v < 0 || v >= v_count)
         return;
-    for (int i = 0; i < N; i++) {
-        int v = tokens[i] - v_begin;
-        if (v >= 0 && v < v_count)
-            dwte[(size_t)v * C + c] += dout[(size_t)i * C + c];
-    }
+    float s = 0.0f;
+    for (int j = i; j < N && sorted_tokens[j] == token; j++)
+        s += dout[(size_t)rows[j] * C + c];
+    dwte[(size_t)v * C + c] += s;
 }
 
 __global__ void position_embedding_forward_kernel(float *out, const float *wpe, int B, int T, int C)
@@ -401,8 +477,17 @@ int cuda_open(char *err, size_t errlen)
                  e != cudaSuccess ? cudaGetErrorString(e) : "none found");
         return -1;
     }
-    if (!cublas && cublasCreate(&cublas) != CUBLAS_STATUS_SUCCESS) {
-        snprintf(err, errlen, "device cuda: cublasCreate failed");
+    std::lock_guard<std::mutex> g(dev.lock);
+    if (!dev.lt) {
+        cublasStatus_t st = cublasLtCreate(&dev.lt);
+        if (st != CUBLAS_STATUS_SUCCESS) {
+            snprintf(err, errlen, "device cuda: cublasLtCreate: %s", cublasLtGetStatusString(st));
+            return -1;
+        }
+    }
+    if (!dev.workspace && (e = cudaMalloc(&dev.workspace, LT_WORKSPACE)) != cudaSuccess) {
+        snprintf(err, errlen, "device cuda: %zu bytes of cuBLASLt workspace: %s", LT_WORKSPACE,
+                 cudaGetErrorString(e));
         return -1;
     }
     return 0;
@@ -413,23 +498,26 @@ void *cuda_alloc(size_t bytes)
     void *p = nullptr;
     if (cudaMalloc(&p, bytes ? bytes : 1) != cudaSuccess)
         return nullptr;
-    cudaMemset(p, 0, bytes ? bytes : 1);
+    if (!cuda_ok(cudaMemset(p, 0, bytes ? bytes : 1), "cudaMemset")) {
+        cudaFree(p);
+        return nullptr;
+    }
     return p;
 }
 
 void cuda_free(void *p)
 {
-    cudaFree(p);
+    cuda_ok(cudaFree(p), "cudaFree");
 }
 
 void cuda_copy(void *dst, const void *src, size_t bytes)
 {
-    cudaMemcpy(dst, src, bytes, cudaMemcpyDefault);
+    cuda_ok(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault), "cudaMemcpy");
 }
 
 void cuda_zero(float *p, size_t n)
 {
-    cudaMemset(p, 0, n * sizeof(float));
+    cuda_ok(cudaMemset(p, 0, n * sizeof(float)), "cudaMemset");
 }
 
 int cuda_status(char *err, size_t errlen)
@@ -437,13 +525,15 @@ int cuda_status(char *err, size_t errlen)
     cudaError_t e = cudaDeviceSynchronize();
     if (e == cudaSuccess)
         e = cudaGetLastError();
+    std::lock_guard<std::mutex> g(dev.lock);
     if (e != cudaSuccess) {
         snprintf(err, errlen, "device cuda: %s", cudaGetErrorString(e));
+        dev.failed = false;
         return -1;
     }
-    if (cublas_error != CUBLAS_STATUS_SUCCESS) {
-        snprintf(err, errlen, "device cuda: cuBLAS error %d", (int)cublas_error);
-        cublas_error = CUBLAS_STATUS_SUCCESS;
+    if (dev.failed) {
+        snprintf(err, errlen, "%s", dev.error);
+        dev.failed = false;
         return -1;
     }
     return 0;
@@ -464,41 +554,112 @@ void layernorm_backward_input(float *dinp, const float *dout, const float *inp, 
 void layernorm_backward_weight(float *dw, float *db, const float *dout, const float *inp,
                                const float *mean, const float *rstd, int N, int C)
 {
-    layernorm_backward_weight_kernel<<<blocks(C), THREADS>>>(dw, db, dout, inp, mean, rstd, N, C);
+    layernorm_backward_weight_kernel<<<column_blocks(C), column_threads>>>(dw, db, dout, inp, mean,
+                                                                           rstd, N, C);
 }
 
-void linear_forward(float *out, const float *inp, const float *w, const float *b, int N, int K,
-                    int O)
+/* The bias rides in cuBLASLt's epilogue; where no algorithm takes it, the
+ * rows are filled with it first and the product added. */
+void linear_forward(gpt_precision prec, float *out, const float *inp, const float *w,
+                    const float *b, int N, int K, int O)
 {
-    if (b)
-        fill_rows_kernel<<<blocks((size_t)N * O), THREADS>>>(out, b, N, O);
-    sgemm(false, true, N, O, K, inp, K, w, K, b ? 1.0f : 0.0f, out, O);
+    bool no_algo = false;
+    if (gemm(prec, false, true, N, O, K, inp, K, w, K, 0.0f, out, O, b, b ? &no_algo : nullptr) ||
+        !no_algo)
+        return;
+    fill_rows_kernel<<<blocks((size_t)N * O), THREADS>>>(out, b, N, O);
+    gemm(prec, false, true, N, O, K, inp, K, w, K, 1.0f, out, O, nullptr, nullptr);
 }
 
-void linear_backward_input(float *dinp, const float *dout, const float *w, int N, int K, int O)
+void linear_backward_input(gpt_precision prec, float *dinp, const float *dout, const float *w,
+                           int N, int K, int O)
 {
-    sgemm(false, false, N, K, O, dout, O, w, K, 0.0f, dinp, K);
+    gemm(prec, false, false, N, K, O, dout, O, w, K, 0.0f, dinp, K, nullptr, nullptr);
 }
 
-void linear_backward_weight(float *dw, float *db, const float *dout, const float *inp, int N, int K,
-                            int O)
+void linear_backward_weight(gpt_precision prec, float *dw, float *db, const float *dout,
+                            const float *inp, int N, int K, int O)
 {
-    sgemm(true, false, O, K, N, dout, O, inp, K, 1.0f, dw, K);
+    gemm(prec, true, false, O, K, N, dout, O, inp, K, 1.0f, dw, K, nullptr, nullptr);
     if (db)
-        column_sum_kernel<<<blocks(O), THREADS>>>(db, dout, N, O);
+        column_sum_kernel<<<column_blocks(O), column_threads>>>(db, dout, N, O);
+}
+
+size_t attention_state_floats(int B, int T, int H)
+{
+    return (size_t)B * H * T;
+}
+
+template <int HD> void flash_forward(float *out, float *lse, const float *qkv, int B, int T, int H)
+{
+    dim3 grid((T + FA_ROWS - 1) / FA_ROWS, H, B);
+    flash_forward_kernel<HD><<<grid, FA_ROWS>>>(out, lse, qkv, T, H);
+}
+
+template <int HD>
+void flash_backward(float *dqkv, const float *delta, const float *dout, const float *qkv,
+                    const float *lse, int B, int T, int H)
+{
+    dim3 grid((T + FA_ROWS - 1) / FA_ROWS, H, B);
+    flash_backward_query_kernel<HD><<<grid, FA_ROWS>>>(dqkv, dout, qkv, lse, delta, T, H);
+    flash_backward_key_kernel<HD><<<grid, FA_ROWS>>>(dqkv, dout, qkv, lse, delta, T, H);
+}
+
+/* The head sizes the kernels are built for (registers hold a row per thread). */
+bool head_dim_supported(int hd)
+{
+    if (hd == 4 || hd == 8 || hd == 16 || hd == 32 || hd == 64)
+        return true;
+    record_error("device cuda: attention head dim %d: expected 4, 8, 16, 32 or 64", hd);
+    return false;
 }
 
 void attention_forward(float *out, float *att, const float *qkv, int B, int T, int H, int hd)
 {
-    attention_forward_kernel<<<blocks((size_t)B * H * T), THREADS>>>(out, att, qkv, B, T, H, hd);
+    if (!head_dim_supported(hd))
+        return;
+    switch (hd) {
+    case 4:
+        flash_forward<4>(out, att, qkv, B, T, H);
+        break;
+    case 8:
+        flash_forward<8>(out, att, qkv, B, T, H);
+        break;
+    case 16:
+        flash_forward<16>(out, att, qkv, B, T, H);
+        break;
+    case 32:
+        flash_forward<32>(out, att, qkv, B, T, H);
+        break;
+    default:
+        flash_forward<64>(out, att, qkv, B, T, H);
+        break;
+    }
 }
 
-void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
-                        const float *att, int B, int T, int H, int hd)
+void attention_backward(float *dqkv, float *scratch, const float *dout, const float *out,
+                        const float *qkv, const float *att, int B, int T, int H, int hd)
 {
-    unsigned g = blocks((size_t)B * H * T);
-    attention_backward_query_kernel<<<g, THREADS>>>(dqkv, scratch, dout, qkv, att, B, T, H, hd);
-    attention_backward_key_kernel<<<g, THREADS>>>(dqkv, scratch, dout, qkv, att, B, T, H, hd);
+    if (!head_dim_supported(hd))
+        return;
+    attention_delta_kernel<<<blocks((size_t)B * H * T), THREADS>>>(scratch, dout, out, B, T, H, hd);
+    switch (hd) {
+    case 4:
+        flash_backward<4>(dqkv, scratch, dout, qkv, att, B, T, H);
+        break;
+    case 8:
+        flash_backward<8>(dqkv, scratch, dout, qkv, att, B, T, H);
+        break;
+    case 16:
+        flash_backward<16>(dqkv, scratch, dout, qkv, att, B, T, H);
+        break;
+    case 32:
+        flash_backward<32>(dqkv, scratch, dout, qkv, att, B, T, H);
+        break;
+    default:
+        flash_backward<64>(dqkv, scratch, dout, qkv, att, B, T, H);
+        break;
+    }
 }
 
 void gelu_forward(float *out, const float *inp, size_t n)
@@ -524,11 +685,30 @@ void token_embedding_forward(float *out, const int32_t *tokens, const float *wte
                                                                        v_count, N, C);
 }
 
+/* Sorts (token, row) pairs with CUB's stable radix sort in stream-ordered
+ * scratch memory, then sums each token's rows. */
 void token_embedding_backward_weight(float *dwte, const float *dout, const int32_t *tokens,
                                      int v_begin, int v_count, int N, int C)
 {
-    token_embedding_backward_kernel<<<blocks(C), THREADS>>>(dwte, dout, tokens, v_begin, v_count, N,
-                                                            C);
+    int32_t *buf = nullptr;
+    void *temp = nullptr;
+    size_t temp_bytes = 0;
+    if (!cuda_ok(cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, tokens, buf, buf, buf, N),
+                 "radix sort size") ||
+        !cuda_ok(cudaMallocAsync(&buf, 3 * (size_t)N * sizeof(int32_t) + temp_bytes, 0),
+                 "cudaMallocAsync of the token sort"))
+        return;
+    int32_t *sorted = buf, *rows = buf + N, *sorted_rows = buf + 2 * (size_t)N;
+    temp = buf + 3 * (size_t)N;
+    iota_kernel<<<blocks(N), THREADS>>>(rows, N);
+    if (cuda_ok(
+            cub::DeviceRadixSort::SortPairs(temp, temp_bytes, tokens, sorted, rows, sorted_rows, N),
+            "radix sort of the tokens")) {
+        dim3 grid(N, (C + THREADS - 1) / THREADS);
+        token_embedding_backward_kernel<<<grid, THREADS>>>(dwte, dout, sorted, sorted_rows, v_begin,
+                                                           v_count, N, C);
+    }
+    cuda_ok(cudaFreeAsync(buf, 0), "cudaFreeAsync of the token sort");
 }
 
 void position_embedding_forward(float *out, const float *wpe, int B, int T, int C)
@@ -556,8 +736,11 @@ void crossentropy_row_sums(float *sums, const float *logits, const float *max,
 float crossentropy_loss(const float *max, const float *sums, int N)
 {
     std::vector<float> m(N), s(2 * (size_t)N);
-    cudaMemcpy(m.data(), max, N * sizeof(float), cudaMemcpyDeviceToHost);
-    cudaMemcpy(s.data(), sums, 2 * (size_t)N * sizeof(float), cudaMemcpyDeviceToHost);
+    if (!cuda_ok(cudaMemcpy(m.data(), max, N * sizeof(float), cudaMemcpyDeviceToHost),
+                 "cudaMemcpy of the loss") ||
+        !cuda_ok(cudaMemcpy(s.data(), sums, 2 * (size_t)N * sizeof(float), cudaMemcpyDeviceToHost),
+                 "cudaMemcpy of the loss"))
+        return NAN;
     double loss = 0.0;
     for (int i = 0; i < N; i++)
         loss += logf(s[i]) + m[i] - s[N + i];
@@ -581,14 +764,18 @@ void adamw_update(float *p, const float *g, float *m, float *v, size_t n, float 
 double sumsq(const float *p, size_t n)
 {
     double *d = nullptr, out = 0.0;
-    if (cudaMalloc(&d, sizeof(double)) != cudaSuccess)
+    if (!cuda_ok(cudaMalloc(&d, sizeof(double)), "cudaMalloc"))
         return NAN;
-    cudaMemset(d, 0, sizeof(double));
+    if (!cuda_ok(cudaMemset(d, 0, sizeof(double)), "cudaMemset")) {
+        cudaFree(d);
+        return NAN;
+    }
     unsigned g = blocks(n) < 1024 ? blocks(n) : 1024;
     if (g)
         sumsq_kernel<<<g, THREADS>>>(d, p, n);
-    cudaMemcpy(&out, d, sizeof(double), cudaMemcpyDeviceToHost);
-    cudaFree(d);
+    if (!cuda_ok(cudaMemcpy(&out, d, sizeof(double), cudaMemcpyDeviceToHost), "cudaMemcpy"))
+        out = NAN;
+    cuda_ok(cudaFree(d), "cudaFree");
     return out;
 }
 
@@ -615,6 +802,7 @@ gpt_backend make_backend()
     b.linear_forward = linear_forward;
     b.linear_backward_input = linear_backward_input;
     b.linear_backward_weight = linear_backward_weight;
+    b.attention_state_floats = attention_state_floats;
     b.attention_forward = attention_forward;
     b.attention_backward = attention_backward;
     b.gelu_forward = gelu_forward;

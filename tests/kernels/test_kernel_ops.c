@@ -9,7 +9,8 @@
 #include "tests/check.h"
 #include "tests/kernels/testutil.h"
 
-#define TOL 1e-5
+#define TOL      1e-5
+#define TOL_BF16 1e-2
 
 static const struct gpt_backend *be;
 
@@ -48,11 +49,12 @@ static double *dalloc(size_t n)
     return calloc(n, sizeof(double));
 }
 
-#define CHECK_CLOSE(got, want, n)                                                                  \
+#define CHECK_CLOSE_TOL(got, want, n, tol)                                                         \
     do {                                                                                           \
         double e_ = rel_err_d((got), (want), (n));                                                 \
-        CHECK_MSG(e_ < TOL, "%s: relative error %g", #got, e_);                                    \
+        CHECK_MSG(e_ < (tol), "%s: relative error %g (tolerance %g)", #got, e_, (double)(tol));    \
     } while (0)
+#define CHECK_CLOSE(got, want, n) CHECK_CLOSE_TOL(got, want, n, TOL)
 
 static void test_layernorm(int N, int C)
 {
@@ -123,8 +125,9 @@ static void test_layernorm(int N, int C)
     free(rdb);
 }
 
-static void test_linear(int N, int I, int O, int with_bias)
+static void test_linear(gpt_precision prec, int N, int I, int O, int with_bias)
 {
+    const double tol = prec == GPT_BF16 ? TOL_BF16 : TOL;
     float *x = test_random((size_t)N * I, -1, 1), *w = test_random((size_t)O * I, -1, 1);
     float *b = with_bias ? test_random(O, -1, 1) : NULL, *dy = test_random((size_t)N * O, -1, 1);
     float *out = test_poisoned((size_t)N * O), *dx = test_poisoned((size_t)N * I);
@@ -156,16 +159,16 @@ static void test_linear(int N, int I, int O, int with_bias)
         for (int i = 0; i < N; i++)
             rdb[o] += dy[i * O + o];
     }
-    be->linear_forward(F(out, N * O), F(x, N * I), F(w, O * I), b ? F(b, O) : NULL, N, I, O);
+    be->linear_forward(prec, F(out, N * O), F(x, N * I), F(w, O * I), b ? F(b, O) : NULL, N, I, O);
     sync_back();
-    be->linear_backward_input(F(dx, N * I), F(dy, N * O), F(w, O * I), N, I, O);
+    be->linear_backward_input(prec, F(dx, N * I), F(dy, N * O), F(w, O * I), N, I, O);
     sync_back();
-    be->linear_backward_weight(F(dw, O * I), F(db, O), F(dy, N * O), F(x, N * I), N, I, O);
+    be->linear_backward_weight(prec, F(dw, O * I), F(db, O), F(dy, N * O), F(x, N * I), N, I, O);
     sync_back();
-    CHECK_CLOSE(out, rout, (size_t)N * O);
-    CHECK_CLOSE(dx, rdx, (size_t)N * I);
-    CHECK_CLOSE(dw, rdw, (size_t)O * I);
-    CHECK_CLOSE(db, rdb, O);
+    CHECK_CLOSE_TOL(out, rout, (size_t)N * O, tol);
+    CHECK_CLOSE_TOL(dx, rdx, (size_t)N * I, tol);
+    CHECK_CLOSE_TOL(dw, rdw, (size_t)O * I, tol);
+    CHECK_CLOSE_TOL(db, rdb, O, tol);
     free(x), free(w), free(b), free(dy), free(out), free(dx), free(dw), free(db), free(rout);
     free(rdx), free(rdw), free(rdb);
 }
@@ -174,11 +177,12 @@ static void test_attention(int B, int T, int H, int hd)
 {
     const int C = H * hd, C3 = 3 * C;
     const size_t n_qkv = (size_t)B * T * C3, n_out = (size_t)B * T * C,
-                 n_att = (size_t)B * H * T * T;
+                 n_att = (size_t)B * H * T * T, n_state = be->attention_state_floats(B, T, H);
     float *qkv = test_random(n_qkv, -2, 2), *dy = test_random(n_out, -1, 1);
-    float *out = test_poisoned(n_out), *att = test_poisoned(n_att), *dqkv = test_poisoned(n_qkv);
+    float *out = test_poisoned(n_out), *att = test_poisoned(n_state), *dqkv = test_poisoned(n_qkv);
     float *scratch = test_poisoned((size_t)B * H * T);
     double *rout = dalloc(n_out), *ratt = dalloc(n_att), *rdqkv = dalloc(n_qkv);
+    double *rlse = dalloc((size_t)B * H * T);
     double *datt = dalloc(T), *dpre = dalloc(T);
     const double scale = 1.0 / sqrt(hd);
     for (int b = 0; b < B; b++)
@@ -196,6 +200,7 @@ static void test_attention(int B, int T, int H, int hd)
                 }
                 for (int u = 0; u <= t; u++)
                     sum += (a[u] = exp(a[u] - max));
+                rlse[((size_t)b * H + h) * T + t] = max + log(sum);
                 for (int u = 0; u <= t; u++)
                     a[u] /= sum;
                 double *y = rout + ((size_t)b * T + t) * C + h * hd;
@@ -226,16 +231,21 @@ static void test_attention(int B, int T, int H, int hd)
                     }
                 }
             }
-    be->attention_forward(F(out, n_out), F(att, n_att), F(qkv, n_qkv), B, T, H, hd);
+    be->attention_forward(F(out, n_out), F(att, n_state), F(qkv, n_qkv), B, T, H, hd);
     sync_back();
-    be->attention_backward(F(dqkv, n_qkv), F(scratch, B * H * T), F(dy, n_out), F(qkv, n_qkv),
-                           F(att, n_att), B, T, H, hd);
+    be->attention_backward(F(dqkv, n_qkv), F(scratch, B * H * T), F(dy, n_out), F(out, n_out),
+                           F(qkv, n_qkv), F(att, n_state), B, T, H, hd);
     sync_back();
     CHECK_CLOSE(out, rout, n_out);
-    CHECK_CLOSE(att, ratt, n_att);
+    /* The backend keeps either the softmax or its log-sum-exp per row. */
+    CHECK(n_state == n_att || n_state == (size_t)B * H * T);
+    if (n_state == n_att)
+        CHECK_CLOSE(att, ratt, n_att);
+    else
+        CHECK_CLOSE(att, rlse, n_state);
     CHECK_CLOSE(dqkv, rdqkv, n_qkv);
     free(qkv), free(dy), free(out), free(att), free(dqkv), free(scratch), free(rout), free(ratt);
-    free(rdqkv), free(datt), free(dpre);
+    free(rdqkv), free(rlse), free(datt), free(dpre);
 }
 
 static void test_gelu_residual(size_t rows, int C)
@@ -408,10 +418,21 @@ int main(void)
 #endif
     test_seed();
     test_layernorm(7, 48);
-    test_linear(9, 24, 40, 1);
-    test_linear(5, 33, 17, 0);
-    test_linear(40, 16, 8, 1); /* more rows than outputs: the CPU splits the rows */
+    test_layernorm(70, 100); /* CUDA: more rows than the column sums' 32 lanes */
+    test_linear(GPT_FP32, 9, 24, 40, 1);
+    test_linear(GPT_FP32, 5, 33, 17, 0);
+    test_linear(GPT_FP32, 40, 16, 8, 1); /* more rows than outputs: the CPU splits the rows */
+#ifdef KERNELS_TEST_CUDA
+    test_linear(GPT_BF16, 9, 24, 40, 1);
+    test_linear(GPT_BF16, 5, 33, 17, 0);
+    test_linear(GPT_BF16, 64, 768, 2304, 1); /* GPT-2's qkv shape, a few rows */
+#endif
     test_attention(2, 9, 3, 8);
+#ifdef KERNELS_TEST_CUDA
+    /* Several query and key tiles, rows past the last full tile, GPT-2's head size. */
+    test_attention(1, 150, 2, 64);
+    test_attention(2, 70, 2, 4);
+#endif
     test_gelu_residual(11, 24);
     test_embedding(2, 7, 16, 50);
     test_crossentropy(6, 41);

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Everything that needs a GPU, in one run, for a session that has one:
+#
+#   tests/gpu/device_check.sh          (from the repository root)
+#
+# Logs nvidia-smi, builds what the GPU checks need, runs every GPU test
+# (make print-GPU_TESTS) and the compute-sanitizer script through tests/run,
+# then the GPU benchmark in bf16 and fp32, and, where nsys is installed, a
+# per-kernel time table of two bf16 steps. It goes on past failures and ends
+# with one summary line; exit 0 when everything passed, 1 otherwise, 77 at once
+# when there is no GPU. Logs go to build/device-check/ (the tests' own logs to
+# build/test-logs/, bench figures to build/bench/results.jsonl) and are copied
+# under $OUT when it is set. Every step has a time limit; the limits add up to
+# under 10 minutes (the sanitizer runs get the most room).
+set -uo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then
+    echo "device_check: no GPU (nvidia-smi missing or lists none): nothing checked"
+    exit 77
+fi
+logs=$top/build/device-check
+mkdir -p "$logs" "$top/build/nsys"
+failed=()
+
+step() { # step NAME SECONDS COMMAND...: runs and logs one step, noting a failure
+    local name=$1 secs=$2 rc
+    shift 2
+    echo "== $name"
+    timeout --kill-after=10 "$secs" "$@" >"$logs/$name.log" 2>&1
+    rc=$?
+    tail -n 15 "$logs/$name.log"
+    [ $rc -eq 0 ] || { echo "-- $name: exit $rc"; failed+=("$name"); }
+}
+
+copy_out() {
+    [ -n "${OUT:-}" ] || return 0
+    mkdir -p "$OUT/device-check"
+    cp -r "$logs/." "$OUT/device-check/"
+    [ -d build/test-logs ] && cp -r build/test-logs "$OUT/device-check/"
+    [ -f build/bench/results.jsonl ] && cp build/bench/results.jsonl "$OUT/device-check/"
+}
+trap copy_out EXIT
+
+step nvidia-smi 30 nvidia-smi
+gpu_tests=$(make -s --no-print-directory print-GPU_TESTS)
+# -k: whatever builds is still checked when one part does not.
+step build 150 make -k -j16 all $gpu_tests
+names=$(for t in $gpu_tests; do [ -x "$t" ] && basename "$t"; done | tr '\n' ' ')
+PLAIT_TEST_TIMEOUT=200 step tests 240 tests/run --build build --gpu "$names" \
+    tests/kernels/cuda_memcheck.sh
+tests_line=$(tail -n 1 "$logs/tests.log")
+step bench_train_step_cuda_bf16 60 build/bench/bench_train_step_cuda 5 bf16
+step bench_train_step_cuda_fp32 40 build/bench/bench_train_step_cuda 3 fp32
+nsys=$(command -v nsys || echo "${CUDA_HOME:-/usr/local/cuda}/bin/nsys")
+if [ -x "$nsys" ]; then
+    PLAIT_BENCH_RESULTS=/dev/null step nsys_bench_bf16 60 "$nsys" profile --stats=true \
+        --force-overwrite=true -o "$top/build/nsys/bench_bf16" build/bench/bench_train_step_cuda 2 bf16
+else
+    echo "== nsys: not installed, no per-kernel table"
+fi
+echo "device_check: ${#failed[@]} failed step(s)${failed:+: ${failed[*]}}; tests: $tests_line;" \
+    "logs: $logs"
+[ ${#failed[@]} -eq 0 ]
