@@ -12,7 +12,7 @@ TRAIN_OBJS := $(addprefix $(OBJ)/runtime/train/,main.o model.o pipeline.o checkp
 ifneq ($(HAVE_CUDA),)
 TRAIN_OBJS += $(OBJ)/runtime/train/cuda.o
 TRAIN_CUDA_ARCHIVES := $(LIB)/libplait_nccl.a $(LIB)/libplait_cuda.a $(LIB)/libplait_kernels_cuda.a
-TRAIN_CUDA_LDLIBS = $(PLAIT_CUDA_LIBS) $(KERNELS_CUDA_LDLIBS) $(CUDA_LIBS)
+TRAIN_CUDA_LDLIBS = $(PLAIT_CUDA_LIBS) $(KERNELS_CUDA_LDLIBS) -lcublas $(CUDA_LIBS)
 $(OBJ)/runtime/train/cuda.o: EXTRA_CFLAGS_runtime += -I$(CUDA_HOME)/include
 endif
 $(BIN)/plait-train: $(TRAIN_OBJS) $(TRAIN_PARTS) $(LIB)/libplait.a $(LIB)/libplait_kernels.a \

@@ -14,8 +14,7 @@ enum key_kind {
     KEY_FLOAT,
     KEY_BOOL,
     KEY_STRING,
-    KEY_SCHEDULE,
-    KEY_DEVICE,
+    KEY_ENUM, /* one of key_spec.names, stored as its index in an enum field */
     KEY_CKPT_EVERY
 };
 
@@ -29,37 +28,48 @@ struct key_spec {
     int required;
     double def_num;
     const char *def_str;
+    const char *const *names; /* KEY_ENUM: the accepted strings, NULL-terminated */
 };
+
+/* KEY_ENUM fields are stored through an int pointer. */
+_Static_assert(sizeof(enum pipe_kind) == sizeof(int) && sizeof(enum train_device) == sizeof(int) &&
+                   sizeof(enum train_precision) == sizeof(int),
+               "enum keys are stored as int");
+static const char *const schedule_names[] = {[PIPE_1F1B] = "1f1b", [PIPE_ZB_H1] = "zb-h1", NULL};
+static const char *const device_names[] = {
+    [TRAIN_DEVICE_CPU] = "cpu", [TRAIN_DEVICE_CUDA] = "cuda", NULL};
+static const char *const precision_names[] = {[TRAIN_FP32] = "fp32", [TRAIN_BF16] = "bf16", NULL};
 
 #define OFF(field) offsetof(struct train_config, field)
 
 static const struct key_spec keys[] = {
-    {"model.vocab_size", KEY_INT, OFF(model.vocab_size), 2, 1 << 20, 1, 0, NULL},
-    {"model.context", KEY_INT, OFF(model.context), 1, 1 << 20, 1, 0, NULL},
-    {"model.layers", KEY_INT, OFF(model.layers), 1, 4096, 1, 0, NULL},
-    {"model.heads", KEY_INT, OFF(model.heads), 1, 4096, 1, 0, NULL},
-    {"model.dim", KEY_INT, OFF(model.dim), 1, 1 << 20, 1, 0, NULL},
-    {"optimizer.lr", KEY_FLOAT, OFF(optim.lr), 0, 10, 1, 0, NULL},
-    {"optimizer.min_lr", KEY_FLOAT, OFF(optim.min_lr), 0, 10, 0, 0, NULL},
-    {"optimizer.warmup_steps", KEY_INT, OFF(optim.warmup_steps), 0, 1e9, 0, 0, NULL},
-    {"optimizer.beta1", KEY_FLOAT, OFF(optim.beta1), 0, 0.999999, 0, 0.9, NULL},
-    {"optimizer.beta2", KEY_FLOAT, OFF(optim.beta2), 0, 0.999999, 0, 0.95, NULL},
-    {"optimizer.eps", KEY_FLOAT, OFF(optim.eps), 1e-30, 1, 0, 1e-8, NULL},
-    {"optimizer.weight_decay", KEY_FLOAT, OFF(optim.weight_decay), 0, 1, 0, 0.1, NULL},
-    {"optimizer.clip", KEY_FLOAT, OFF(optim.clip), 0, 1e9, 0, 1.0, NULL},
-    {"batch.micro", KEY_INT, OFF(micro_batch), 1, 1 << 20, 1, 0, NULL},
-    {"batch.global", KEY_INT, OFF(global_batch), 1, 1 << 30, 1, 0, NULL},
-    {"steps", KEY_INT, OFF(steps), 1, 1e9, 1, 0, NULL},
-    {"seed", KEY_INT64, OFF(seed), 0, 9.2e18, 0, 1234, NULL},
-    {"data.path", KEY_STRING, OFF(data_path), 0, 0, 1, 0, NULL},
-    {"checkpoint.dir", KEY_STRING, OFF(ckpt_dir), 0, 0, 0, 0, ""},
-    {"checkpoint.every", KEY_CKPT_EVERY, 0, 0, 0, 0, 0, NULL},
-    {"checkpoint.keep", KEY_INT, OFF(ckpt_keep), 1, 1000, 0, 2, NULL},
-    {"log.metrics", KEY_STRING, OFF(metrics_path), 0, 0, 0, 0, ""},
-    {"log.peak_tflops", KEY_FLOAT, OFF(peak_tflops), 0, 1e6, 0, 0, NULL},
-    {"pipeline.schedule", KEY_SCHEDULE, OFF(schedule), 0, 0, 0, PIPE_1F1B, NULL},
-    {"dp.overlap", KEY_BOOL, OFF(dp_overlap), 0, 0, 0, 1, NULL},
-    {"device", KEY_DEVICE, OFF(device), 0, 0, 0, TRAIN_DEVICE_CPU, NULL},
+    {"model.vocab_size", KEY_INT, OFF(model.vocab_size), 2, 1 << 20, 1, 0, NULL, NULL},
+    {"model.context", KEY_INT, OFF(model.context), 1, 1 << 20, 1, 0, NULL, NULL},
+    {"model.layers", KEY_INT, OFF(model.layers), 1, 4096, 1, 0, NULL, NULL},
+    {"model.heads", KEY_INT, OFF(model.heads), 1, 4096, 1, 0, NULL, NULL},
+    {"model.dim", KEY_INT, OFF(model.dim), 1, 1 << 20, 1, 0, NULL, NULL},
+    {"optimizer.lr", KEY_FLOAT, OFF(optim.lr), 0, 10, 1, 0, NULL, NULL},
+    {"optimizer.min_lr", KEY_FLOAT, OFF(optim.min_lr), 0, 10, 0, 0, NULL, NULL},
+    {"optimizer.warmup_steps", KEY_INT, OFF(optim.warmup_steps), 0, 1e9, 0, 0, NULL, NULL},
+    {"optimizer.beta1", KEY_FLOAT, OFF(optim.beta1), 0, 0.999999, 0, 0.9, NULL, NULL},
+    {"optimizer.beta2", KEY_FLOAT, OFF(optim.beta2), 0, 0.999999, 0, 0.95, NULL, NULL},
+    {"optimizer.eps", KEY_FLOAT, OFF(optim.eps), 1e-30, 1, 0, 1e-8, NULL, NULL},
+    {"optimizer.weight_decay", KEY_FLOAT, OFF(optim.weight_decay), 0, 1, 0, 0.1, NULL, NULL},
+    {"optimizer.clip", KEY_FLOAT, OFF(optim.clip), 0, 1e9, 0, 1.0, NULL, NULL},
+    {"batch.micro", KEY_INT, OFF(micro_batch), 1, 1 << 20, 1, 0, NULL, NULL},
+    {"batch.global", KEY_INT, OFF(global_batch), 1, 1 << 30, 1, 0, NULL, NULL},
+    {"steps", KEY_INT, OFF(steps), 1, 1e9, 1, 0, NULL, NULL},
+    {"seed", KEY_INT64, OFF(seed), 0, 9.2e18, 0, 1234, NULL, NULL},
+    {"data.path", KEY_STRING, OFF(data_path), 0, 0, 1, 0, NULL, NULL},
+    {"checkpoint.dir", KEY_STRING, OFF(ckpt_dir), 0, 0, 0, 0, "", NULL},
+    {"checkpoint.every", KEY_CKPT_EVERY, 0, 0, 0, 0, 0, NULL, NULL},
+    {"checkpoint.keep", KEY_INT, OFF(ckpt_keep), 1, 1000, 0, 2, NULL, NULL},
+    {"log.metrics", KEY_STRING, OFF(metrics_path), 0, 0, 0, 0, "", NULL},
+    {"log.peak_tflops", KEY_FLOAT, OFF(peak_tflops), 0, 1e6, 0, 0, NULL, NULL},
+    {"pipeline.schedule", KEY_ENUM, OFF(schedule), 0, 0, 0, PIPE_1F1B, NULL, schedule_names},
+    {"dp.overlap", KEY_BOOL, OFF(dp_overlap), 0, 0, 0, 1, NULL, NULL},
+    {"device", KEY_ENUM, OFF(device), 0, 0, 0, TRAIN_DEVICE_CPU, NULL, device_names},
+    {"precision", KEY_ENUM, OFF(precision), 0, 0, 0, TRAIN_FP32, NULL, precision_names},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -89,12 +99,16 @@ static const char *expected(const struct key_spec *k, char *buf, size_t len)
     case KEY_STRING:
         snprintf(buf, len, "a string in quotes");
         break;
-    case KEY_SCHEDULE:
-        snprintf(buf, len, "\"1f1b\" or \"zb-h1\"");
+    case KEY_ENUM: {
+        size_t used = 0;
+        for (int i = 0; k->names[i] && used < len; i++)
+            used += (size_t)snprintf(buf + used, len - used, "%s\"%s\"",
+                                     i == 0            ? ""
+                                     : k->names[i + 1] ? ", "
+                                                       : " or ",
+                                     k->names[i]);
         break;
-    case KEY_DEVICE:
-        snprintf(buf, len, "\"cpu\" or \"cuda\"");
-        break;
+    }
     case KEY_CKPT_EVERY:
         snprintf(buf, len, "N (steps, an integer >= 1) or \"Tmin\" (minutes, e.g. \"30min\")");
         break;
@@ -185,8 +199,7 @@ static int set_value(struct train_config *cfg, const struct key_spec *k, const c
         *(int *)field = config_setting_get_bool(s);
         return 0;
     case KEY_STRING:
-    case KEY_SCHEDULE:
-    case KEY_DEVICE:
+    case KEY_ENUM:
         if (type != CONFIG_TYPE_STRING)
             goto wrong_type;
         str = config_setting_get_string(s);
@@ -234,22 +247,13 @@ static int set_value(struct train_config *cfg, const struct key_spec *k, const c
         }
         strcpy((char *)field, str);
         return 0;
-    case KEY_SCHEDULE:
-        if (strcmp(str, "1f1b") == 0)
-            *(enum pipe_kind *)field = PIPE_1F1B;
-        else if (strcmp(str, "zb-h1") == 0)
-            *(enum pipe_kind *)field = PIPE_ZB_H1;
-        else
-            goto bad_string;
-        return 0;
-    case KEY_DEVICE:
-        if (strcmp(str, "cpu") == 0)
-            *(enum train_device *)field = TRAIN_DEVICE_CPU;
-        else if (strcmp(str, "cuda") == 0)
-            *(enum train_device *)field = TRAIN_DEVICE_CUDA;
-        else
-            goto bad_string;
-        return 0;
+    case KEY_ENUM:
+        for (int i = 0; k->names[i]; i++)
+            if (strcmp(str, k->names[i]) == 0) {
+                *(int *)field = i;
+                return 0;
+            }
+        goto bad_string;
     case KEY_CKPT_EVERY:
         break;
     }
@@ -328,11 +332,8 @@ static void set_default(struct train_config *cfg, const struct key_spec *k)
     case KEY_STRING:
         snprintf((char *)field, TRAIN_PATH_MAX, "%s", k->def_str);
         break;
-    case KEY_SCHEDULE:
-        *(enum pipe_kind *)field = (enum pipe_kind)k->def_num;
-        break;
-    case KEY_DEVICE:
-        *(enum train_device *)field = (enum train_device)k->def_num;
+    case KEY_ENUM:
+        *(int *)field = (int)k->def_num;
         break;
     case KEY_CKPT_EVERY:
         break;

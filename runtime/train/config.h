@@ -12,6 +12,7 @@
 
 enum pipe_kind { PIPE_1F1B, PIPE_ZB_H1 };
 enum train_device { TRAIN_DEVICE_CPU, TRAIN_DEVICE_CUDA };
+enum train_precision { TRAIN_FP32, TRAIN_BF16 };
 
 struct train_model_config {
     int vocab_size;
@@ -46,6 +47,7 @@ struct train_config {
     enum pipe_kind schedule;
     int dp_overlap; /* 0: the gradient all-reduce waits for the whole backward pass */
     enum train_device device;
+    enum train_precision precision; /* of the matrix products; bf16 only on CUDA */
     /* Source line of each key that was set, in schema order, for errors found
      * later (a global batch that the layout cannot split, say). */
     int lines[TRAIN_CONFIG_MAX_KEYS];

@@ -233,6 +233,12 @@ static int setup(struct run *r)
     t->pp = plait_comm(t->ctx, PLAIT_GROUP_PP);
     t->first = t->place->pp_rank == 0;
     t->last = t->place->pp_rank == t->place->pp_size - 1;
+    if (t->cfg.precision == TRAIN_BF16 && t->cfg.device != TRAIN_DEVICE_CUDA) {
+        char w[TRAIN_PATH_MAX + 32];
+        train_config_where(&t->cfg, "precision", w, sizeof w);
+        return trainer_fail(t, "%s: precision: \"bf16\" needs device = \"cuda\"; expected \"fp32\"",
+                            w);
+    }
     if (t->cfg.device == TRAIN_DEVICE_CUDA && open_cuda(r))
         return -1;
     r->agree = malloc(sizeof(float) * (size_t)(AGREE_N + 2 * t->place->pp_size));

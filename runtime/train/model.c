@@ -84,6 +84,7 @@ int model_create(struct trainer *t)
             .seq = m->context,
             .slots = t->slots,
             .device = t->cuda ? GPT_DEVICE_CUDA : GPT_DEVICE_CPU,
+            .precision = t->cfg.precision == TRAIN_BF16 ? GPT_BF16 : GPT_FP32,
             .comm =
                 t->cuda ? train_cuda_tp_comm(t) : (gpt_comm){t, tp_allreduce_sum, tp_allreduce_max},
         };

@@ -2,8 +2,8 @@
 # plait-train on one GPU, each figure against its anchor measured in the same
 # run (three alternating rounds; the median of each side's steps, each run's
 # first step left out):
-# - the step time of one process training GPT-2 124M (B=16, T=1024, fp32,
-#   device = "cuda") against the kernels' own benchmark of the same step
+# - the step time of one process training GPT-2 124M (B=16, T=1024, bf16
+#   products, device = "cuda") against the kernels' own benchmark of the same step
 #   (bench_train_step_cuda; goal: within 5%: the trainer adds no overhead);
 # - the step time of pp=2 as 2 processes on the same GPU (4 micro-batches of
 #   4, activations staged through pinned host memory over UCX) against one
@@ -54,13 +54,14 @@ steps = 11;
 data = { path = "$tmp/tokens.h5"; };
 log = { metrics = "$2"; };
 device = "cuda";
+precision = "bf16";
 CFG
 }
 
 for round in 1 2 3; do
     cut -d' ' -f1 /proc/loadavg >>"$tmp/load"
-    PLAIT_BENCH_RESULTS=$tmp/kernels.jsonl "$kernels" 10 |
-        sed -n 's/^step \([0-9]*\): loss [^,]*, \([0-9.]*\) s$/\1 \2/p' |
+    PLAIT_BENCH_RESULTS=$tmp/kernels.jsonl "$kernels" 10 bf16 |
+        sed -n 's/^step \([0-9]*\): loss [^,]*, \([0-9.]*\) s\b.*/\1 \2/p' |
         awk '$1 > 0 { print $2 }' >>"$tmp/kernel_steps"
     gpt2_config "$tmp/single.cfg" "$tmp/single-$round.jsonl" 16
     "$bin/plait-train" --config "$tmp/single.cfg" >/dev/null

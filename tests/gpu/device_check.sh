@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
-# Everything that needs a GPU, in one run, for a session that has one:
+# Everything that needs a GPU, for a session that has one, in two calls that
+# each fit the device machine's 10-minute limit:
 #
-#   tests/gpu/device_check.sh          (from the repository root)
+#   tests/gpu/device_check.sh tests    (from the repository root)
+#   tests/gpu/device_check.sh bench
 #
-# Logs nvidia-smi, builds what the GPU checks need, runs every GPU test
-# (make print-GPU_TESTS) and the compute-sanitizer script through tests/run,
-# then the GPU benchmark in bf16 and fp32, and, where nsys is installed, a
-# per-kernel time table of two bf16 steps. It goes on past failures and ends
-# with one summary line; exit 0 when everything passed, 1 otherwise, 77 at once
-# when there is no GPU. Logs go to build/device-check/ (the tests' own logs to
-# build/test-logs/, bench figures to build/bench/results.jsonl) and are copied
-# under $OUT when it is set. Every step has a time limit; the limits add up to
-# under 10 minutes (the sanitizer runs get the most room).
+# Both log nvidia-smi and build what the GPU checks need (a second call finds
+# the first one's build). "tests" runs every GPU test (make print-GPU_TESTS),
+# the compute-sanitizer script and plait-train's GPU test through tests/run;
+# "bench" runs the kernels' GPU benchmark in bf16 and fp32, plait-train's GPU
+# benchmark and, where nsys is installed, a per-kernel time table of two bf16
+# steps. It goes on past failures and ends with one summary line; exit 0 when
+# everything passed, 1 otherwise, 77 at once when there is no GPU. Logs go to
+# build/device-check/ (the tests' own logs to build/test-logs/, bench figures
+# to build/bench/results.jsonl) and are copied under $OUT when it is set.
+# Every step has a time limit; each phase's limits add up to under 10 minutes.
 set -uo pipefail
+phase=${1:-}
+case $phase in
+tests | bench) ;;
+*)
+    echo "device_check: phase '$phase': expected tests or bench" >&2
+    exit 2
+    ;;
+esac
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then
@@ -46,19 +57,25 @@ step nvidia-smi 30 nvidia-smi
 gpu_tests=$(make -s --no-print-directory print-GPU_TESTS)
 # -k: whatever builds is still checked when one part does not.
 step build 150 make -k -j16 all $gpu_tests
-names=$(for t in $gpu_tests; do [ -x "$t" ] && basename "$t"; done | tr '\n' ' ')
-PLAIT_TEST_TIMEOUT=200 step tests 240 tests/run --build build --gpu "$names" \
-    tests/kernels/cuda_memcheck.sh
-tests_line=$(tail -n 1 "$logs/tests.log")
-step bench_train_step_cuda_bf16 60 build/bench/bench_train_step_cuda 5 bf16
-step bench_train_step_cuda_fp32 40 build/bench/bench_train_step_cuda 3 fp32
-nsys=$(command -v nsys || echo "${CUDA_HOME:-/usr/local/cuda}/bin/nsys")
-if [ -x "$nsys" ]; then
-    PLAIT_BENCH_RESULTS=/dev/null step nsys_bench_bf16 60 "$nsys" profile --stats=true \
-        --force-overwrite=true -o "$top/build/nsys/bench_bf16" build/bench/bench_train_step_cuda 2 bf16
+if [ "$phase" = tests ]; then
+    names=$(for t in $gpu_tests; do [ -x "$t" ] && basename "$t"; done | tr '\n' ' ')
+    PLAIT_TEST_TIMEOUT=200 step tests 360 tests/run --build build --gpu "$names" \
+        tests/kernels/cuda_memcheck.sh tests/train/cuda_test.sh
+    summary="tests: $(tail -n 1 "$logs/tests.log")"
 else
-    echo "== nsys: not installed, no per-kernel table"
+    step bench_train_step_cuda_bf16 60 build/bench/bench_train_step_cuda 5 bf16
+    step bench_train_step_cuda_fp32 40 build/bench/bench_train_step_cuda 3 fp32
+    step train_cuda_bench 240 tests/bench/train_cuda_bench.sh
+    nsys=$(command -v nsys || echo "${CUDA_HOME:-/usr/local/cuda}/bin/nsys")
+    if [ -x "$nsys" ]; then
+        PLAIT_BENCH_RESULTS=/dev/null step nsys_bench_bf16 60 "$nsys" profile --stats=true \
+            --force-overwrite=true -o "$top/build/nsys/bench_bf16" \
+            build/bench/bench_train_step_cuda 2 bf16
+    else
+        echo "== nsys: not installed, no per-kernel table"
+    fi
+    summary="bench figures: build/bench/results.jsonl"
 fi
-echo "device_check: ${#failed[@]} failed step(s)${failed:+: ${failed[*]}}; tests: $tests_line;" \
+echo "device_check $phase: ${#failed[@]} failed step(s)${failed:+: ${failed[*]}}; $summary;" \
     "logs: $logs"
 [ ${#failed[@]} -eq 0 ]

@@ -54,6 +54,7 @@ int main(void)
     CHECK_INT_EQ(cfg.schedule, PIPE_1F1B);
     CHECK_INT_EQ(cfg.dp_overlap, 1);
     CHECK_INT_EQ(cfg.device, TRAIN_DEVICE_CPU);
+    CHECK_INT_EQ(cfg.precision, TRAIN_FP32);
     CHECK_STR_EQ(cfg.data_path, "tokens.h5");
     CHECK_STR_EQ(cfg.ckpt_dir, "");
     CHECK_INT_EQ(train_config_accum(&cfg, 2), 2);
@@ -67,6 +68,9 @@ int main(void)
     snprintf(cuda, sizeof cuda, "%sdevice = \"cuda\";\n", base);
     CHECK_MSG(load_text(cuda, &cfg, err, sizeof err) == 0, "%s", err);
     CHECK_INT_EQ(cfg.device, TRAIN_DEVICE_CUDA);
+    snprintf(cuda, sizeof cuda, "%sdevice = \"cuda\";\nprecision = \"bf16\";\n", base);
+    CHECK_MSG(load_text(cuda, &cfg, err, sizeof err) == 0, "%s", err);
+    CHECK_INT_EQ(cfg.precision, TRAIN_BF16);
 
     refused("log = { metric = \"m.jsonl\"; };\n", ":7:", "unknown key 'log.metric'");
     refused("colour = \"red\";\n", ":7:", "unknown key 'colour'");
@@ -79,6 +83,7 @@ int main(void)
     refused("dp = { overlap = \"no\"; };\n", ":7:", "a string; expected true or false");
     refused("device = \"gpu\";\n", ":7:", "device: \"gpu\"; expected \"cpu\" or \"cuda\"");
     refused("device = 1;\n", ":7:", "device: an integer; expected \"cpu\" or \"cuda\"");
+    refused("precision = \"fp16\";\n", ":7:", "precision: \"fp16\"; expected \"fp32\" or \"bf16\"");
     refused("checkpoint = { every = \"5 hours\"; };\n", ":7:", "\"Tmin\"");
     refused("checkpoint = { every = 0; };\n", ":7:", "out of range");
     refused("model2 = 1;\n", ":7:", "unknown key 'model2'");

@@ -38,6 +38,9 @@ refused "type.cfg:3: batch.micro: a string; expected an integer" \
 sed 's/steps = 20;/steps = 0;/' "$tmp/good.cfg" >"$tmp/range.cfg"
 refused "range.cfg:4: steps: 0 is out of range; expected an integer from 1" \
     "$bin/plait-train" --config "$tmp/range.cfg"
+write_config "$tmp/bf16.cfg" "$tmp/tokens.h5" "" precision=bf16
+refused "bf16.cfg:12: precision: \"bf16\" needs device = \"cuda\"" \
+    "$bin/plait-train" --config "$tmp/bf16.cfg"
 refused "PLAIT_CKPT_EVERY: 'often'" env PLAIT_CKPT_EVERY=often "$bin/plait-train" --config "$tmp/good.cfg"
 
 # Known only with the layout: every rank knows it, rank 0 says it.

@@ -20,7 +20,7 @@ make_dataset() {
 write_config() {
     local file=$1 data=$2 metrics=$3
     shift 3
-    local schedule=1f1b steps=20 ckpt_dir="" ckpt_every=1000 overlap=true device=cpu kv
+    local schedule=1f1b steps=20 ckpt_dir="" ckpt_every=1000 overlap=true device=cpu precision=fp32 kv
     for kv in "$@"; do
         case $kv in
         schedule=*) schedule=${kv#*=} ;;
@@ -29,6 +29,7 @@ write_config() {
         ckpt_every=*) ckpt_every=${kv#*=} ;;
         overlap=*) overlap=${kv#*=} ;;
         device=*) device=${kv#*=} ;;
+        precision=*) precision=${kv#*=} ;;
         *) echo "write_config: unknown $kv" >&2; return 1 ;;
         esac
     done
@@ -44,6 +45,7 @@ log = { metrics = "$metrics"; };
 pipeline = { schedule = "$schedule"; };
 dp = { overlap = $overlap; };
 device = "$device";
+precision = "$precision";
 CFG
 }
 
