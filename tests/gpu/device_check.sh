@@ -6,7 +6,9 @@
 #   tests/gpu/device_check.sh bench
 #
 # Both log nvidia-smi and build what the GPU checks need (a second call finds
-# the first one's build). "tests" runs every GPU test (make print-GPU_TESTS),
+# the first one's build), or, when build/gpu-bundle.tar.xz is there
+# (tests/gpu/bundle.sh, for a machine without Debian's libraries), unpack it
+# and use its programs and libraries instead. "tests" runs every GPU test (make print-GPU_TESTS),
 # the compute-sanitizer script and plait-train's GPU test through tests/run;
 # "bench" runs the kernels' GPU benchmark in bf16 and fp32, plait-train's GPU
 # benchmark and, where nsys is installed, a per-kernel time table of two bf16
@@ -54,9 +56,26 @@ copy_out() {
 trap copy_out EXIT
 
 step nvidia-smi 30 nvidia-smi
-gpu_tests=$(make -s --no-print-directory print-GPU_TESTS)
-# -k: whatever builds is still checked when one part does not.
-step build 150 make -k -j16 all $gpu_tests
+if [ -f build/gpu-bundle.tar.xz ]; then
+    # Built elsewhere (tests/gpu/bundle.sh): this machine has CUDA but not
+    # Debian's libraries; CUDA's own come from here, wherever they are.
+    tar -xJf build/gpu-bundle.tar.xz
+    gpu_tests=$(cat build/gpu-libs/GPU_TESTS)
+    cuda_dirs=
+    for lib in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libnccl.so.2; do
+        [ -e "${CUDA_HOME:-/usr/local/cuda}/lib64/$lib" ] && continue
+        found=$(find /usr /opt -name "$lib" -print -quit 2>/dev/null)
+        [ -n "$found" ] && cuda_dirs=$cuda_dirs:$(dirname "$found")
+    done
+    export LD_LIBRARY_PATH=$top/build/gpu-libs$cuda_dirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    export UCX_MODULE_DIR=$top/build/gpu-libs/ucx
+    echo "== prebuilt bundle; LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+    step ldd 30 ldd build/bin/plait-train build/tests/runtime_nccl_test
+else
+    gpu_tests=$(make -s --no-print-directory print-GPU_TESTS)
+    # -k: whatever builds is still checked when one part does not.
+    step build 150 make -k -j16 all $gpu_tests
+fi
 if [ "$phase" = tests ]; then
     names=$(for t in $gpu_tests; do [ -x "$t" ] && basename "$t"; done | tr '\n' ' ')
     PLAIT_TEST_TIMEOUT=200 step tests 360 tests/run --build build --gpu "$names" \

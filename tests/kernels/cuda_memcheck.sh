@@ -3,10 +3,11 @@
 # out-of-bounds, misaligned or uninitialised-pointer device access, no failing
 # API call) on both, racecheck (shared-memory hazards of the flash-attention
 # and column-sum kernels) on the kernel test. Skips without a GPU, without the
-# CUDA tests built, or without compute-sanitizer in $CUDA_HOME/bin.
+# CUDA tests built, or without compute-sanitizer (on the PATH or in
+# $CUDA_HOME/bin).
 set -uo pipefail
 build=${PLAIT_BUILD:-$PLAIT_TOP/build}
-sanitizer=${CUDA_HOME:-/usr/local/cuda}/bin/compute-sanitizer
+sanitizer=$(command -v compute-sanitizer || echo "${CUDA_HOME:-/usr/local/cuda}/bin/compute-sanitizer")
 tests=(test_cuda_kernel_ops test_cuda_stage)
 for t in "${tests[@]}"; do
     [ -x "$build/tests/$t" ] || { echo "$build/tests/$t is not built (nvcc not found?)"; exit 77; }
