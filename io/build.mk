@@ -25,7 +25,7 @@ $(BIN)/plait-ckpt: $(OBJ)/io/plait_ckpt.o $(IO_LIB)
 ALL_TARGETS += $(IO_LIB) $(BIN)/plait-data $(BIN)/plait-ckpt
 
 # Unit tests (run under ASan/UBSan) and the small drivers the script tests use.
-IO_TESTS := test_io_dataset test_io_loader test_io_ckpt
+IO_TESTS := test_io_dataset test_io_loader test_io_ckpt test_io_file
 IO_DRIVERS := io_ckpt_driver
 
 $(IO_TESTS:%=$(TESTBIN)/%) $(IO_DRIVERS:%=$(TESTBIN)/%): $(TESTBIN)/%: $(OBJ)/tests/io/%.o $(IO_LIB)

@@ -51,7 +51,8 @@ struct io_region {
 };
 
 /* Writes each region's bytes from its data at its offset, in pieces CRC'd
- * while in cache (setting each region's crc). */
+ * while in cache (setting each region's crc), starting their writeback as
+ * it goes; the caller's fsync makes them durable. */
 int io_file_write_regions(const char *path, struct io_region *r, int n, char *err);
 
 /* The file's CRC32C from the regions (sorted here) and a read of the bytes

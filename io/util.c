@@ -418,6 +418,42 @@ static int read_region(int fd, struct io_region *r)
     return 0;
 }
 
+/* Writeback starts on every WRITEBACK_KICK bytes as soon as they are
+ * written, so the disk works while later pieces are copied and CRC'd and
+ * the closing fsync finds little left (a raw write + fsync starts writing
+ * only at the fsync); waiting for what was kicked WRITEBACK_LAG earlier
+ * keeps the dirty pages of a large shard bounded. Only hints: the fsync
+ * stays what makes the bytes durable. */
+#define WRITEBACK_KICK ((uint64_t)8 << 20)
+#define WRITEBACK_LAG  ((uint64_t)64 << 20)
+
+struct writeback {
+    int fd;
+    uint64_t from, to; /* written, writeback not started: [from, to) */
+};
+
+static void writeback_kick(struct writeback *wb)
+{
+    if (wb->to == wb->from)
+        return;
+    sync_file_range(wb->fd, (off_t)wb->from, (off_t)(wb->to - wb->from), SYNC_FILE_RANGE_WRITE);
+    if (wb->from > WRITEBACK_LAG)
+        sync_file_range(wb->fd, 0, (off_t)(wb->from - WRITEBACK_LAG), SYNC_FILE_RANGE_WAIT_BEFORE);
+    wb->from = wb->to;
+}
+
+/* Records [at, at + bytes) as written, starting writeback per WRITEBACK_KICK. */
+static void writeback_note(struct writeback *wb, uint64_t at, uint64_t bytes)
+{
+    if (at != wb->to) {
+        writeback_kick(wb);
+        wb->from = at;
+    }
+    wb->to = at + bytes;
+    if (wb->to - wb->from >= WRITEBACK_KICK)
+        writeback_kick(wb);
+}
+
 int io_file_write_regions(const char *path, struct io_region *r, int n, char *err)
 {
     int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -425,6 +461,7 @@ int io_file_write_regions(const char *path, struct io_region *r, int n, char *er
         io_errf(err, "cannot open '%s' to write tensors: %s", path, strerror(errno));
         return -1;
     }
+    struct writeback wb = {.fd = fd};
     for (int i = 0; i < n; i++) {
         const unsigned char *src = r[i].data;
         uint32_t c = 0;
@@ -440,10 +477,12 @@ int io_file_write_regions(const char *path, struct io_region *r, int n, char *er
                 return -1;
             }
             c = io_crc32c(c, src + done, (size_t)w);
+            writeback_note(&wb, r[i].offset + done, (uint64_t)w);
             done += (uint64_t)w;
         }
         r[i].crc = c;
     }
+    writeback_kick(&wb);
     if (close(fd) != 0) {
         io_errf(err, "cannot write '%s': %s", path, strerror(errno));
         return -1;
