@@ -23,7 +23,7 @@
 typedef struct plait_shm_region {
     int rank; /* owner's world rank */
     uint64_t id;
-    int fd; /* the owner's descriptor (in the owner's process) */
+    int fd; /* the descriptor in the owner's process */
     char *base;
     size_t bytes;
     struct plait_shm_region *next;
@@ -32,7 +32,7 @@ typedef struct plait_shm_region {
 struct plait_shm {
     int fd;
     plait_shm_head_t *mine;
-    plait_shm_head_t **peers; /* per world rank: its segment, NULL off this node */
+    plait_shm_head_t **peers;    /* per world rank: its segment, NULL off this node */
     plait_shm_region_t *regions; /* this rank's, from plait_mem_alloc */
     plait_shm_region_t *mapped;  /* peers' regions mapped here */
     uint64_t next_id;
@@ -239,14 +239,13 @@ static plait_shm_region_t *map_region(struct plait_shm *shm, int world_rank,
     }
     r->rank = world_rank;
     r->id = ref->id;
-    r->fd = -1;
+    r->fd = (int)ref->fd;
     r->next = shm->mapped;
     shm->mapped = r;
     return r;
 }
 
-bool plait_shm_find(const plait_context_t *ctx, const void *ptr, size_t bytes,
-                    plait_shm_ref_t *ref)
+bool plait_shm_find(const plait_context_t *ctx, const void *ptr, size_t bytes, plait_shm_ref_t *ref)
 {
     const char *p = ptr;
     for (const plait_shm_region_t *r = ctx->shm ? ctx->shm->regions : NULL; r; r = r->next)
@@ -257,15 +256,27 @@ bool plait_shm_find(const plait_context_t *ctx, const void *ptr, size_t bytes,
     return false;
 }
 
-/* Peers' regions stay mapped until plait_finalize: a region's owner may free
- * it at any time, and ids are never reused, so a stale mapping is never read. */
+/* A peer's region stays mapped here until the peer's descriptor number turns
+ * up for another region (the old one must have been closed, that is freed)
+ * or until plait_finalize. Ids are never reused, so a stale mapping is never
+ * read. */
 char *plait_shm_peer_region(plait_context_t *ctx, int world_rank, const plait_shm_ref_t *ref,
                             size_t bytes)
 {
     struct plait_shm *shm = ctx->shm;
-    plait_shm_region_t *r = shm->mapped;
-    while (r && (r->rank != world_rank || r->id != ref->id))
-        r = r->next;
+    plait_shm_region_t *r = NULL;
+    for (plait_shm_region_t **p = &shm->mapped; *p && !r;) {
+        plait_shm_region_t *m = *p;
+        if (m->rank == world_rank && m->id == ref->id) {
+            r = m;
+        } else if (m->rank == world_rank && m->fd == ref->fd) {
+            *p = m->next;
+            munmap(m->base, m->bytes);
+            free(m);
+        } else {
+            p = &m->next;
+        }
+    }
     if (!r && (r = map_region(shm, world_rank, ref)) == NULL)
         return NULL;
     return ref->offset <= r->bytes && bytes <= r->bytes - ref->offset ? r->base + ref->offset

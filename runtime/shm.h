@@ -26,8 +26,8 @@ typedef struct {
  * each sits on its own cache line. desc[s % 2] says where chunk s's data and
  * result are. */
 typedef struct {
-    _Alignas(64) uint64_t arrived; /* chunk staged (or its region published) */
-    _Alignas(64) uint64_t reduced; /* my slice of the chunk reduced */
+    _Alignas(64) uint64_t arrived;  /* chunk staged (or its region published) */
+    _Alignas(64) uint64_t reduced;  /* my slice of the chunk reduced */
     _Alignas(64) uint64_t gathered; /* every peer's slice copied out */
     _Alignas(64) plait_shm_ref_t src[2], dst[2];
 } plait_shm_ctrl_t;

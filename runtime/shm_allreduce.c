@@ -274,7 +274,7 @@ static plait_status_t step(plait_context_t *ctx, struct plait_shm_coll *a)
             return st;
         publish(a, offsetof(plait_shm_ctrl_t, gathered));
         a->off += a->len;
-        a->state = a->off < a->count              ? ST_STAGE
+        a->state = a->off < a->count                ? ST_STAGE
                    : a->src_ref.id || a->dst_ref.id ? ST_RELEASE
                                                     : ST_DONE;
         return PLAIT_OK;
