@@ -11,7 +11,9 @@
 /* An allreduce goes through the staging slots this many bytes of the buffer
  * at a time, two slots per group so that one chunk is staged while peers
  * still read the one before. */
+#ifndef PLAIT_SHM_CHUNK
 #define PLAIT_SHM_CHUNK (1u << 20)
+#endif
 
 /* Where a rank's data or result for a chunk lies: in its own staging slot
  * (id 0), or at offset in its plait_mem_alloc region id, memfd fd. */
