@@ -276,9 +276,9 @@ static int run_rank(void)
         test_allreduce(comm, g, PLAIT_BFLOAT16, 2000003);
         test_allreduce(comm, g, PLAIT_FLOAT32, 786432);
         test_allreduce(comm, g, PLAIT_FLOAT32, 786433);
-        /* 1, 1000 and 2000003 elements: one chunk, and several chunks of
-         * the node-local path's staging slots (1 MiB). */
-        static const size_t reg_lengths[] = {1, 1000, 2000003};
+        /* 1, 1000 and 2500001 elements: one chunk, and several chunks of
+         * the node-local path's staging slots (4 MiB). */
+        static const size_t reg_lengths[] = {1, 1000, 2500001};
         for (plait_dtype_t dt = PLAIT_FLOAT32; dt <= PLAIT_BFLOAT16; dt++)
             for (size_t l = 0; l < 3; l++)
                 test_registered(ctx, comm, g, dt, reg_lengths[l]);
