@@ -149,7 +149,7 @@ void plait_shm_close(plait_context_t *ctx)
         return;
     for (int g = 0; g < 4; g++)
         plait_shm_comm_close(&ctx->comms[g]);
-    for (int r = 0; r < ctx->placement.world_size; r++)
+    for (int r = 0; shm->peers && r < ctx->placement.world_size; r++)
         if (shm->peers[r] && shm->peers[r] != shm->mine)
             munmap(shm->peers[r], PLAIT_SHM_BYTES);
     if (shm->mine)
