@@ -10,8 +10,8 @@
 
 /* An allreduce goes through the staging slots this many bytes of the buffer
  * at a time, in two slots per group that alternate. Every chunk costs two
- * waits for all peers: with 4 ranks on 2 cores 4 MiB chunks made 4-64 MiB
- * allreduces 1.5-3x faster than 1 MiB ones (docs/performance.md). */
+ * waits for all peers: with 4 ranks on 2 cores 4 MiB chunks made 4 and 16 MiB
+ * allreduces 1.3-4.6x faster than 1 MiB ones (docs/performance.md). */
 #define PLAIT_SHM_CHUNK (4u << 20)
 
 /* Where a rank's data or result for a chunk lies: in its own staging slot
