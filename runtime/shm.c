@@ -77,6 +77,24 @@ static bool shm_disabled(void)
     return s && strcmp(s, "0") == 0;
 }
 
+/* ctx->shm, empty, unless it exists already. */
+static plait_status_t shm_state(plait_context_t *ctx)
+{
+    if (ctx->shm)
+        return PLAIT_OK;
+    struct plait_shm *shm = calloc(1, sizeof *shm);
+    if (shm)
+        shm->peers = calloc((size_t)ctx->placement.world_size, sizeof *shm->peers);
+    if (!shm || !shm->peers) {
+        free(shm);
+        return plait_fail(ctx, PLAIT_ERR_NO_MEMORY, "out of memory for shared-memory state");
+    }
+    shm->fd = -1;
+    shm->next_id = 1;
+    ctx->shm = shm;
+    return PLAIT_OK;
+}
+
 /* Sets up this rank's segment and maps its node's peers' ones, then gives
  * each communicator whose ranks all sit on this node and all succeeded its
  * node-local state. Failures here only turn the path off: every rank learns
@@ -86,18 +104,15 @@ plait_status_t plait_shm_open(plait_context_t *ctx)
     int world = ctx->placement.world_size, me = ctx->placement.rank;
     if (world == 1)
         return PLAIT_OK;
-    struct plait_shm *shm = calloc(1, sizeof *shm);
     int32_t *info = calloc((size_t)world * 2, sizeof *info);
     int32_t *ok = calloc((size_t)world, sizeof *ok);
-    if (!shm || !info || !ok || !(shm->peers = calloc((size_t)world, sizeof *shm->peers))) {
-        free(shm);
+    plait_status_t st = info && ok ? shm_state(ctx) : PLAIT_ERR_NO_MEMORY;
+    if (st != PLAIT_OK) {
         free(info);
         free(ok);
         return plait_fail(ctx, PLAIT_ERR_NO_MEMORY, "out of memory for shared-memory state");
     }
-    ctx->shm = shm;
-    shm->fd = -1;
-    shm->next_id = 1;
+    struct plait_shm *shm = ctx->shm;
     int local = 0;
     for (int r = 0; r < world; r++)
         local += strcmp(ctx->peers[r].host, ctx->peers[me].host) == 0;
@@ -110,7 +125,7 @@ plait_status_t plait_shm_open(plait_context_t *ctx)
     int32_t mine[2] = {shm->mine ? getpid() : 0, shm->fd};
     plait_comm_t *w = &ctx->comms[PLAIT_GROUP_WORLD];
     /* Four bytes per element: the allgather only copies them. */
-    plait_status_t st = plait_allgather(w, mine, info, 2, PLAIT_FLOAT32);
+    st = plait_allgather(w, mine, info, 2, PLAIT_FLOAT32);
     int32_t mapped = shm->mine != NULL;
     for (int r = 0; st == PLAIT_OK && mapped && r < world; r++) {
         if (r == me || strcmp(ctx->peers[r].host, ctx->peers[me].host) != 0)
@@ -149,7 +164,7 @@ void plait_shm_close(plait_context_t *ctx)
         return;
     for (int g = 0; g < 4; g++)
         plait_shm_comm_close(&ctx->comms[g]);
-    for (int r = 0; shm->peers && r < ctx->placement.world_size; r++)
+    for (int r = 0; r < ctx->placement.world_size; r++)
         if (shm->peers[r] && shm->peers[r] != shm->mine)
             munmap(shm->peers[r], PLAIT_SHM_BYTES);
     if (shm->mine)
@@ -177,16 +192,9 @@ plait_status_t plait_mem_alloc(plait_context_t *ctx, size_t bytes, void **ptr)
                           "plait_mem_alloc of %zu bytes: expected a size above 0 and a pointer",
                           bytes);
     *ptr = NULL;
-    if (!ctx->shm) {
-        ctx->shm = calloc(1, sizeof *ctx->shm);
-        if (!ctx->shm)
-            return plait_fail(ctx, PLAIT_ERR_NO_MEMORY, "plait_mem_alloc: out of memory");
-        ctx->shm->fd = -1;
-        ctx->shm->next_id = 1;
-        ctx->shm->peers = calloc((size_t)ctx->placement.world_size, sizeof *ctx->shm->peers);
-        if (!ctx->shm->peers)
-            return plait_fail(ctx, PLAIT_ERR_NO_MEMORY, "plait_mem_alloc: out of memory");
-    }
+    plait_status_t st = shm_state(ctx);
+    if (st != PLAIT_OK)
+        return st;
     plait_shm_region_t *r = calloc(1, sizeof *r);
     int fd = r ? new_memfd("plait-mem", bytes) : -1;
     char *base = fd >= 0 ? map_fd(fd, bytes) : NULL;
