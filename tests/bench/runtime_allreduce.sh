@@ -75,6 +75,7 @@ for mem in $mems; do
 import json, statistics, sys
 work, reps, load0, load1, bind, mem = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5], sys.argv[6]
 suffix = "" if mem == "plain" else "_" + mem
+anchor = "Open MPI MPI_Allreduce" + ("" if mem == "plain" else " on MPI_Alloc_mem memory")
 def read(name):
     with open(f"{work}/{name}") as f:
         return {int(l.split()[0]): float(l.split()[2]) for l in f if l.strip()}
@@ -87,7 +88,7 @@ for n in (2, 4):
         pairs = [x[size] / y[size] for x, y in zip(p, m) if y[size] > 0]
         goal = 1.5 if size == 16 << 20 else 1.0 if size >= 64 << 10 else None
         print(json.dumps({"bench": "runtime_allreduce", "metric": f"busbw_{n}ranks_{size}B{suffix}",
-                          "value": v, "unit": "GB/s", "anchor": "Open MPI MPI_Allreduce",
+                          "value": v, "unit": "GB/s", "anchor": anchor,
                           "anchor_value": a, "ratio": round(v / a, 3) if a > 0 else None,
                           "goal": goal, "reps": reps,
                           "pair_ratio_range": [round(min(pairs), 3), round(max(pairs), 3)],
