@@ -1,7 +1,8 @@
 # runtime: libplait and plait-run. Build rules.
 
 PLAIT_LIB_SRCS := runtime/plait.c runtime/placement.c runtime/bootstrap.c runtime/rendezvous.c \
-	runtime/transport.c runtime/collectives.c runtime/reduce.c
+	runtime/transport.c runtime/collectives.c runtime/reduce.c runtime/shm.c \
+	runtime/shm_allreduce.c
 PLAIT_LIB_OBJS := $(PLAIT_LIB_SRCS:%.c=$(OBJ)/%.o)
 PLAIT_LIBS := $(call pkg_libs,ucx) -lpmi2
 EXTRA_CFLAGS_runtime := -I. $(call pkg_cflags,ucx)

@@ -279,15 +279,23 @@ static void build_ring_allgather(struct plait_collective *c, void *buf, size_t c
     }
 }
 
-static plait_status_t start(plait_comm_t *comm, plait_dtype_t dtype, size_t scratch_elems,
-                            plait_request_t **out)
+static plait_status_t check_start(plait_context_t *ctx, plait_dtype_t dtype)
 {
-    plait_context_t *ctx = comm->ctx;
     if (ctx->failed)
         return ctx->failed;
     if (dtype != PLAIT_FLOAT32 && dtype != PLAIT_BFLOAT16)
         return plait_fail(ctx, PLAIT_ERR_INVALID,
                           "dtype %d: expected PLAIT_FLOAT32 or PLAIT_BFLOAT16", (int)dtype);
+    return PLAIT_OK;
+}
+
+static plait_status_t start(plait_comm_t *comm, plait_dtype_t dtype, size_t scratch_elems,
+                            plait_request_t **out)
+{
+    plait_context_t *ctx = comm->ctx;
+    plait_status_t st = check_start(ctx, dtype);
+    if (st != PLAIT_OK)
+        return st;
     plait_request_t *req = calloc(1, sizeof *req);
     struct plait_collective *c = calloc(1, sizeof *c);
     size_t esize = plait_dtype_size(dtype);
@@ -311,13 +319,15 @@ static plait_status_t start(plait_comm_t *comm, plait_dtype_t dtype, size_t scra
     return PLAIT_OK;
 }
 
-/* Compiled: make room for the pending requests and start running. */
+/* Compiled (or set up on the node-local path): make room for the pending
+ * requests and start running. */
 static plait_status_t launch(plait_request_t *req, plait_request_t **out)
 {
     struct plait_collective *c = req->coll;
     plait_context_t *ctx = req->ctx;
-    c->pending = calloc(c->nops + 1, sizeof *c->pending);
-    if (c->oom || !c->pending) {
+    if (c && (c->pending = calloc(c->nops + 1, sizeof *c->pending)) == NULL)
+        c->oom = true;
+    if (c && c->oom) {
         plait_coll_free(req);
         return plait_fail(ctx, PLAIT_ERR_NO_MEMORY, "collective: out of memory for its schedule");
     }
@@ -354,6 +364,20 @@ plait_status_t plait_iallreduce(plait_comm_t *comm, const void *sendbuf, void *r
         return plait_fail(comm->ctx, PLAIT_ERR_INVALID, "op %d: expected PLAIT_SUM or PLAIT_AVG",
                           (int)op);
     plait_request_t *req;
+    if (comm->shm && count) {
+        plait_status_t st = check_start(comm->ctx, dtype);
+        if (st != PLAIT_OK)
+            return st;
+        if (!(req = calloc(1, sizeof *req)))
+            return plait_fail(comm->ctx, PLAIT_ERR_NO_MEMORY, "out of memory for an allreduce");
+        *req = (plait_request_t){.ctx = comm->ctx, .kind = REQ_COLL};
+        st = plait_shm_allreduce(req, comm, sendbuf, recvbuf, count, dtype, op);
+        if (st != PLAIT_OK) {
+            plait_coll_free(req);
+            return st;
+        }
+        return launch(req, out);
+    }
     plait_status_t st = start(comm, dtype, n > 1 ? scratch : 0, &req);
     if (st != PLAIT_OK)
         return st;
@@ -528,6 +552,8 @@ static void run_local(struct plait_collective *c, const coll_op_t *op)
 
 plait_status_t plait_coll_progress(plait_request_t *req, double *last_progress)
 {
+    if (req->shm)
+        return plait_shm_progress(req, last_progress);
     struct plait_collective *c = req->coll;
     for (;;) {
         bool all_done = true;
@@ -581,6 +607,8 @@ plait_status_t plait_coll_progress(plait_request_t *req, double *last_progress)
 /* The peer a stalled collective waits for: its first unfinished operation's. */
 int plait_coll_waiting_for(const plait_request_t *req)
 {
+    if (req->shm)
+        return plait_shm_waiting_for(req);
     const struct plait_collective *c = req->coll;
     for (size_t i = 0; i < c->npending; i++)
         if (!c->pending[i].done)
@@ -597,6 +625,8 @@ void plait_coll_free(plait_request_t *req)
             *p = req->next_active;
             break;
         }
+    if (req->shm)
+        plait_shm_free(req);
     if (c) {
         for (size_t i = 0; i < c->npending; i++)
             plait_p2p_cancel(&c->pending[i]);

@@ -24,8 +24,9 @@ struct plait_comm {
     plait_context_t *ctx;
     plait_group_t group;
     int rank, size;
-    int *world_ranks;  /* comm rank -> world rank */
-    uint32_t coll_seq; /* collectives started on this comm, for their tags */
+    int *world_ranks;           /* comm rank -> world rank */
+    uint32_t coll_seq;          /* collectives started on this comm, for their tags */
+    struct plait_shm_comm *shm; /* node-local path, NULL when its ranks span nodes */
 };
 
 typedef enum { REQ_SEND, REQ_RECV, REQ_COLL } plait_request_kind_t;
@@ -41,6 +42,7 @@ struct plait_request {
     plait_status_t status;
     bool done;
     struct plait_collective *coll;
+    struct plait_shm_coll *shm;   /* instead of coll: a node-local allreduce */
     plait_request_t *next_active; /* list of started collectives */
 };
 
@@ -60,6 +62,7 @@ struct plait_context {
     plait_request_t *active; /* collectives started and not yet complete */
     void *scratch;           /* a collective's scratch buffer, kept for the next */
     size_t scratch_bytes;
+    struct plait_shm *shm; /* node-local segments and plait_mem_alloc regions */
     plait_status_t failed; /* sticky: after a peer or transport error */
     char error[512];
 };
@@ -120,11 +123,27 @@ void plait_coll_free(plait_request_t *req);
 /* The world rank a stalled collective waits for, -1 if none. */
 int plait_coll_waiting_for(const plait_request_t *req);
 
+/* shm.c: the node-local path (runtime/shm.h) for every communicator whose
+ * ranks share this node, unless $PLAIT_SHM=0; plait_shm_close frees it all. */
+plait_status_t plait_shm_open(plait_context_t *ctx);
+void plait_shm_close(plait_context_t *ctx);
+/* shm_allreduce.c: make req an allreduce of count > 0 elements on comm->shm,
+ * queued behind the ones started before it. */
+plait_status_t plait_shm_allreduce(plait_request_t *req, plait_comm_t *comm, const void *sendbuf,
+                                   void *recvbuf, size_t count, plait_dtype_t dtype, plait_op_t op);
+plait_status_t plait_shm_progress(plait_request_t *req, double *last_progress);
+int plait_shm_waiting_for(const plait_request_t *req);
+void plait_shm_free(plait_request_t *req);
+
 /* reduce.c */
 /* dst and src must not overlap. */
 void plait_reduce_sum(void *restrict dst, const void *restrict src, size_t count,
                       plait_dtype_t dtype);
 void plait_scale(void *buf, size_t count, plait_dtype_t dtype, int divisor);
+/* dst = the sum of srcs[0..nsrc) divided by divisor, also written to dst2
+ * unless it is NULL; dst may be srcs[0], no other overlaps. */
+void plait_reduce_many(void *dst, void *dst2, const void *const *srcs, int nsrc, size_t count,
+                       plait_dtype_t dtype, int divisor);
 float plait_bf16_to_float(uint16_t v);
 uint16_t plait_float_to_bf16(float f);
 

@@ -154,7 +154,8 @@ static plait_status_t connect_job(plait_context_t *ctx)
      * ranks of the node keeps a rank bound to its own core spinning. */
     ctx->yield_after =
         plait_crowded(ctx->peers, ctx->placement.world_size, ctx->placement.rank) ? 0 : 50e-6;
-    return make_comms(ctx);
+    st = make_comms(ctx);
+    return st == PLAIT_OK ? plait_shm_open(ctx) : st;
 }
 
 bool plait_crowded(const plait_peer_t *peers, int world, int me)
@@ -204,6 +205,7 @@ void plait_finalize(plait_context_t *ctx)
     while (ctx->active)
         plait_coll_free(ctx->active);
     free(ctx->scratch);
+    plait_shm_close(ctx);
     plait_transport_close(ctx);
     plait_bootstrap_close(ctx);
     for (int g = 0; g < 4; g++)

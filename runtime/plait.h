@@ -165,6 +165,16 @@ plait_status_t plait_barrier(plait_comm_t *comm);
 
 size_t plait_dtype_size(plait_dtype_t dtype);
 
+/* Registered memory, for the host collectives' buffers (like NCCL's
+ * ncclMemAlloc or MPI_Alloc_mem): bytes (above 0) of zeroed, page-aligned
+ * memory that the other ranks on this node can map. In an allreduce on a
+ * communicator within one node, peers read a rank's buffers that lie in it
+ * in place instead of through a staging copy (any mix of ranks may use it).
+ * Ordinary memory otherwise; valid until plait_mem_free or plait_finalize.
+ * plait_mem_free(NULL) does nothing. */
+plait_status_t plait_mem_alloc(plait_context_t *ctx, size_t bytes, void **ptr);
+plait_status_t plait_mem_free(plait_context_t *ctx, void *ptr);
+
 #ifdef __cplusplus
 }
 #endif

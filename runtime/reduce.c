@@ -45,6 +45,50 @@ void plait_reduce_sum(void *restrict dst, const void *restrict src, size_t count
         d[i] = plait_float_to_bf16(plait_bf16_to_float(d[i]) + plait_bf16_to_float(s[i]));
 }
 
+/* Elements per block: a block of every source and the destination stay in
+ * L1 while the sources are summed into it. */
+#define MANY_BLOCK 1024
+
+/* bf16: the sum is formed in float over all sources and rounded once. */
+static void reduce_many_bf16(uint16_t *dst, const void *const *srcs, int nsrc, size_t count,
+                             int divisor)
+{
+    float acc[MANY_BLOCK];
+    for (size_t i = 0; i < count; i++)
+        acc[i] = plait_bf16_to_float(((const uint16_t *)srcs[0])[i]);
+    for (int k = 1; k < nsrc; k++) {
+        const uint16_t *s = srcs[k];
+        for (size_t i = 0; i < count; i++)
+            acc[i] += plait_bf16_to_float(s[i]);
+    }
+    for (size_t i = 0; i < count; i++)
+        dst[i] = plait_float_to_bf16(divisor == 1 ? acc[i] : acc[i] / (float)divisor);
+}
+
+void plait_reduce_many(void *dst, void *dst2, const void *const *srcs, int nsrc, size_t count,
+                       plait_dtype_t dtype, int divisor)
+{
+    size_t es = plait_dtype_size(dtype);
+    const void *src[nsrc];
+    for (size_t o = 0; o < count; o += MANY_BLOCK) {
+        size_t n = count - o < MANY_BLOCK ? count - o : MANY_BLOCK;
+        char *d = (char *)dst + o * es;
+        for (int k = 0; k < nsrc; k++)
+            src[k] = (const char *)srcs[k] + o * es;
+        if (dtype == PLAIT_BFLOAT16) {
+            reduce_many_bf16((uint16_t *)d, src, nsrc, n, divisor);
+        } else {
+            if (d != src[0])
+                memcpy(d, src[0], n * es);
+            for (int k = 1; k < nsrc; k++)
+                sum_float((float *)d, src[k], n);
+            plait_scale(d, n, dtype, divisor);
+        }
+        if (dst2)
+            memcpy((char *)dst2 + o * es, d, n * es);
+    }
+}
+
 void plait_scale(void *buf, size_t count, plait_dtype_t dtype, int divisor)
 {
     if (divisor == 1)

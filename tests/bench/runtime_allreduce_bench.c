@@ -3,9 +3,12 @@
  * nccl-tests defines it (size / time * 2(n-1)/n). Rank 0 prints
  * "bytes time_us busbw_GBs" per size. runtime_mpi_allreduce_bench.c is the
  * same loop over MPI_Allreduce. Each size: two warm-up calls, then the median
- * of `rounds` timed rounds (argument, default 5). Usage: [rounds] */
+ * of `rounds` timed rounds (argument, default 5). With "registered" the
+ * buffer comes from plait_mem_alloc (the anchor's from MPI_Alloc_mem).
+ * Usage: [rounds [plain|registered]] */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "bench.h"
@@ -28,6 +31,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: rounds '%s': expected 1 to %d\n", argv[0], argv[1], MAX_ROUNDS);
         return 2;
     }
+    const char *mem = argc > 2 ? argv[2] : "plain";
+    if (strcmp(mem, "plain") != 0 && strcmp(mem, "registered") != 0) {
+        fprintf(stderr, "%s: memory '%s': expected plain or registered\n", argv[0], mem);
+        return 2;
+    }
     plait_context_t *ctx;
     char err[512];
     if (plait_init(NULL, &ctx, err, sizeof err) != PLAIT_OK) {
@@ -37,7 +45,12 @@ int main(int argc, char **argv)
     plait_comm_t *w = plait_comm(ctx, PLAIT_GROUP_WORLD);
     int n = plait_comm_size(w);
     size_t max = 64u << 20;
-    float *buf = malloc(max);
+    void *p = NULL;
+    if (strcmp(mem, "registered") == 0)
+        check(ctx, plait_mem_alloc(ctx, max, &p));
+    else
+        p = malloc(max);
+    float *buf = p;
     for (size_t i = 0; i < max / sizeof *buf; i++)
         buf[i] = 1.0f / (float)(i % 7 + 1);
     for (size_t bytes = 4 << 10; bytes <= max; bytes *= 4) {
@@ -63,7 +76,10 @@ int main(int argc, char **argv)
             printf("%zu %.1f %.3f\n", bytes, m * 1e6, (double)bytes / m * 2 * (n - 1) / n / 1e9);
         fflush(stdout);
     }
-    free(buf);
+    if (strcmp(mem, "registered") == 0)
+        check(ctx, plait_mem_free(ctx, buf));
+    else
+        free(buf);
     plait_finalize(ctx);
     return 0;
 }

@@ -1,9 +1,12 @@
 /* The anchor for runtime_allreduce_bench: the same loop over Open MPI's
  * MPI_Allreduce (fp32 sum, in place), the same sizes, warm-up and median of
- * `rounds` timed rounds. Usage: [rounds] */
+ * `rounds` timed rounds; with "registered" the buffer comes from
+ * MPI_Alloc_mem. Usage: [rounds [plain|registered]] */
 #include <mpi.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bench.h"
 
@@ -17,11 +20,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: rounds '%s': expected 1 to %d\n", argv[0], argv[1], MAX_ROUNDS);
         MPI_Abort(MPI_COMM_WORLD, 2);
     }
+    const char *mem = argc > 2 ? argv[2] : "plain";
+    bool registered = strcmp(mem, "registered") == 0;
+    if (!registered && strcmp(mem, "plain") != 0) {
+        fprintf(stderr, "%s: memory '%s': expected plain or registered\n", argv[0], mem);
+        MPI_Abort(MPI_COMM_WORLD, 2);
+    }
     int n, me;
     MPI_Comm_size(MPI_COMM_WORLD, &n);
     MPI_Comm_rank(MPI_COMM_WORLD, &me);
     size_t max = 64u << 20;
-    float *buf = malloc(max);
+    float *buf;
+    if (registered)
+        MPI_Alloc_mem((MPI_Aint)max, MPI_INFO_NULL, &buf);
+    else
+        buf = malloc(max);
     for (size_t i = 0; i < max / sizeof *buf; i++)
         buf[i] = 1.0f / (float)(i % 7 + 1);
     for (size_t bytes = 4 << 10; bytes <= max; bytes *= 4) {
@@ -47,7 +60,10 @@ int main(int argc, char **argv)
             printf("%zu %.1f %.3f\n", bytes, m * 1e6, (double)bytes / m * 2 * (n - 1) / n / 1e9);
         fflush(stdout);
     }
-    free(buf);
+    if (registered)
+        MPI_Free_mem(buf);
+    else
+        free(buf);
     MPI_Finalize();
     return 0;
 }

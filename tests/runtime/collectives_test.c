@@ -92,6 +92,40 @@ static void test_allreduce(plait_comm_t *comm, plait_group_t g, plait_dtype_t dt
     free(sum);
 }
 
+/* Buffers from plait_mem_alloc: every rank's in place (on a node-local
+ * communicator, the zero-copy path with the whole buffer as one chunk), then
+ * a mix, even ranks reading from registered memory into a plain buffer and
+ * odd ones the other way round, so registered and staged ranks meet in one
+ * allreduce. */
+static void test_registered(plait_context_t *ctx, plait_comm_t *comm, plait_group_t g,
+                            plait_dtype_t dt, size_t len)
+{
+    int n = plait_comm_size(comm), me = plait_comm_rank(comm);
+    size_t es = plait_dtype_size(dt);
+    void *reg = NULL, *reg2 = NULL;
+    CHECK_INT_EQ(plait_mem_alloc(ctx, len * es + 1, &reg), PLAIT_OK);
+    CHECK_INT_EQ(plait_mem_alloc(ctx, len * es + 1, &reg2), PLAIT_OK);
+    char *plain = malloc(len * es + 1);
+    float *sum = malloc(len * sizeof *sum + 1);
+    for (size_t i = 0; i < len; i++) {
+        put(reg, i, input(me, i, 5), dt);
+        sum[i] = 0;
+        accumulate(&sum[i], n, i, 5);
+    }
+    CHECK_INT_EQ(plait_allreduce(comm, reg, reg, len, dt, PLAIT_SUM), PLAIT_OK);
+    EXPECT_ALL("registered allreduce in place", len, get(reg, i, dt), sum[i]);
+    char *src = me % 2 ? plain : reg2, *dst = me % 2 ? reg2 : plain;
+    for (size_t i = 0; i < len; i++)
+        put(src, i, input(me, i, 5), dt);
+    CHECK_INT_EQ(plait_allreduce(comm, src, dst, len, dt, PLAIT_AVG), PLAIT_OK);
+    EXPECT_ALL("mixed registered allreduce avg", len, get(dst, i, dt),
+               rounded(sum[i] / (float)n, dt));
+    CHECK_INT_EQ(plait_mem_free(ctx, reg), PLAIT_OK);
+    CHECK_INT_EQ(plait_mem_free(ctx, reg2), PLAIT_OK);
+    free(plain);
+    free(sum);
+}
+
 static void test_allgather_reduce_scatter(plait_comm_t *comm, plait_group_t g, plait_dtype_t dt,
                                           size_t len)
 {
@@ -242,6 +276,12 @@ static int run_rank(void)
         test_allreduce(comm, g, PLAIT_BFLOAT16, 2000003);
         test_allreduce(comm, g, PLAIT_FLOAT32, 786432);
         test_allreduce(comm, g, PLAIT_FLOAT32, 786433);
+        /* 1, 1000 and 2500001 elements: one chunk, and several chunks of
+         * the node-local path's staging slots (4 MiB). */
+        static const size_t reg_lengths[] = {1, 1000, 2500001};
+        for (plait_dtype_t dt = PLAIT_FLOAT32; dt <= PLAIT_BFLOAT16; dt++)
+            for (size_t l = 0; l < 3; l++)
+                test_registered(ctx, comm, g, dt, reg_lengths[l]);
         /* Either side of libplait's 256 KiB rendezvous threshold: eager
          * below, zero-copy at and above. */
         test_p2p(comm, g, 65535);
@@ -264,6 +304,14 @@ static int run_rank(void)
     }
     CHECK_INT_EQ(plait_send(world, NULL, 0, 0, PLAIT_TAG_MAX + 1u), PLAIT_ERR_INVALID);
     CHECK_STR_CONTAINS(plait_error(ctx), "expected a peer from 0 to");
+    void *mem;
+    CHECK_INT_EQ(plait_mem_alloc(ctx, 0, &mem), PLAIT_ERR_INVALID);
+    CHECK_STR_CONTAINS(plait_error(ctx), "plait_mem_alloc of 0 bytes: expected a size above 0");
+    CHECK_INT_EQ(plait_mem_free(ctx, &mem), PLAIT_ERR_INVALID);
+    CHECK_STR_CONTAINS(plait_error(ctx), "expected a pointer from plait_mem_alloc");
+    CHECK_INT_EQ(plait_mem_free(ctx, NULL), PLAIT_OK);
+    /* Left for plait_finalize to free. */
+    CHECK_INT_EQ(plait_mem_alloc(ctx, 100, &mem), PLAIT_OK);
     char name[64];
     snprintf(name, sizeof name, "collectives rank %d", p->rank);
     plait_finalize(ctx);
@@ -279,10 +327,15 @@ int main(void)
         const char *layout;
     } jobs[] = {{2, "dp=2"}, {3, "pp=3"}, {4, "dp=2,tp=2"}, {8, "dp=2,tp=2,pp=2"}};
     static char out[1 << 16];
-    for (size_t j = 0; j < sizeof jobs / sizeof jobs[0]; j++) {
-        int status = launch_ranks(jobs[j].n, jobs[j].layout, NULL, NULL, out, sizeof out);
-        CHECK_MSG(status == 0, "plait-run -n %d --layout %s: wait status %d", jobs[j].n,
-                  jobs[j].layout, status);
+    /* Every job's ranks share this node, so every group takes the node-local
+     * allreduce; two jobs again with it switched off cover the UCX
+     * algorithms (recursive doubling, halving for 4 ranks, the ring for 3). */
+    for (size_t j = 0; j < sizeof jobs / sizeof jobs[0] + 2; j++) {
+        size_t k = j < 4 ? j : j - 3;
+        const char *env = j < 4 ? NULL : "PLAIT_SHM=0";
+        int status = launch_ranks(jobs[k].n, jobs[k].layout, NULL, env, out, sizeof out);
+        CHECK_MSG(status == 0, "%s plait-run -n %d --layout %s: wait status %d", env ? env : "",
+                  jobs[k].n, jobs[k].layout, status);
     }
     return check_status("runtime_collectives_test");
 }

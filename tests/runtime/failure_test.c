@@ -31,6 +31,12 @@ static int run_rank(const char *mode)
         for (int i = 0; i < 100000 && st == PLAIT_OK; i++)
             st = plait_allreduce(world, buf, buf, sizeof buf / sizeof buf[0], PLAIT_FLOAT32,
                                  PLAIT_SUM);
+    } else if (strcmp(mode, "silent_allreduce") == 0 && st == PLAIT_OK) {
+        float buf[1000] = {0};
+        if (rank == 1)
+            sleep(4);
+        else
+            st = plait_allreduce(world, buf, buf, 1000, PLAIT_FLOAT32, PLAIT_SUM);
     } else if (st == PLAIT_OK) {
         float x = 0;
         if (rank == 1)
@@ -67,6 +73,14 @@ int main(int argc, char **argv)
     CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 1,
               "plait-run should exit 1 like the rank that timed out, got wait status %d", status);
     CHECK_STR_CONTAINS(out, "rank 0: peer rank 1 (host ");
+    CHECK_STR_CONTAINS(out, "no answer within 1 s (PLAIT_TIMEOUT)");
+
+    /* The same in the node-local allreduce: its waits are bounded too. */
+    status = launch_ranks(3, "dp=3", "silent_allreduce", "PLAIT_TIMEOUT=1", out, sizeof out);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 1,
+              "plait-run should exit 1 like the ranks that timed out, got wait status %d", status);
+    CHECK_STR_CONTAINS(out, "rank 0: peer rank 1 (host ");
+    CHECK_STR_CONTAINS(out, "rank 2: peer rank 1 (host ");
     CHECK_STR_CONTAINS(out, "no answer within 1 s (PLAIT_TIMEOUT)");
 
     status = launch_ranks(3, "dp=3", "early", "PLAIT_TIMEOUT=60", out, sizeof out);

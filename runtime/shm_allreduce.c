@@ -1,0 +1,338 @@
+/* The node-local allreduce, for a communicator whose ranks all share this
+ * node: a reduce-scatter in which each rank reads its slice straight out of
+ * every peer's data, then an all-gather in which each copies the others'
+ * reduced slices, with no messages and three synchronisation points per
+ * chunk (data in, slices reduced, slices read), each a counter every peer
+ * polls. Fewer sync points than a ring's 2(p-1) steps matters most when ranks
+ * outnumber cores: every wait for a peer that is not running costs a
+ * scheduler round.
+ *
+ * A rank's data and result live either in its plait_mem_alloc memory, which
+ * peers map and read in place (zero copies), or in its staging slot: the
+ * rank copies the slices the others reduce into the slot, and writes its own
+ * reduced slice there for them. Plain buffers go through the slots a chunk
+ * (PLAIT_SHM_CHUNK bytes) at a time, alternating between two slots so that
+ * the reduced-slices wait of chunk s also frees the slot chunk s + 1 reuses;
+ * when every rank's buffers are registered the whole buffer is one chunk.
+ *
+ * A rank whose own memory peers read (registered) waits until all have read
+ * it before returning. Every wait is bounded like any other: plait_wait's
+ * timeout, plait-run's death notices, and a check that the process waited
+ * for still exists. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/shm.h"
+
+struct plait_shm_comm {
+    int size, me;
+    plait_group_t group;
+    plait_shm_head_t **segs; /* per comm rank */
+    uint64_t seq;            /* chunks started on this communicator */
+    plait_request_t *queue;  /* allreduces started and not done, oldest first */
+};
+
+typedef enum { ST_STAGE, ST_ARRIVED, ST_GATHER, ST_RELEASE, ST_DONE } shm_state_t;
+
+struct plait_shm_coll {
+    plait_comm_t *comm;
+    plait_dtype_t dtype;
+    const char *src;
+    char *dst;
+    size_t count, esize;
+    size_t chunk, off, len; /* elements: chunk size, this chunk's start and length */
+    uint64_t s;             /* this chunk's sequence number */
+    int divisor;
+    plait_shm_ref_t src_ref, dst_ref; /* id 0: not registered, through the slot */
+    shm_state_t state;
+    int lagging; /* the comm rank last waited for */
+    double next_liveness;
+    plait_request_t *next; /* in the communicator's queue */
+};
+
+plait_status_t plait_shm_comm_open(plait_comm_t *comm, plait_shm_head_t **segs)
+{
+    struct plait_shm_comm *sc = calloc(1, sizeof *sc);
+    if (sc)
+        sc->segs = calloc((size_t)comm->size, sizeof *sc->segs);
+    if (!sc || !sc->segs) {
+        free(sc);
+        return plait_fail(comm->ctx, PLAIT_ERR_NO_MEMORY, "out of memory for shared-memory state");
+    }
+    sc->size = comm->size;
+    sc->me = comm->rank;
+    sc->group = comm->group;
+    for (int i = 0; i < comm->size; i++)
+        sc->segs[i] = segs[comm->world_ranks[i]];
+    comm->shm = sc;
+    return PLAIT_OK;
+}
+
+void plait_shm_comm_close(plait_comm_t *comm)
+{
+    if (comm->shm)
+        free(comm->shm->segs);
+    free(comm->shm);
+    comm->shm = NULL;
+}
+
+static plait_shm_ctrl_t *ctrl(const struct plait_shm_comm *sc, int rank)
+{
+    return &sc->segs[rank]->ctrl[sc->group];
+}
+
+static void block(size_t count, int n, int i, size_t *off, size_t *len)
+{
+    size_t base = count / (size_t)n, extra = count % (size_t)n, ui = (size_t)i;
+    *off = ui * base + (ui < extra ? ui : extra);
+    *len = base + (ui < extra ? 1 : 0);
+}
+
+plait_status_t plait_shm_allreduce(plait_request_t *req, plait_comm_t *comm, const void *sendbuf,
+                                   void *recvbuf, size_t count, plait_dtype_t dtype, plait_op_t op)
+{
+    struct plait_shm_comm *sc = comm->shm;
+    struct plait_shm_coll *a = req->shm = calloc(1, sizeof *a);
+    if (!a)
+        return plait_fail(comm->ctx, PLAIT_ERR_NO_MEMORY, "out of memory for an allreduce");
+    a->comm = comm;
+    a->dtype = dtype;
+    a->src = sendbuf;
+    a->dst = recvbuf;
+    a->count = count;
+    a->esize = plait_dtype_size(a->dtype);
+    a->chunk = PLAIT_SHM_CHUNK / a->esize;
+    a->divisor = op == PLAIT_AVG ? sc->size : 1;
+    a->lagging = -1;
+    size_t bytes = count * a->esize;
+    if (!plait_shm_find(req->ctx, sendbuf, bytes, &a->src_ref))
+        a->src_ref.id = 0;
+    if (!plait_shm_find(req->ctx, recvbuf, bytes, &a->dst_ref))
+        a->dst_ref.id = 0;
+    plait_request_t **tail = &sc->queue;
+    while (*tail)
+        tail = &(*tail)->shm->next;
+    *tail = req;
+    return PLAIT_OK;
+}
+
+/* Copy this rank's chunk, but for its own slice, into its slot. */
+static void stage(struct plait_shm_coll *a, char *slot)
+{
+    struct plait_shm_comm *sc = a->comm->shm;
+    size_t mo, ml, es = a->esize;
+    block(a->len, sc->size, sc->me, &mo, &ml);
+    memcpy(slot, a->src + a->off * es, mo * es);
+    memcpy(slot + (mo + ml) * es, a->src + (a->off + mo + ml) * es, (a->len - mo - ml) * es);
+}
+
+/* Where rank j's data (or result) for this chunk is, at element offset
+ * `at` of the chunk; NULL if its memory cannot be mapped. */
+static const char *peer_part(plait_context_t *ctx, struct plait_shm_coll *a, int j,
+                             const plait_shm_ref_t *ref, size_t at)
+{
+    struct plait_shm_comm *sc = a->comm->shm;
+    if (!ref->id)
+        return plait_shm_slot(sc->segs[j], sc->group, (unsigned)(a->s % 2)) + at * a->esize;
+    char *base = plait_shm_peer_region(ctx, a->comm->world_ranks[j], ref, a->count * a->esize);
+    return base ? base + (a->off + at) * a->esize : NULL;
+}
+
+static plait_status_t unmappable(plait_context_t *ctx, struct plait_shm_coll *a, int j)
+{
+    return plait_peer_error(ctx, a->comm->world_ranks[j], PLAIT_ERR_PEER,
+                            "cannot map its plait_mem_alloc memory");
+}
+
+/* Reduce this rank's slice of the chunk from every rank's data, in comm rank
+ * order after its own: each element has one reducer, so every rank ends with
+ * the same bits. */
+static plait_status_t reduce(plait_context_t *ctx, struct plait_shm_coll *a)
+{
+    struct plait_shm_comm *sc = a->comm->shm;
+    unsigned b = (unsigned)(a->s % 2);
+    size_t mo, ml, es = a->esize;
+    block(a->len, sc->size, sc->me, &mo, &ml);
+    if (!ml)
+        return PLAIT_OK;
+    const void *srcs[sc->size];
+    int n = 0;
+    srcs[n++] = a->src + (a->off + mo) * es;
+    for (int j = 0; j < sc->size; j++) {
+        if (j == sc->me)
+            continue;
+        if (!(srcs[n++] = peer_part(ctx, a, j, &ctrl(sc, j)->src[b], mo)))
+            return unmappable(ctx, a, j);
+    }
+    char *slot = a->dst_ref.id ? NULL : plait_shm_slot(sc->segs[sc->me], sc->group, b) + mo * es;
+    plait_reduce_many(a->dst + (a->off + mo) * es, slot, srcs, n, ml, a->dtype, a->divisor);
+    return PLAIT_OK;
+}
+
+static plait_status_t gather(plait_context_t *ctx, struct plait_shm_coll *a)
+{
+    struct plait_shm_comm *sc = a->comm->shm;
+    unsigned b = (unsigned)(a->s % 2);
+    for (int j = 0; j < sc->size; j++) {
+        size_t jo, jl;
+        block(a->len, sc->size, j, &jo, &jl);
+        if (j == sc->me || !jl)
+            continue;
+        const char *from = peer_part(ctx, a, j, &ctrl(sc, j)->dst[b], jo);
+        if (!from)
+            return unmappable(ctx, a, j);
+        memcpy(a->dst + (a->off + jo) * a->esize, from, jl * a->esize);
+    }
+    return PLAIT_OK;
+}
+
+/* Whether every peer's counter (at byte offset `which` of its control
+ * words) has reached s; if not, a->lagging is the first that has not. */
+static bool all_reached(struct plait_shm_coll *a, size_t which, uint64_t s)
+{
+    struct plait_shm_comm *sc = a->comm->shm;
+    for (int j = 0; j < sc->size; j++) {
+        const uint64_t *c = (const uint64_t *)((const char *)ctrl(sc, j) + which);
+        if (j != sc->me && __atomic_load_n(c, __ATOMIC_ACQUIRE) < s) {
+            a->lagging = j;
+            return false;
+        }
+    }
+    a->lagging = -1;
+    return true;
+}
+
+static void publish(struct plait_shm_coll *a, size_t which)
+{
+    struct plait_shm_comm *sc = a->comm->shm;
+    __atomic_store_n((uint64_t *)((char *)ctrl(sc, sc->me) + which), a->s, __ATOMIC_RELEASE);
+}
+
+/* Ten times a second while waiting: is the process waited for still there? */
+static plait_status_t check_alive(plait_context_t *ctx, struct plait_shm_coll *a)
+{
+    double now = plait_now();
+    if (now < a->next_liveness)
+        return PLAIT_OK;
+    a->next_liveness = now + 0.1;
+    struct plait_shm_comm *sc = a->comm->shm;
+    pid_t pid = sc->segs[a->lagging]->pid;
+    if (kill(pid, 0) != 0 && errno == ESRCH) {
+        char what[64];
+        snprintf(what, sizeof what, "its process %d is gone", (int)pid);
+        return plait_peer_error(ctx, a->comm->world_ranks[a->lagging], PLAIT_ERR_PEER, what);
+    }
+    return PLAIT_OK;
+}
+
+static bool all_registered(struct plait_shm_coll *a)
+{
+    struct plait_shm_comm *sc = a->comm->shm;
+    unsigned b = (unsigned)(a->s % 2);
+    for (int j = 0; j < sc->size; j++)
+        if (!ctrl(sc, j)->src[b].id || !ctrl(sc, j)->dst[b].id)
+            return false;
+    return true;
+}
+
+static plait_status_t step(plait_context_t *ctx, struct plait_shm_coll *a)
+{
+    struct plait_shm_comm *sc = a->comm->shm;
+    plait_shm_ctrl_t *mine = ctrl(sc, sc->me);
+    switch (a->state) {
+    case ST_STAGE: {
+        a->s = ++sc->seq;
+        unsigned b = (unsigned)(a->s % 2);
+        a->len = a->count - a->off < a->chunk ? a->count - a->off : a->chunk;
+        if (!a->src_ref.id)
+            stage(a, plait_shm_slot(sc->segs[sc->me], sc->group, b));
+        mine->src[b] = a->src_ref;
+        mine->dst[b] = a->dst_ref;
+        publish(a, offsetof(plait_shm_ctrl_t, arrived));
+        a->state = ST_ARRIVED;
+        return PLAIT_OK;
+    }
+    case ST_ARRIVED: {
+        if (!all_reached(a, offsetof(plait_shm_ctrl_t, arrived), a->s))
+            return check_alive(ctx, a);
+        if (a->off == 0 && all_registered(a))
+            a->len = a->chunk = a->count;
+        plait_status_t st = reduce(ctx, a);
+        if (st != PLAIT_OK)
+            return st;
+        publish(a, offsetof(plait_shm_ctrl_t, reduced));
+        a->state = ST_GATHER;
+        return PLAIT_OK;
+    }
+    case ST_GATHER: {
+        if (!all_reached(a, offsetof(plait_shm_ctrl_t, reduced), a->s))
+            return check_alive(ctx, a);
+        plait_status_t st = gather(ctx, a);
+        if (st != PLAIT_OK)
+            return st;
+        publish(a, offsetof(plait_shm_ctrl_t, gathered));
+        a->off += a->len;
+        a->state = a->off < a->count                ? ST_STAGE
+                   : a->src_ref.id || a->dst_ref.id ? ST_RELEASE
+                                                    : ST_DONE;
+        return PLAIT_OK;
+    }
+    case ST_RELEASE:
+        if (!all_reached(a, offsetof(plait_shm_ctrl_t, gathered), a->s))
+            return check_alive(ctx, a);
+        a->state = ST_DONE;
+        return PLAIT_OK;
+    case ST_DONE:
+        break;
+    }
+    return PLAIT_OK;
+}
+
+plait_status_t plait_shm_progress(plait_request_t *req, double *last_progress)
+{
+    struct plait_shm_coll *a = req->shm;
+    struct plait_shm_comm *sc = a->comm->shm;
+    /* One allreduce at a time per communicator, in the order they started
+     * (the same on every rank): the slots and counters are the group's. */
+    if (sc->queue != req) {
+        plait_status_t st = plait_coll_progress(sc->queue, last_progress);
+        if (st != PLAIT_OK || sc->queue != req)
+            return st;
+    }
+    while (a->state != ST_DONE) {
+        shm_state_t before = a->state;
+        plait_status_t st = step(req->ctx, a);
+        if (st != PLAIT_OK)
+            return req->status = st;
+        if (a->state == before)
+            return PLAIT_OK;
+        *last_progress = plait_now();
+    }
+    sc->queue = a->next;
+    req->done = true;
+    req->status = PLAIT_OK;
+    return PLAIT_OK;
+}
+
+int plait_shm_waiting_for(const plait_request_t *req)
+{
+    const struct plait_shm_coll *a = req->shm;
+    const struct plait_shm_comm *sc = a->comm->shm;
+    if (sc->queue && sc->queue != req)
+        return plait_coll_waiting_for(sc->queue);
+    return a->lagging >= 0 ? a->comm->world_ranks[a->lagging] : -1;
+}
+
+void plait_shm_free(plait_request_t *req)
+{
+    struct plait_shm_coll *a = req->shm;
+    struct plait_shm_comm *sc = a->comm->shm;
+    for (plait_request_t **p = sc ? &sc->queue : NULL; p && *p; p = &(*p)->shm->next)
+        if (*p == req) {
+            *p = a->next;
+            break;
+        }
+    free(a);
+}
