@@ -55,4 +55,5 @@ enum pipe_time {
 
 const char *pipe_kind_name(enum pipe_kind kind);
 const char *pipe_op_name(enum pipe_op op);
+
 #endif
