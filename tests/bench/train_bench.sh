@@ -64,8 +64,9 @@ pipeline() {
     # the stages), (p-1)(F+B-W) idle per stage where 1F1B idles (p-1)(F+B+W): its
     # bubble, and its pipeline span over 1F1B's applied to 1F1B's pipeline part of
     # the step (the rest, optimizer and all, is the same work in both); the step
-    # times. Each stage's pass times and idle time by cause go to stderr.
-    read -r bubble_1f1b bubble_zb bubble_zb_model step_1f1b step_zb step_ratio_model < <(
+    # times; the model's span ratio alone. Each stage's pass times and idle time
+    # by cause go to stderr.
+    read -r bubble_1f1b bubble_zb bubble_zb_model step_1f1b step_zb step_ratio_model span_ratio < <(
         python3 - "$tmp/1f1b.jsonl" "$tmp/zb-h1.jsonl" <<'PY'
 import json, statistics, sys
 med = statistics.median
@@ -80,7 +81,7 @@ span_1f1b, step_1f1b = med(span(j) for j in runs[0]), med(j["step_s"] for j in r
 span_ratio = med(model(j)[1] for j in runs[1])
 print(med(j["bubble"] for j in runs[0]), med(j["bubble"] for j in runs[1]),
       med(model(j)[0] for j in runs[1]), step_1f1b, med(j["step_s"] for j in runs[1]),
-      (span_1f1b * span_ratio + step_1f1b - span_1f1b) / step_1f1b)
+      (span_1f1b * span_ratio + step_1f1b - span_1f1b) / step_1f1b, span_ratio)
 for name, steps in zip(("1F1B", "ZB-H1"), runs):
     for s in range(p):
         st = lambda f: med(f(j["stages"][s], j) for j in steps) * 1e3
@@ -108,6 +109,13 @@ PY
     goal+=" for the pipeline part of the step (unit times: 25/27 = 0.926 of it) ($pipe_load)"
     emit step_time_zbh1_pp2_m8 "$step_zb" s "1F1B step time, same model and rounds" "$step_1f1b" \
         "$goal"
+    # The pipeline span is the stages' mean pass time over 1 - bubble: at equal
+    # pass times ZB-H1's span is (1 - 1F1B's bubble) / (1 - ZB-H1's) of 1F1B's,
+    # a comparison the load's swings between runs do not reach.
+    emit pipeline_span_zbh1_pp2_m8_same_passes \
+        "$(python3 -c "print((1 - $bubble_1f1b) / (1 - $bubble_zb))")" fraction \
+        "ZB-H1 model with the measured F, B, W" "$span_ratio" \
+        "ratio <= 1: ZB-H1's span over 1F1B's at equal pass times, as the model says ($pipe_load)"
 }
 
 # Trainer overhead: the kernels' benchmark step and plait-train on the same
