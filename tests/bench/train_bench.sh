@@ -91,9 +91,10 @@ for name, steps in zip(("1F1B", "ZB-H1"), runs):
         print(f"{name} stage {s}: per pass F {t('forward') / m:.1f} B {t('backward') / m:.1f} "
               f"W {t('weight') / m:.1f} ms; per step (ms): span {t('span'):.0f} of a step "
               f"{st(lambda x, j: j['step_s']):.0f}; waiting for activations {t('wait_act'):.1f}, "
-              f"for gradients {t('wait_grad'):.1f} (warm-up {t('warmup'):.1f}, cool-down "
-              f"{t('cooldown'):.1f}), for sends {t('wait_send'):.1f}; other {other:.1f}; done "
-              f"before the slowest stage {st(lambda x, j: span(j) - x['span']):.1f}",
+              f"for gradients {t('wait_grad'):.1f} (of these warm-up {t('warmup'):.1f}, "
+              f"cool-down {t('cooldown'):.1f}), for sends {t('wait_send'):.1f}; other "
+              f"{other:.1f}; done before the slowest stage "
+              f"{st(lambda x, j: span(j) - x['span']):.1f}",
               file=sys.stderr)
 PY
     )
