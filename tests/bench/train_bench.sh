@@ -4,8 +4,9 @@
 #   pp=2 with 8 micro-batches, 1F1B against (p-1)/(m+p-1) (goal: within 5
 #   points), ZB-H1 against (p-1)/(3m) and against Qi et al.'s ZB-H1 model
 #   with the forward, input- and weight-gradient pass times measured in the
-#   same steps; ZB-H1's step time against 1F1B's; each stage's pass times and
-#   idle time by cause on stderr;
+#   same steps; ZB-H1's step time against 1F1B's, and its pipeline span at
+#   equal pass times against the model's; each stage's pass times and idle time
+#   by cause on stderr;
 # - the step time of one process training GPT-2 124M (B=4, T=64) against the
 #   kernels' own benchmark of the same step (goal: within 5%: the trainer
 #   adds no overhead);
