@@ -91,19 +91,22 @@ static int open_data(struct trainer *t)
  * call: the squared gradient norm (one data-parallel replica contributes),
  * the mean loss (the last stages contribute), a stop request (any rank), a
  * checkpoint due by time (rank 0's clock); then for each pipeline stage of
- * the first replica its pipeline wall time and compute time, for the bubble. */
+ * the first replica where its pipeline time went (PIPE_T_N values). */
 enum { AGREE_SUMSQ, AGREE_LOSS, AGREE_STOP, AGREE_TIME, AGREE_N };
 
 /* Idle fraction of the average stage over the pipeline's span (the slowest
- * stage's wall time): 1F1B's (p-1)/(m+p-1) in the ideal model. */
+ * stage's): the time outside its forward, input- and weight-gradient passes.
+ * 1F1B's (p-1)/(m+p-1) in the unit-time model. */
 static double pipeline_bubble(const float *stage_times, int pp)
 {
     double span = 0, idle = 0;
     for (int s = 0; s < pp; s++)
-        if (stage_times[2 * s] > span)
-            span = stage_times[2 * s];
-    for (int s = 0; s < pp; s++)
-        idle += (span - stage_times[2 * s + 1]) / span;
+        if (stage_times[PIPE_T_N * s + PIPE_T_SPAN] > span)
+            span = stage_times[PIPE_T_N * s + PIPE_T_SPAN];
+    for (int s = 0; s < pp; s++) {
+        const float *st = stage_times + PIPE_T_N * s;
+        idle += (span - st[PIPE_T_FORWARD] - st[PIPE_T_BACKWARD] - st[PIPE_T_WEIGHT]) / span;
+    }
     return idle / pp;
 }
 
@@ -113,7 +116,7 @@ struct run {
     FILE *metrics;
     double flops_per_step; /* all ranks */
     double started, last_save;
-    float *agree; /* AGREE_N + 2 x pp values */
+    float *agree; /* AGREE_N + PIPE_T_N x pp values */
     int first_step;
     int same_everywhere; /* the error is every rank's: only rank 0 reports it */
 };
@@ -131,20 +134,19 @@ static int train_step(struct run *r, int step)
 
     int pp = t->place->pp_size;
     float *agree = r->agree;
-    memset(agree, 0, sizeof(float) * (size_t)(AGREE_N + 2 * pp));
+    size_t nagree = AGREE_N + (size_t)PIPE_T_N * pp;
+    memset(agree, 0, sizeof(float) * nagree);
     if (t->place->dp_rank == 0)
         agree[AGREE_SUMSQ] = (float)model_grad_sumsq(t);
-    if (t->place->dp_rank == 0 && t->place->tp_rank == 0) {
-        agree[AGREE_N + 2 * t->place->pp_rank] = (float)t->pipe_s;
-        agree[AGREE_N + 2 * t->place->pp_rank + 1] = (float)t->compute_s;
-    }
+    if (t->place->dp_rank == 0 && t->place->tp_rank == 0)
+        for (int i = 0; i < PIPE_T_N; i++)
+            agree[AGREE_N + PIPE_T_N * t->place->pp_rank + i] = (float)t->pipe_time[i];
     if (t->last && t->place->tp_rank == 0)
         agree[AGREE_LOSS] = (float)(loss_sum / (t->accum * t->place->dp_size));
     agree[AGREE_STOP] = stop_requested;
     if (t->place->rank == 0 && cfg->ckpt_every_minutes > 0)
         agree[AGREE_TIME] = t0 - r->last_save >= 60 * cfg->ckpt_every_minutes;
-    if (plait_allreduce(t->world, agree, agree, (size_t)(AGREE_N + 2 * pp), PLAIT_FLOAT32,
-                        PLAIT_SUM) != PLAIT_OK)
+    if (plait_allreduce(t->world, agree, agree, nagree, PLAIT_FLOAT32, PLAIT_SUM) != PLAIT_OK)
         return trainer_fail(t, "step %d: agreeing on the loss and gradient norm: %s", step + 1,
                             plait_error(t->ctx));
 
@@ -170,6 +172,8 @@ static int train_step(struct run *r, int step)
                                               (cfg->peak_tflops * 1e12 * t->place->world_size)
                                         : -1,
             .bubble = pp > 1 ? pipeline_bubble(agree + AGREE_N, pp) : -1,
+            .stage_times = pp > 1 ? agree + AGREE_N : NULL,
+            .stages = pp,
             .eta_s = elapsed / (done - r->first_step) * (cfg->steps - done),
         };
         char line[256];
@@ -241,7 +245,7 @@ static int setup(struct run *r)
     }
     if (t->cfg.device == TRAIN_DEVICE_CUDA && open_cuda(r))
         return -1;
-    r->agree = malloc(sizeof(float) * (size_t)(AGREE_N + 2 * t->place->pp_size));
+    r->agree = malloc(sizeof(float) * (AGREE_N + (size_t)PIPE_T_N * t->place->pp_size));
     if (!r->agree)
         return trainer_fail(t, "out of memory");
     if (open_data(t))

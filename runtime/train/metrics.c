@@ -19,6 +19,12 @@ static void json_number(char *buf, size_t len, double v)
         snprintf(buf, len, "null");
 }
 
+/* The keys of a stage's entry in "stages", in enum pipe_time's order. */
+static const char *const stage_keys[PIPE_T_N] = {
+    "forward",   "backward", "weight",   "wait_act", "wait_grad",
+    "wait_send", "warmup",   "cooldown", "span",
+};
+
 int metrics_write(FILE *f, const struct step_metrics *m)
 {
     char loss[32], gn[32], mfu[32], bubble[32];
@@ -28,8 +34,18 @@ int metrics_write(FILE *f, const struct step_metrics *m)
     json_number(bubble, sizeof bubble, m->bubble >= 0 ? m->bubble : NAN);
     if (fprintf(f,
                 "{\"step\":%d,\"loss\":%s,\"lr\":%.9g,\"grad_norm\":%s,\"step_s\":%.6f,"
-                "\"tokens_per_s\":%.6g,\"mfu\":%s,\"bubble\":%s}\n",
+                "\"tokens_per_s\":%.6g,\"mfu\":%s,\"bubble\":%s",
                 m->step, loss, m->lr, gn, m->step_s, m->tokens_per_s, mfu, bubble) < 0)
+        return -1;
+    if (m->stage_times) {
+        fputs(",\"stages\":[", f);
+        for (int s = 0; s < m->stages; s++)
+            for (int i = 0; i < PIPE_T_N; i++)
+                fprintf(f, "%s\"%s\":%.6f%s", i == 0 ? (s ? ",{" : "{") : ",", stage_keys[i],
+                        m->stage_times[PIPE_T_N * s + i], i == PIPE_T_N - 1 ? "}" : "");
+        fputc(']', f);
+    }
+    if (fputs("}\n", f) < 0)
         return -1;
     return fflush(f) == 0 ? 0 : -1;
 }

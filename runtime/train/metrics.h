@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "schedule.h"
+
 struct step_metrics {
     int step; /* 1-based: steps completed */
     int steps;
@@ -13,8 +15,12 @@ struct step_metrics {
     double step_s;       /* wall time of this step */
     double tokens_per_s; /* all ranks together */
     double mfu;          /* model FLOPs utilisation, 0..1; <0: not known */
-    double bubble;       /* pipeline wait fraction of this rank; <0: no pipeline */
+    double bubble;       /* pipeline idle fraction of the average stage; <0: no pipeline */
     double eta_s;        /* estimated time to the last step */
+    /* With a pipeline: PIPE_T_N values (enum pipe_time) per stage, written
+     * as the "stages" list; NULL: none. */
+    const float *stage_times;
+    int stages;
 };
 
 /* Training FLOPs per token of a GPT (forward and backward: 6 x parameters

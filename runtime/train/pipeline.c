@@ -3,7 +3,8 @@
  * point-to-point calls, and all-reduces each chunk's gradients over the
  * data-parallel group as soon as the step's last weight pass has left it
  * (with dp.overlap = false: all of them after the schedule, to measure what
- * the overlap buys). */
+ * the overlap buys). Each step's time is split by where it went
+ * (enum pipe_time), for the bubble and its causes. */
 #include "runtime/train/trainer.h"
 
 #include <time.h>
@@ -16,6 +17,14 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Adds the time since SINCE to entry WHAT of this step; returns now. */
+static double charge(struct trainer *t, enum pipe_time what, double since)
+{
+    double end = now();
+    t->pipe_time[what] += end - since;
+    return end;
 }
 
 static float *act(struct trainer *t, int k, int slot)
@@ -44,10 +53,14 @@ static int chunk_fail(struct trainer *t, int k)
 static int finish_send(struct trainer *t, struct pipe_send *send, int mb)
 {
     int rc = 0;
+    double start = now();
     if (send->host)
         rc = plait_wait(send->host) == PLAIT_OK ? 0 : -1;
     else if (send->device)
         rc = train_cuda_wait(t, send->device);
+    else
+        return 0;
+    charge(t, PIPE_T_WAIT_SEND, start);
     *send = (struct pipe_send){0};
     return rc ? comm_fail(t, "sending", mb) : 0;
 }
@@ -64,14 +77,20 @@ static int start_send(struct trainer *t, float *buf, int peer, uint32_t tag, str
     return rc ? comm_fail(t, what, mb) : 0;
 }
 
-static int receive(struct trainer *t, float *buf, int peer, uint32_t tag, int mb)
+/* The wait is charged to CAUSE and, unless it is PIPE_T_N, to PHASE. */
+static int receive(struct trainer *t, float *buf, int peer, uint32_t tag, int mb,
+                   enum pipe_time cause, enum pipe_time phase)
 {
     size_t bytes = t->act_len * sizeof(float);
+    double start = now();
     int rc;
     if (t->cuda)
         rc = train_cuda_recv(t, buf, bytes, peer, tag);
     else
         rc = plait_recv(t->pp, buf, bytes, peer, tag) == PLAIT_OK ? 0 : -1;
+    double waited = charge(t, cause, start) - start;
+    if (phase != PIPE_T_N)
+        t->pipe_time[phase] += waited;
     return rc ? comm_fail(t, "receiving", mb) : 0;
 }
 
@@ -108,6 +127,7 @@ static int forward(struct trainer *t, int mb, int slot, double *loss_sum)
     int K = t->nchunks;
     if (finish_send(t, &t->act_send[slot], mb))
         return -1;
+    double start = now();
     for (int k = 0; k < K; k++) {
         int head = t->last && k == K - 1;
         float loss = 0;
@@ -117,6 +137,7 @@ static int forward(struct trainer *t, int mb, int slot, double *loss_sum)
         if (head)
             *loss_sum += loss;
     }
+    charge(t, PIPE_T_FORWARD, start);
     return 0;
 }
 
@@ -130,12 +151,15 @@ static int backward(struct trainer *t, int mb, int slot, int weight)
         return -1;
     for (int k = K - 1; k >= 0; k--) {
         int head = t->last && k == K - 1, embed = t->first && k == 0;
+        double start = now();
         if (gpt_stage_backward_input(t->chunk[k], slot, head ? NULL : grad(t, k + 1, slot), scale,
                                      embed ? NULL : grad(t, k, slot)))
             return chunk_fail(t, k);
+        start = charge(t, PIPE_T_BACKWARD, start);
         if (weight) {
             if (gpt_stage_backward_weight(t->chunk[k], slot))
                 return chunk_fail(t, k);
+            charge(t, PIPE_T_WEIGHT, start);
             if (t->cfg.dp_overlap && mb == t->accum - 1 && start_bucket(t, k))
                 return -1;
         }
@@ -148,8 +172,10 @@ static int backward(struct trainer *t, int mb, int slot, int weight)
 static int weight(struct trainer *t, int mb, int slot)
 {
     for (int k = t->nchunks - 1; k >= 0; k--) {
+        double start = now();
         if (gpt_stage_backward_weight(t->chunk[k], slot))
             return chunk_fail(t, k);
+        charge(t, PIPE_T_WEIGHT, start);
         if (t->cfg.dp_overlap && mb == t->accum - 1 && start_bucket(t, k))
             return -1;
         if (progress(t))
@@ -161,35 +187,38 @@ static int weight(struct trainer *t, int mb, int slot)
 int pipeline_step(struct trainer *t, double *loss_sum)
 {
     int prev = t->place->pp_rank - 1, next = t->place->pp_rank + 1, K = t->nchunks;
-    double begin = now(), start;
+    double begin = now();
     *loss_sum = 0;
-    t->compute_s = 0;
+    for (int i = 0; i < PIPE_T_N; i++)
+        t->pipe_time[i] = 0;
+    int forwards = 0, backwards = 0;
     for (int i = 0; i < t->nactions; i++) {
         struct pipe_action a = t->actions[i];
         int slot = a.mb % t->slots, rc = 0;
+        enum pipe_time phase = backwards == 0         ? PIPE_T_WARMUP
+                               : forwards == t->accum ? PIPE_T_COOLDOWN
+                                                      : PIPE_T_N;
         switch (a.op) {
         case OP_RECV_ACT:
-            rc = receive(t, act(t, 0, slot), prev, TAG_ACT(a.mb), a.mb);
+            rc = receive(t, act(t, 0, slot), prev, TAG_ACT(a.mb), a.mb, PIPE_T_WAIT_ACT, phase);
             break;
         case OP_FORWARD:
-            start = now();
             rc = forward(t, a.mb, slot, loss_sum);
-            t->compute_s += now() - start;
+            forwards++;
             break;
         case OP_SEND_ACT:
             rc = start_send(t, act(t, K, slot), next, TAG_ACT(a.mb), &t->act_send[slot],
                             "sending activations", a.mb);
             break;
         case OP_RECV_GRAD:
-            rc = receive(t, grad(t, K, slot), next, TAG_GRAD(a.mb), a.mb);
+            rc = receive(t, grad(t, K, slot), next, TAG_GRAD(a.mb), a.mb, PIPE_T_WAIT_GRAD, phase);
             break;
         case OP_BACKWARD: {
             /* 1F1B's weight pass directly after: do both chunk by chunk. */
             int fused = i + 1 < t->nactions && t->actions[i + 1].op == OP_WEIGHT &&
                         t->actions[i + 1].mb == a.mb;
-            start = now();
             rc = backward(t, a.mb, slot, fused);
-            t->compute_s += now() - start;
+            backwards++;
             i += fused;
             break;
         }
@@ -198,9 +227,7 @@ int pipeline_step(struct trainer *t, double *loss_sum)
                             "sending gradients", a.mb);
             break;
         case OP_WEIGHT:
-            start = now();
             rc = weight(t, a.mb, slot);
-            t->compute_s += now() - start;
             break;
         }
         if (rc)
@@ -223,6 +250,6 @@ int pipeline_step(struct trainer *t, double *loss_sum)
             return trainer_fail(t, "data-parallel gradient all-reduce of layer chunk %d: %s", k,
                                 plait_error(t->ctx));
     }
-    t->pipe_s = now() - begin;
+    t->pipe_time[PIPE_T_SPAN] = now() - begin;
     return 0;
 }

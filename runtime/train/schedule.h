@@ -34,6 +34,25 @@ int pipe_schedule(enum pipe_kind kind, int stages, int stage, int m, struct pipe
  * weight gradient not yet). */
 int pipe_peak_in_flight(const struct pipe_action *a, int n);
 
+/* Where a stage's time in one step went, in seconds: its passes, its waits
+ * by cause, and its span (the wall time of the whole pipeline part). The
+ * warm-up and cool-down entries are the parts of the receive waits before
+ * the stage's first backward and after its last forward. Time not in any
+ * entry (issuing sends, data-parallel all-reduces, bookkeeping) is the span
+ * less the rest. */
+enum pipe_time {
+    PIPE_T_FORWARD,
+    PIPE_T_BACKWARD,  /* input gradients */
+    PIPE_T_WEIGHT,    /* weight gradients */
+    PIPE_T_WAIT_ACT,  /* receiving activations */
+    PIPE_T_WAIT_GRAD, /* receiving gradients */
+    PIPE_T_WAIT_SEND, /* an earlier send still reading a buffer about to be reused */
+    PIPE_T_WARMUP,
+    PIPE_T_COOLDOWN,
+    PIPE_T_SPAN,
+    PIPE_T_N
+};
+
 const char *pipe_kind_name(enum pipe_kind kind);
 const char *pipe_op_name(enum pipe_op op);
 

@@ -56,9 +56,7 @@ struct trainer {
     float *tp_scratch; /* allgather space for the TP max */
     size_t tp_scratch_len;
 
-    /* This step: wall time of the pipeline part, and the time in the
-     * kernels' forward and backward passes within it. */
-    double pipe_s, compute_s;
+    double pipe_time[PIPE_T_N]; /* this step's, by where it went */
     char err[PLAIT_IO_ERRLEN];
 };
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Same math whatever the layout: for a fixed seed and global batch, 1 process,
 # dp=2 (gradient all-reduce overlapped with the backward or not: the same sums,
-# so the same losses exactly), tp=2, pp=2 (1F1B and ZB-H1), pp=4 (ZB-H1) and
-# dp=2,tp=2,pp=2 give the loss curve of one process (fp32 on the CPU) within
-# 1e-4 relative, over 20 steps, through plait-run. The loss must also fall.
+# so the same losses exactly), tp=2, pp=2 (1F1B and ZB-H1: the same passes in
+# another order, each gradient summed in the same order, so the same losses
+# exactly), pp=4 (ZB-H1) and dp=2,tp=2,pp=2 give the loss curve of one process
+# (fp32 on the CPU) within 1e-4 relative, over 20 steps, through plait-run.
+# The loss must also fall.
 source "$PLAIT_TOP/tests/train/lib.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -28,5 +30,6 @@ for name in dp2 dp2-serial tp2 pp2 pp2-zb pp4-zb dp2tp2pp2; do
     compare_curves "$tmp/single.jsonl" "$tmp/$name.jsonl"
 done
 compare_curves "$tmp/dp2.jsonl" "$tmp/dp2-serial.jsonl" 1e-12
+compare_curves "$tmp/pp2.jsonl" "$tmp/pp2-zb.jsonl" 1e-12
 grep -q "dp=2 tp=2 pp=2" "$tmp/dp2tp2pp2.log"
 echo "layouts_test: ok"

@@ -1,6 +1,7 @@
 /* Metrics: a step written as a JSON line reads back; non-finite values become
- * null and are skipped by the reader; the progress line carries step, loss,
- * lr, tokens/s, MFU and time left. */
+ * null and are skipped by the reader; a pipeline step carries each stage's
+ * times by name; the progress line carries step, loss, lr, tokens/s, MFU and
+ * time left. */
 #include "../check.h"
 #include "../../runtime/train/metrics.h"
 
@@ -27,6 +28,13 @@ int main(void)
     m.step = 3;
     m.loss = 4.25;
     m.mfu = 0.5;
+    float times[2 * PIPE_T_N] = {0};
+    times[PIPE_T_FORWARD] = 0.125f;
+    times[PIPE_T_N + PIPE_T_WAIT_ACT] = 0.0625f;
+    times[PIPE_T_N + PIPE_T_SPAN] = 1.5f;
+    m.bubble = 0.25;
+    m.stage_times = times;
+    m.stages = 2;
     CHECK(metrics_write(f, &m) == 0);
     fclose(f);
 
@@ -35,6 +43,14 @@ int main(void)
     CHECK_STR_CONTAINS(line, "\"mfu\":null");
     CHECK(fgets(line, sizeof line, f) != NULL);
     CHECK_STR_CONTAINS(line, "\"loss\":null");
+    CHECK(strstr(line, "stages") == NULL);
+    char piped[1024];
+    CHECK(fgets(piped, sizeof piped, f) != NULL);
+    CHECK_STR_CONTAINS(piped,
+                       "\"bubble\":0.25,\"stages\":[{\"forward\":0.125000,\"backward\":0.000000,");
+    CHECK_STR_CONTAINS(piped, "\"span\":0.000000},{\"forward\":0.000000,");
+    CHECK_STR_CONTAINS(piped, "\"wait_act\":0.062500,");
+    CHECK_STR_CONTAINS(piped, "\"span\":1.500000}]}\n");
     fclose(f);
 
     int steps[8];

@@ -4,7 +4,11 @@
  * with the transfers they need), dependency-correct and deadlock-free for
  * random op durations, and that its modelled bubble with unit-time F, B and W
  * is 1F1B's (p-1)/(m+p-1), and for ZB-H1 (p-1)/(3m+p-1), under (p-1)/(3m),
- * holding no more micro-batches than 1F1B's first stage. */
+ * holding no more micro-batches than 1F1B's first stage. With unequal times
+ * (a weight pass no longer than the forward or the input-gradient pass, as
+ * measured on the CPU), 1F1B's bubble stays (p-1)/(m+p-1) and ZB-H1's is
+ * Qi et al.'s (p-1)(F+B-W) idle per stage: the anchor the benchmark holds
+ * the measured bubble to. */
 #include "../check.h"
 #include "../../runtime/train/schedule.h"
 
@@ -20,13 +24,14 @@ struct sim {
     double act_sent[MAXP][MAXM];  /* time stage s sent activations of mb; <0: not yet */
     double grad_sent[MAXP][MAXM]; /* time stage s sent the input gradient of mb */
     double busy[MAXP], clock[MAXP];
+    double pass[3]; /* duration of a forward, input- and weight-gradient pass */
 };
 
 static unsigned rng_state = 12345;
-static double duration(int random)
+static double duration(const struct sim *s, enum pipe_op op, int random)
 {
     if (!random)
-        return 1.0;
+        return s->pass[op == OP_FORWARD ? 0 : op == OP_BACKWARD ? 1 : 2];
     rng_state = rng_state * 1103515245u + 12345u;
     return 0.1 + (double)((rng_state >> 16) % 1000) / 100.0;
 }
@@ -92,7 +97,7 @@ static int simulate(struct sim *s, int random)
                 if (ready > s->clock[st])
                     s->clock[st] = ready;
                 if (a.op == OP_FORWARD || a.op == OP_BACKWARD || a.op == OP_WEIGHT) {
-                    double d = duration(random);
+                    double d = duration(s, a.op, random);
                     s->clock[st] += d;
                     s->busy[st] += d;
                 }
@@ -129,6 +134,31 @@ static double bubble(const struct sim *s)
 
 static struct sim sim;
 
+static void set_passes(double f, double b, double w)
+{
+    sim.pass[0] = f;
+    sim.pass[1] = b;
+    sim.pass[2] = w;
+}
+
+/* Modelled bubbles with unequal pass times: 1F1B's formula does not depend
+ * on them; ZB-H1 idles F + B - W per stage where unit times give 1. */
+static void check_unequal_passes(enum pipe_kind kind, int p, int m)
+{
+    static const double passes[][3] = {{2, 2, 1}, {1, 1.5, 0.5}, {3, 2, 1}, {17, 18, 9}};
+    for (size_t i = 0; i < sizeof passes / sizeof passes[0]; i++) {
+        double f = passes[i][0], b = passes[i][1], w = passes[i][2];
+        set_passes(f, b, w);
+        CHECK(simulate(&sim, 0) == 0);
+        double got = bubble(&sim), want = (double)(p - 1) / (m + p - 1);
+        if (kind == PIPE_ZB_H1)
+            want = (p - 1) * (f + b - w) / (m * (f + b + w) + (p - 1) * (f + b - w));
+        CHECK_MSG(fabs(got - want) < 1e-9, "%s p=%d m=%d F,B,W=%g,%g,%g bubble %.4f, formula %.4f",
+                  pipe_kind_name(kind), p, m, f, b, w, got, want);
+    }
+    set_passes(1, 1, 1);
+}
+
 static void run_case(enum pipe_kind kind, int p, int m)
 {
     sim.p = p;
@@ -160,6 +190,7 @@ static void run_case(enum pipe_kind kind, int p, int m)
                   got, want);
         CHECK(got <= (p - 1) / (3.0 * m) + 1e-12);
     }
+    check_unequal_passes(kind, p, m);
 }
 
 int main(void)
@@ -168,6 +199,7 @@ int main(void)
     CHECK_INT_EQ(pipe_schedule(PIPE_1F1B, 0, 0, 4, tmp), -1);
     CHECK_INT_EQ(pipe_schedule(PIPE_1F1B, 2, 2, 4, tmp), -1);
     CHECK_INT_EQ(pipe_schedule(PIPE_ZB_H1, 2, 0, 0, tmp), -1);
+    set_passes(1, 1, 1);
 
     for (int p = 1; p <= MAXP; p++)
         for (int m = 1; m <= MAXM; m++) {
