@@ -21,25 +21,11 @@ export PLAIT_TOP=$top PLAIT_BUILD=$top/build
 results=${PLAIT_BENCH_RESULTS:-$top/build/bench/results.jsonl}
 mkdir -p "$(dirname "$results")"
 source tests/train/lib.sh
+bench=train
+source tests/bench/train_lib.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 make_dataset "$tmp"
-
-# median_of FILE KEY FIRST: median of KEY over the metrics lines from step FIRST on.
-median_of() {
-    python3 -c "
-import json, statistics, sys
-v = [j['$2'] for j in map(json.loads, open('$1')) if j['step'] >= $3]
-print(statistics.median(v))"
-}
-emit() { # metric value unit anchor anchor_value goal
-    python3 -c "
-import json, sys
-m, v, u, a, av, g = sys.argv[1:]
-print(json.dumps({'bench': 'train', 'metric': m, 'value': float(v), 'unit': u, 'anchor': a,
-                  'anchor_value': float(av), 'ratio': float(v) / float(av), 'goal': g}))" \
-        "$@" | tee -a "$results"
-}
 
 # Pipeline bubble: 2 stages of 2 layers, 8 micro-batches of 4 x 64 tokens per
 # step, one core each; passes long enough (tens of ms) that the transfers and

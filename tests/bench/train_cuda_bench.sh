@@ -22,6 +22,8 @@ if [ ! -x "$kernels" ]; then
 fi
 mkdir -p "$(dirname "$results")"
 source tests/train/lib.sh
+bench=train_cuda
+source tests/bench/train_lib.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 probe=$(PLAIT_BENCH_RESULTS=$tmp/probe.jsonl "$kernels" 1)
@@ -31,20 +33,6 @@ if grep -q 'no CUDA device' <<<"$probe"; then
 fi
 make_dataset "$tmp"
 
-median_of() { # FILE KEY FIRST: median of KEY over the metrics lines from step FIRST on
-    python3 -c "
-import json, statistics
-v = [j['$2'] for j in map(json.loads, open('$1')) if j['step'] >= $3]
-print(statistics.median(v))"
-}
-emit() { # metric value unit anchor anchor_value goal
-    python3 -c "
-import json, sys
-m, v, u, a, av, g = sys.argv[1:]
-print(json.dumps({'bench': 'train_cuda', 'metric': m, 'value': float(v), 'unit': u, 'anchor': a,
-                  'anchor_value': float(av), 'ratio': float(v) / float(av), 'goal': g}))" \
-        "$@" | tee -a "$results"
-}
 gpt2_config() { # file metrics micro
     cat >"$1" <<CFG
 model = { vocab_size = 50304; context = 1024; layers = 12; heads = 12; dim = 768; };
