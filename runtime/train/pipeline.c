@@ -141,6 +141,17 @@ static int forward(struct trainer *t, int mb, int slot, double *loss_sum)
     return 0;
 }
 
+/* Chunk k's weight-gradient pass of `slot`; the last micro-batch's makes the
+ * chunk's gradients final, so its data-parallel all-reduce can start. */
+static int weight_chunk(struct trainer *t, int k, int mb, int slot)
+{
+    double start = now();
+    if (gpt_stage_backward_weight(t->chunk[k], slot))
+        return chunk_fail(t, k);
+    charge(t, PIPE_T_WEIGHT, start);
+    return t->cfg.dp_overlap && mb == t->accum - 1 ? start_bucket(t, k) : 0;
+}
+
 /* The input-gradient pass through the chunks, last to first; with WEIGHT
  * each chunk's weight pass follows at once (1F1B's whole backward). */
 static int backward(struct trainer *t, int mb, int slot, int weight)
@@ -155,14 +166,9 @@ static int backward(struct trainer *t, int mb, int slot, int weight)
         if (gpt_stage_backward_input(t->chunk[k], slot, head ? NULL : grad(t, k + 1, slot), scale,
                                      embed ? NULL : grad(t, k, slot)))
             return chunk_fail(t, k);
-        start = charge(t, PIPE_T_BACKWARD, start);
-        if (weight) {
-            if (gpt_stage_backward_weight(t->chunk[k], slot))
-                return chunk_fail(t, k);
-            charge(t, PIPE_T_WEIGHT, start);
-            if (t->cfg.dp_overlap && mb == t->accum - 1 && start_bucket(t, k))
-                return -1;
-        }
+        charge(t, PIPE_T_BACKWARD, start);
+        if (weight && weight_chunk(t, k, mb, slot))
+            return -1;
         if (progress(t))
             return -1;
     }
@@ -172,11 +178,7 @@ static int backward(struct trainer *t, int mb, int slot, int weight)
 static int weight(struct trainer *t, int mb, int slot)
 {
     for (int k = t->nchunks - 1; k >= 0; k--) {
-        double start = now();
-        if (gpt_stage_backward_weight(t->chunk[k], slot))
-            return chunk_fail(t, k);
-        charge(t, PIPE_T_WEIGHT, start);
-        if (t->cfg.dp_overlap && mb == t->accum - 1 && start_bucket(t, k))
+        if (weight_chunk(t, k, mb, slot))
             return -1;
         if (progress(t))
             return -1;
