@@ -181,6 +181,19 @@ static plait_status_t await_event(plait_cuda_p2p_t *p, cudaEvent_t ev)
     }
 }
 
+/* A request for a message of n parts (chunks), none posted yet. */
+static plait_cuda_request_t *request_new(size_t n)
+{
+    plait_cuda_request_t *r = calloc(1, sizeof *r);
+    if (r && !(r->parts = calloc(n, sizeof *r->parts))) {
+        free(r);
+        return NULL;
+    }
+    if (r)
+        r->nparts = n;
+    return r;
+}
+
 /* Waits for every posted part; the first failure wins. */
 static plait_status_t finish(plait_cuda_request_t *r, plait_status_t st)
 {
@@ -203,15 +216,9 @@ plait_status_t plait_cuda_isend(plait_cuda_p2p_t *p, plait_comm_t *comm, const v
 {
     *out = NULL;
     size_t n = p->direct ? 1 : chunks(p, bytes);
-    plait_cuda_request_t *r = calloc(1, sizeof *r);
-    plait_request_t **parts = calloc(n, sizeof *parts);
-    if (!r || !parts) {
-        free(r);
-        free(parts);
+    plait_cuda_request_t *r = request_new(n);
+    if (!r)
         return plait_fail(p->ctx, PLAIT_ERR_NO_MEMORY, "out of memory for a CUDA send");
-    }
-    r->parts = parts;
-    r->nparts = n;
     if (p->direct) {
         plait_status_t st = plait_isend(comm, buf, bytes, peer, tag, &r->parts[0]);
         if (st != PLAIT_OK)
@@ -258,15 +265,9 @@ plait_status_t plait_cuda_recv(plait_cuda_p2p_t *p, plait_comm_t *comm, void *bu
     if (p->direct)
         return plait_recv(comm, buf, bytes, peer, tag);
     size_t n = chunks(p, bytes);
-    plait_cuda_request_t *r = calloc(1, sizeof *r);
-    plait_request_t **parts = calloc(n, sizeof *parts);
-    if (!r || !parts) {
-        free(r);
-        free(parts);
+    plait_cuda_request_t *r = request_new(n);
+    if (!r)
         return plait_fail(p->ctx, PLAIT_ERR_NO_MEMORY, "out of memory for a CUDA receive");
-    }
-    r->parts = parts;
-    r->nparts = n;
     plait_status_t st = pinned_get(p, bytes, &r->buf);
     for (size_t k = 0; k < n && st == PLAIT_OK; k++)
         st = plait_irecv(comm, r->buf->data + k * p->chunk, bytes ? chunk_len(p, bytes, k) : 0,
