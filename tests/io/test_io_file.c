@@ -15,7 +15,8 @@
 static char path[300];
 
 /* Odd sizes and gaps; 70 MiB and more in all, so the write path waits on
- * writeback it started 64 MiB earlier. */
+ * writeback it started 64 MiB earlier and, with two cores or more, reads
+ * are shared by several readers' stripes. */
 static const uint64_t reg_offset[NREG] = {4093, 5000, 20000001, 20000002, 50331653};
 static const uint64_t reg_bytes[NREG] = {7, 19990001, 1, 30331650, 23456789};
 static const uint64_t file_bytes = 73788442 + 1000;
