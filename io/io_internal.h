@@ -36,10 +36,8 @@ int io_rm_rf(const char *path);
  * crc to start, the previous result to continue. */
 uint32_t io_crc32c(uint32_t crc, const void *data, size_t bytes);
 uint32_t io_crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2);
-/* CRC32C of a whole file, read in blocks by several threads. */
+/* CRC32C of a whole file, read in stripes by several threads. */
 int io_file_crc32c(const char *path, uint32_t *crc, uint64_t *bytes, char *err);
-/* CRC32C of bytes [offset, offset + bytes) of an open file. */
-int io_file_crc32c_range(int fd, uint64_t offset, uint64_t bytes, uint32_t *crc);
 
 /* A run of a file's bytes (a tensor's) and its CRC32C. With data set, the
  * bytes are read into data or written from it, CRC'd on the way; else the

@@ -270,23 +270,6 @@ uint32_t io_crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2)
     return crc1 ^ crc2;
 }
 
-int io_file_crc32c_range(int fd, uint64_t offset, uint64_t bytes, uint32_t *crc)
-{
-    unsigned char buf[65536];
-    uint32_t c = 0;
-    while (bytes > 0) {
-        size_t want = bytes < sizeof buf ? (size_t)bytes : sizeof buf;
-        ssize_t n = pread(fd, buf, want, (off_t)offset);
-        if (n <= 0)
-            return -1;
-        c = io_crc32c(c, buf, (size_t)n);
-        offset += (uint64_t)n;
-        bytes -= (uint64_t)n;
-    }
-    *crc = c;
-    return 0;
-}
-
 static int by_offset(const void *a, const void *b)
 {
     const struct io_region *x = a, *y = b;
