@@ -24,14 +24,15 @@ $(KERNELS_TEST_PROGS): $(TESTBIN)/%: $(OBJ)/tests/kernels/%.o $(KERNELS_LIB)
 $(KERNELS_TESTS:%=$(OBJ)/tests/kernels/%.o): EXTRA_CFLAGS_tests += $(KERNELS_CFLAGS)
 UNIT_TESTS += $(KERNELS_TEST_PROGS)
 
-# The CUDA attention kernels' source run on the host (no GPU needed): C++20
-# for std::barrier, which stands in for __syncthreads.
-$(TESTBIN)/test_attention_emulated: tests/kernels/test_attention_emulated.cpp \
-		kernels/cuda/attention.cuh tests/check.h
-	@mkdir -p $(@D)
-	$(CXX) -std=c++20 -O2 -g -I. -Wall -Wextra -Werror -Wno-unknown-pragmas $(SAN_FLAGS) $< \
-		-o $@ -pthread
-UNIT_TESTS += $(TESTBIN)/test_attention_emulated
+# The CUDA kernels' own source (kernels/cuda/*.cuh) run on the host, no GPU
+# needed (tests/kernels/emulate_cuda.h): C++20 for std::barrier and
+# std::atomic_ref.
+KERNELS_EMULATED_TESTS := $(TESTBIN)/test_attention_emulated
+$(KERNELS_EMULATED_TESTS): $(TESTBIN)/%: tests/kernels/%.cpp
+	@mkdir -p $(@D) $(OBJ)/tests/kernels
+	$(CXX) -std=c++20 -O2 -g -I. -Wall -Wextra -Werror -Wno-unknown-pragmas $(SAN_FLAGS) \
+		-MMD -MP -MT $@ -MF $(OBJ)/tests/kernels/$*.d $< -o $@ -pthread
+UNIT_TESTS += $(KERNELS_EMULATED_TESTS)
 
 KERNELS_BENCH := $(BUILD)/bench/bench_train_step
 $(KERNELS_BENCH): $(OBJ)/tests/bench/bench_train_step.o $(KERNELS_LIB)

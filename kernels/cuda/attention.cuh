@@ -2,8 +2,10 @@
  * that tests/kernels/test_attention_emulated.cpp can run the same source on
  * the host. Layout as in kernels/cpu/ops.h: qkv rows [q | k | v], each H
  * heads of HD; out rows H heads of HD; one log-sum-exp (and one delta) per
- * (batch, head, query row). Needs INFINITY, size_t, min, max, rsqrtf, expf and
- * logf from the includer. */
+ * (batch, head, query row). Launches: the flash kernels attention_grid x
+ * FA_ROWS, the delta kernel blocks(B * H * T) x THREADS. Needs
+ * kernels/cuda/launch.cuh, INFINITY, size_t, min, max, rsqrtf, expf and logf
+ * from the includer. */
 #ifndef PLAIT_KERNELS_CUDA_ATTENTION_CUH
 #define PLAIT_KERNELS_CUDA_ATTENTION_CUH
 
@@ -14,6 +16,12 @@
  * the backward recomputes the probabilities from them. */
 constexpr int FA_ROWS = 64;
 constexpr int FA_QUERIES = 16; /* query rows per tile in the key-side backward */
+
+/* A block per tile of FA_ROWS query (or key) rows of one (batch, head). */
+inline dim3 attention_grid(int B, int T, int H)
+{
+    return dim3((unsigned)((T + FA_ROWS - 1) / FA_ROWS), (unsigned)H, (unsigned)B);
+}
 
 /* Keys and values k0..k0+FA_ROWS-1 of one (batch, head) into shared memory,
  * zeros past T; `base` points at the head's q of row 0. Called by the whole

@@ -3,7 +3,10 @@
  * through cuBLASLt in fp32 or, for GPT_BF16, with bf16 tensor-core products
  * and fp32 accumulation (CUBLAS_COMPUTE_32F_FAST_16BF). Attention is a fused
  * flash-style kernel that keeps one log-sum-exp per query row instead of the
- * TxT matrix.
+ * TxT matrix. The hand-written kernels are in the .cuh headers beside this
+ * file, with their launch geometry, so that the emulation tests
+ * (tests/kernels/test_*_emulated.cpp) run the same source with the same grids
+ * on the host; this file launches them.
  *
  * Errors: a failing CUDA or cuBLASLt call records the first one-line message;
  * cuda_status() reports and clears it. */
@@ -19,12 +22,20 @@
 #include <vector>
 
 #include "kernels/backend.h"
+#include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/warp.cuh"
+
 #include "kernels/cuda/attention.cuh"
+#include "kernels/cuda/crossentropy.cuh"
+#include "kernels/cuda/elementwise.cuh"
+#include "kernels/cuda/embedding.cuh"
+#include "kernels/cuda/layernorm.cuh"
+#include "kernels/cuda/linear.cuh"
+#include "kernels/cuda/optimizer.cuh"
 
 namespace
 {
 
-constexpr int THREADS = 256;
 /* cuBLASLt's workspace; 32 MiB is what llm.c gives Hopper. The cuBLASLt use
  * (bias epilogue, workspace, heuristic per call) follows llm.c's
  * matmul_cublaslt (karpathy/llm.c, MIT licence); no code is copied. */
@@ -64,130 +75,6 @@ bool lt_ok(cublasStatus_t st, const char *what)
         return true;
     record_error("device cuda: cuBLASLt %s: %s", what, cublasLtGetStatusString(st));
     return false;
-}
-
-unsigned blocks(size_t n)
-{
-    return (unsigned)((n + THREADS - 1) / THREADS);
-}
-
-__device__ float warp_sum(float v)
-{
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
-__device__ float warp_max(float v)
-{
-    for (int o = 16; o > 0; o >>= 1)
-        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
-
-/* One warp per row. */
-__global__ void layernorm_forward_kernel(float *out, float *mean, float *rstd, const float *inp,
-                                         const float *w, const float *b, int N, int C)
-{
-    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
-    if (row >= N)
-        return;
-    const float *x = inp + (size_t)row * C;
-    float s = 0.0f;
-    for (int c = lane; c < C; c += 32)
-        s += x[c];
-    float m = warp_sum(s) / C;
-    float v = 0.0f;
-    for (int c = lane; c < C; c += 32)
-        v += (x[c] - m) * (x[c] - m);
-    float r = rsqrtf(warp_sum(v) / C + 1e-5f);
-    for (int c = lane; c < C; c += 32)
-        out[(size_t)row * C + c] = (x[c] - m) * r * w[c] + b[c];
-    if (lane == 0) {
-        mean[row] = m;
-        rstd[row] = r;
-    }
-}
-
-__global__ void layernorm_backward_input_kernel(float *dinp, const float *dout, const float *inp,
-                                                const float *w, const float *mean,
-                                                const float *rstd, int N, int C)
-{
-    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
-    if (row >= N)
-        return;
-    const float *x = inp + (size_t)row * C, *dy = dout + (size_t)row * C;
-    float m = mean[row], r = rstd[row], g_mean = 0.0f, g_xhat = 0.0f;
-    for (int c = lane; c < C; c += 32) {
-        float g = w[c] * dy[c];
-        g_mean += g;
-        g_xhat += g * (x[c] - m) * r;
-    }
-    g_mean = warp_sum(g_mean) / C;
-    g_xhat = warp_sum(g_xhat) / C;
-    for (int c = lane; c < C; c += 32)
-        dinp[(size_t)row * C + c] += (w[c] * dy[c] - g_mean - (x[c] - m) * r * g_xhat) * r;
-}
-
-/* Column sums over N rows, deterministic: a block holds 32 columns x
- * COLUMN_LANES lanes, each lane a strided share of the rows, the lanes added
- * in order. */
-constexpr int COLUMN_LANES = 32;
-const dim3 column_threads(32, COLUMN_LANES);
-
-unsigned column_blocks(int columns)
-{
-    return (unsigned)((columns + 31) / 32);
-}
-
-__global__ void layernorm_backward_weight_kernel(float *dw, float *db, const float *dout,
-                                                 const float *inp, const float *mean,
-                                                 const float *rstd, int N, int C)
-{
-    __shared__ float part_w[COLUMN_LANES][33], part_b[COLUMN_LANES][33];
-    const int c = blockIdx.x * 32 + threadIdx.x;
-    float gw = 0.0f, gb = 0.0f;
-    if (c < C)
-        for (int i = threadIdx.y; i < N; i += COLUMN_LANES) {
-            float dy = dout[(size_t)i * C + c];
-            gw += dy * (inp[(size_t)i * C + c] - mean[i]) * rstd[i];
-            gb += dy;
-        }
-    part_w[threadIdx.y][threadIdx.x] = gw;
-    part_b[threadIdx.y][threadIdx.x] = gb;
-    __syncthreads();
-    if (threadIdx.y != 0 || c >= C)
-        return;
-    for (int l = 1; l < COLUMN_LANES; l++) {
-        gw += part_w[l][threadIdx.x];
-        gb += part_b[l][threadIdx.x];
-    }
-    dw[c] += gw;
-    db[c] += gb;
-}
-
-__global__ void fill_rows_kernel(float *out, const float *b, int N, int O)
-{
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < (size_t)N * O)
-        out[i] = b[i % O];
-}
-
-__global__ void column_sum_kernel(float *db, const float *dout, int N, int O)
-{
-    __shared__ float part[COLUMN_LANES][33];
-    const int o = blockIdx.x * 32 + threadIdx.x;
-    float s = 0.0f;
-    if (o < O)
-        for (int i = threadIdx.y; i < N; i += COLUMN_LANES)
-            s += dout[(size_t)i * O + o];
-    part[threadIdx.y][threadIdx.x] = s;
-    __syncthreads();
-    if (threadIdx.y != 0 || o >= O)
-        return;
-    for (int l = 1; l < COLUMN_LANES; l++)
-        s += part[l][threadIdx.x];
-    db[o] += s;
 }
 
 /* Largest power of two, at most 256, that divides the address: what
@@ -299,175 +186,6 @@ bool gemm(gpt_precision prec, bool trans_a, bool trans_b, int M, int N, int K, c
                      N, M, K, B, ldb, A, lda, beta, C, ldc, bias, no_algo);
 }
 
-#define GELU_SCALE 0.7978845608028654f
-
-__global__ void gelu_forward_kernel(float *out, const float *inp, size_t n)
-{
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n)
-        return;
-    float x = inp[i];
-    out[i] = 0.5f * x * (1.0f + tanhf(GELU_SCALE * (x + 0.044715f * x * x * x)));
-}
-
-__global__ void gelu_backward_kernel(float *dinp, const float *inp, const float *dout, size_t n)
-{
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n)
-        return;
-    float x = inp[i], th = tanhf(GELU_SCALE * (x + 0.044715f * x * x * x));
-    float grad =
-        0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * GELU_SCALE * (1.0f + 0.134145f * x * x);
-    dinp[i] = grad * dout[i];
-}
-
-__global__ void residual_kernel(float *out, const float *a, const float *b, const float *bias,
-                                size_t rows, int C)
-{
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < rows * C)
-        out[i] = a[i] + b[i] + (bias ? bias[i % C] : 0.0f);
-}
-
-__global__ void token_embedding_forward_kernel(float *out, const int32_t *tokens, const float *wte,
-                                               int v_begin, int v_count, int N, int C)
-{
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= (size_t)N * C)
-        return;
-    int v = tokens[i / C] - v_begin;
-    out[i] = v >= 0 && v < v_count ? wte[(size_t)v * C + i % C] : 0.0f;
-}
-
-__global__ void iota_kernel(int32_t *out, int n)
-{
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n)
-        out[i] = i;
-}
-
-/* The rows sorted stably by token: block x is a sorted position, threads its
- * channels. A position that starts a run of equal tokens sums the run's rows
- * in row order, so repeated tokens add up deterministically, in parallel
- * over distinct tokens. */
-__global__ void token_embedding_backward_kernel(float *dwte, const float *dout,
-                                                const int32_t *sorted_tokens, const int32_t *rows,
-                                                int v_begin, int v_count, int N, int C)
-{
-    const int i = blockIdx.x, c = blockIdx.y * blockDim.x + threadIdx.x;
-    const int token = sorted_tokens[i], v = token - v_begin;
-    if (c >= C || (i > 0 && sorted_tokens[i - 1] == token) || v < 0 || v >= v_count)
-        return;
-    float s = 0.0f;
-    for (int j = i; j < N && sorted_tokens[j] == token; j++)
-        s += dout[(size_t)rows[j] * C + c];
-    dwte[(size_t)v * C + c] += s;
-}
-
-__global__ void position_embedding_forward_kernel(float *out, const float *wpe, int B, int T, int C)
-{
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < (size_t)B * T * C)
-        out[i] += wpe[i % ((size_t)T * C)];
-}
-
-__global__ void position_embedding_backward_kernel(float *dwpe, const float *dout, int B, int T,
-                                                   int C)
-{
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= (size_t)T * C)
-        return;
-    float s = 0.0f;
-    for (int b = 0; b < B; b++)
-        s += dout[(size_t)b * T * C + i];
-    dwpe[i] += s;
-}
-
-/* One warp per row. */
-__global__ void row_max_kernel(float *max, const float *logits, int N, int V)
-{
-    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
-    if (row >= N)
-        return;
-    float m = -INFINITY;
-    for (int v = lane; v < V; v += 32)
-        m = fmaxf(m, logits[(size_t)row * V + v]);
-    m = warp_max(m);
-    if (lane == 0)
-        max[row] = m;
-}
-
-__global__ void row_sums_kernel(float *sums, const float *logits, const float *max,
-                                const int32_t *targets, int v_begin, int N, int V)
-{
-    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
-    if (row >= N)
-        return;
-    const float *l = logits + (size_t)row * V;
-    float s = 0.0f;
-    for (int v = lane; v < V; v += 32)
-        s += expf(l[v] - max[row]);
-    s = warp_sum(s);
-    if (lane == 0) {
-        sums[row] = s;
-        int t = targets[row] - v_begin;
-        sums[N + row] = t >= 0 && t < V ? l[t] : 0.0f;
-    }
-}
-
-__global__ void crossentropy_backward_kernel(float *logits, const float *max, const float *sums,
-                                             const int32_t *targets, int v_begin, int N, int V,
-                                             float scale)
-{
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= (size_t)N * V)
-        return;
-    int row = (int)(i / V), v = (int)(i % V);
-    float s = scale / N;
-    float d = s * expf(logits[i] - max[row]) / sums[row];
-    if (v == targets[row] - v_begin)
-        d -= s;
-    logits[i] = d;
-}
-
-__global__ void adamw_kernel(float *p, const float *g, float *m, float *v, size_t n, float lr,
-                             float beta1, float beta2, float eps, float wd, float bc1, float bc2)
-{
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n)
-        return;
-    float mi = beta1 * m[i] + (1.0f - beta1) * g[i];
-    float vi = beta2 * v[i] + (1.0f - beta2) * g[i] * g[i];
-    m[i] = mi;
-    v[i] = vi;
-    p[i] -= lr * ((mi / bc1) / (sqrtf(vi / bc2) + eps) + wd * p[i]);
-}
-
-__global__ void sumsq_kernel(double *out, const float *p, size_t n)
-{
-    __shared__ double part[THREADS];
-    double s = 0.0;
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x)
-        s += (double)p[i] * p[i];
-    part[threadIdx.x] = s;
-    __syncthreads();
-    for (int k = THREADS / 2; k > 0; k >>= 1) {
-        if ((int)threadIdx.x < k)
-            part[threadIdx.x] += part[threadIdx.x + k];
-        __syncthreads();
-    }
-    if (threadIdx.x == 0)
-        atomicAdd(out, part[0]);
-}
-
-__global__ void scale_kernel(float *p, size_t n, float factor)
-{
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n)
-        p[i] *= factor;
-}
-
 int cuda_open(char *err, size_t errlen)
 {
     int n = 0;
@@ -542,20 +260,21 @@ int cuda_status(char *err, size_t errlen)
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
                        const float *b, int N, int C)
 {
-    layernorm_forward_kernel<<<(N + 7) / 8, THREADS>>>(out, mean, rstd, inp, w, b, N, C);
+    layernorm_forward_kernel<<<row_blocks(N), THREADS>>>(out, mean, rstd, inp, w, b, N, C);
 }
 
 void layernorm_backward_input(float *dinp, const float *dout, const float *inp, const float *w,
                               const float *mean, const float *rstd, int N, int C)
 {
-    layernorm_backward_input_kernel<<<(N + 7) / 8, THREADS>>>(dinp, dout, inp, w, mean, rstd, N, C);
+    layernorm_backward_input_kernel<<<row_blocks(N), THREADS>>>(dinp, dout, inp, w, mean, rstd, N,
+                                                                C);
 }
 
 void layernorm_backward_weight(float *dw, float *db, const float *dout, const float *inp,
                                const float *mean, const float *rstd, int N, int C)
 {
-    layernorm_backward_weight_kernel<<<column_blocks(C), column_threads>>>(dw, db, dout, inp, mean,
-                                                                           rstd, N, C);
+    layernorm_backward_weight_kernel<<<column_blocks(C), column_threads()>>>(dw, db, dout, inp,
+                                                                             mean, rstd, N, C);
 }
 
 /* The bias rides in cuBLASLt's epilogue; where no algorithm takes it, the
@@ -582,7 +301,7 @@ void linear_backward_weight(gpt_precision prec, float *dw, float *db, const floa
 {
     gemm(prec, true, false, O, K, N, dout, O, inp, K, 1.0f, dw, K, nullptr, nullptr);
     if (db)
-        column_sum_kernel<<<column_blocks(O), column_threads>>>(db, dout, N, O);
+        column_sum_kernel<<<column_blocks(O), column_threads()>>>(db, dout, N, O);
 }
 
 size_t attention_state_floats(int B, int T, int H)
@@ -592,15 +311,14 @@ size_t attention_state_floats(int B, int T, int H)
 
 template <int HD> void flash_forward(float *out, float *lse, const float *qkv, int B, int T, int H)
 {
-    dim3 grid((T + FA_ROWS - 1) / FA_ROWS, H, B);
-    flash_forward_kernel<HD><<<grid, FA_ROWS>>>(out, lse, qkv, T, H);
+    flash_forward_kernel<HD><<<attention_grid(B, T, H), FA_ROWS>>>(out, lse, qkv, T, H);
 }
 
 template <int HD>
 void flash_backward(float *dqkv, const float *delta, const float *dout, const float *qkv,
                     const float *lse, int B, int T, int H)
 {
-    dim3 grid((T + FA_ROWS - 1) / FA_ROWS, H, B);
+    const dim3 grid = attention_grid(B, T, H);
     flash_backward_query_kernel<HD><<<grid, FA_ROWS>>>(dqkv, dout, qkv, lse, delta, T, H);
     flash_backward_key_kernel<HD><<<grid, FA_ROWS>>>(dqkv, dout, qkv, lse, delta, T, H);
 }
@@ -704,9 +422,8 @@ void token_embedding_backward_weight(float *dwte, const float *dout, const int32
     if (cuda_ok(
             cub::DeviceRadixSort::SortPairs(temp, temp_bytes, tokens, sorted, rows, sorted_rows, N),
             "radix sort of the tokens")) {
-        dim3 grid(N, (C + THREADS - 1) / THREADS);
-        token_embedding_backward_kernel<<<grid, THREADS>>>(dwte, dout, sorted, sorted_rows, v_begin,
-                                                           v_count, N, C);
+        token_embedding_backward_kernel<<<token_embedding_backward_grid(N, C), THREADS>>>(
+            dwte, dout, sorted, sorted_rows, v_begin, v_count, N, C);
     }
     cuda_ok(cudaFreeAsync(buf, 0), "cudaFreeAsync of the token sort");
 }
@@ -723,13 +440,13 @@ void position_embedding_backward_weight(float *dwpe, const float *dout, int B, i
 
 void crossentropy_row_max(float *max, const float *logits, int N, int V)
 {
-    row_max_kernel<<<(N + 7) / 8, THREADS>>>(max, logits, N, V);
+    row_max_kernel<<<row_blocks(N), THREADS>>>(max, logits, N, V);
 }
 
 void crossentropy_row_sums(float *sums, const float *logits, const float *max,
                            const int32_t *targets, int v_begin, int N, int V)
 {
-    row_sums_kernel<<<(N + 7) / 8, THREADS>>>(sums, logits, max, targets, v_begin, N, V);
+    row_sums_kernel<<<row_blocks(N), THREADS>>>(sums, logits, max, targets, v_begin, N, V);
 }
 
 /* Small (3N floats): finished on the host, as the CPU backend does. */
@@ -770,9 +487,8 @@ double sumsq(const float *p, size_t n)
         cudaFree(d);
         return NAN;
     }
-    unsigned g = blocks(n) < 1024 ? blocks(n) : 1024;
-    if (g)
-        sumsq_kernel<<<g, THREADS>>>(d, p, n);
+    if (n)
+        sumsq_kernel<<<sumsq_blocks(n), THREADS>>>(d, p, n);
     if (!cuda_ok(cudaMemcpy(&out, d, sizeof(double), cudaMemcpyDeviceToHost), "cudaMemcpy"))
         out = NAN;
     cuda_ok(cudaFree(d), "cudaFree");

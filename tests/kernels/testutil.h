@@ -1,5 +1,6 @@
-/* Helpers shared by the kernels tests: random inputs from a per-run seed,
- * poisoned outputs and relative errors. */
+/* Helpers shared by the kernels tests (C, and C++ for the emulated CUDA
+ * kernels): random inputs from a per-run seed, poisoned outputs and relative
+ * errors. */
 #ifndef PLAIT_TESTS_KERNELS_TESTUTIL_H
 #define PLAIT_TESTS_KERNELS_TESTUTIL_H
 
@@ -34,7 +35,7 @@ static inline double test_uniform(void)
 
 static inline float *test_random(size_t n, float lo, float hi)
 {
-    float *p = malloc(n * sizeof(float));
+    float *p = (float *)malloc(n * sizeof(float));
     for (size_t i = 0; i < n; i++)
         p[i] = (float)(lo + (hi - lo) * test_uniform());
     return p;
@@ -43,7 +44,7 @@ static inline float *test_random(size_t n, float lo, float hi)
 /* NaN everywhere, so an element the kernel fails to write shows up. */
 static inline float *test_poisoned(size_t n)
 {
-    float *p = malloc(n * sizeof(float));
+    float *p = (float *)malloc(n * sizeof(float));
     for (size_t i = 0; i < n; i++)
         p[i] = NAN;
     return p;
@@ -51,7 +52,7 @@ static inline float *test_poisoned(size_t n)
 
 static inline float *test_copy(const float *src, size_t n)
 {
-    float *p = malloc(n * sizeof(float));
+    float *p = (float *)malloc(n * sizeof(float));
     for (size_t i = 0; i < n; i++)
         p[i] = src[i];
     return p;
