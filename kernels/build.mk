@@ -27,7 +27,7 @@ UNIT_TESTS += $(KERNELS_TEST_PROGS)
 # The CUDA kernels' own source (kernels/cuda/*.cuh) run on the host, no GPU
 # needed (tests/kernels/emulate_cuda.h): C++20 for std::barrier and
 # std::atomic_ref.
-KERNELS_EMULATED_TESTS := $(TESTBIN)/test_attention_emulated
+KERNELS_EMULATED_TESTS := $(TESTBIN)/test_attention_emulated $(TESTBIN)/test_ops_emulated
 $(KERNELS_EMULATED_TESTS): $(TESTBIN)/%: tests/kernels/%.cpp
 	@mkdir -p $(@D) $(OBJ)/tests/kernels
 	$(CXX) -std=c++20 -O2 -g -I. -Wall -Wextra -Werror -Wno-unknown-pragmas $(SAN_FLAGS) \
