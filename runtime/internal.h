@@ -140,8 +140,9 @@ void plait_shm_free(plait_request_t *req);
 void plait_reduce_sum(void *restrict dst, const void *restrict src, size_t count,
                       plait_dtype_t dtype);
 void plait_scale(void *buf, size_t count, plait_dtype_t dtype, int divisor);
-/* dst = the sum of srcs[0..nsrc) divided by divisor, also written to dst2
- * unless it is NULL; dst may be srcs[0], no other overlaps. */
+/* dst = the sum of srcs[0..nsrc), left to right, divided by divisor, also
+ * written to dst2 unless it is NULL; dst may be one of the srcs, no other
+ * overlaps. */
 void plait_reduce_many(void *dst, void *dst2, const void *const *srcs, int nsrc, size_t count,
                        plait_dtype_t dtype, int divisor);
 float plait_bf16_to_float(uint16_t v);

@@ -70,6 +70,7 @@ void plait_reduce_many(void *dst, void *dst2, const void *const *srcs, int nsrc,
 {
     size_t es = plait_dtype_size(dtype);
     const void *src[nsrc];
+    float acc[MANY_BLOCK];
     for (size_t o = 0; o < count; o += MANY_BLOCK) {
         size_t n = count - o < MANY_BLOCK ? count - o : MANY_BLOCK;
         char *d = (char *)dst + o * es;
@@ -78,11 +79,12 @@ void plait_reduce_many(void *dst, void *dst2, const void *const *srcs, int nsrc,
         if (dtype == PLAIT_BFLOAT16) {
             reduce_many_bf16((uint16_t *)d, src, nsrc, n, divisor);
         } else {
-            if (d != src[0])
-                memcpy(d, src[0], n * es);
+            /* Summed in acc, not in d: d may be any of the sources. */
+            memcpy(acc, src[0], n * es);
             for (int k = 1; k < nsrc; k++)
-                sum_float((float *)d, src[k], n);
-            plait_scale(d, n, dtype, divisor);
+                sum_float(acc, src[k], n);
+            plait_scale(acc, n, dtype, divisor);
+            memcpy(d, acc, n * es);
         }
         if (dst2)
             memcpy((char *)dst2 + o * es, d, n * es);

@@ -147,8 +147,9 @@ static plait_status_t unmappable(plait_context_t *ctx, struct plait_shm_coll *a,
 }
 
 /* Reduce this rank's slice of the chunk from every rank's data, in comm rank
- * order after its own: each element has one reducer, so every rank ends with
- * the same bits. */
+ * order: each element has one reducer, so every rank ends with the same bits,
+ * and the order does not depend on who reduces it, so neither do the bits on
+ * how the buffer was cut into chunks (registered or not). */
 static plait_status_t reduce(plait_context_t *ctx, struct plait_shm_coll *a)
 {
     struct plait_shm_comm *sc = a->comm->shm;
@@ -158,16 +159,14 @@ static plait_status_t reduce(plait_context_t *ctx, struct plait_shm_coll *a)
     if (!ml)
         return PLAIT_OK;
     const void *srcs[sc->size];
-    int n = 0;
-    srcs[n++] = a->src + (a->off + mo) * es;
     for (int j = 0; j < sc->size; j++) {
-        if (j == sc->me)
-            continue;
-        if (!(srcs[n++] = peer_part(ctx, a, j, &ctrl(sc, j)->src[b], mo)))
+        srcs[j] = j == sc->me ? a->src + (a->off + mo) * es
+                              : peer_part(ctx, a, j, &ctrl(sc, j)->src[b], mo);
+        if (!srcs[j])
             return unmappable(ctx, a, j);
     }
     char *slot = a->dst_ref.id ? NULL : plait_shm_slot(sc->segs[sc->me], sc->group, b) + mo * es;
-    plait_reduce_many(a->dst + (a->off + mo) * es, slot, srcs, n, ml, a->dtype, a->divisor);
+    plait_reduce_many(a->dst + (a->off + mo) * es, slot, srcs, sc->size, ml, a->dtype, a->divisor);
     return PLAIT_OK;
 }
 
