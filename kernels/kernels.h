@@ -58,6 +58,15 @@ typedef struct gpt_comm {
     int (*allreduce_max)(void *ctx, float *buf, size_t count);
 } gpt_comm;
 
+/* Memory from the caller: alloc returns `bytes` of zeroed, 64-byte-aligned
+ * memory, or NULL (the stage then takes its own); free gets back what alloc
+ * returned. */
+typedef struct gpt_alloc {
+    void *ctx;
+    void *(*alloc)(void *ctx, size_t bytes);
+    void (*free)(void *ctx, void *p);
+} gpt_alloc;
+
 typedef struct gpt_stage_opts {
     gpt_config config;
     int layer_begin, layer_end; /* this stage's layers, global indices */
@@ -69,6 +78,10 @@ typedef struct gpt_stage_opts {
     gpt_device device;
     gpt_comm comm;           /* required when tp_size > 1 */
     gpt_precision precision; /* GPT_FP32 (0) unless set; GPT_BF16 needs GPT_DEVICE_CUDA */
+    /* GPT_DEVICE_CPU: where the gradient buffer (gpt_stage_grads) comes from,
+     * when alloc is set: memory the caller's collectives read in place, such
+     * as plait_mem_alloc's. Ignored on CUDA. */
+    gpt_alloc grad_alloc;
 } gpt_stage_opts;
 
 typedef struct gpt_stage gpt_stage;

@@ -149,6 +149,17 @@ static int alloc_slot(struct gpt_stage *s, struct slot *sl)
     return ok ? 0 : -1;
 }
 
+/* The caller's memory when it offers some on the CPU, else the stage's own. */
+static float *grad_buffer(struct gpt_stage *s)
+{
+    const gpt_alloc *a = &s->o.grad_alloc;
+    float *p = NULL;
+    if (a->alloc && s->o.device == GPT_DEVICE_CPU)
+        p = a->alloc(a->ctx, s->n_params * sizeof(float));
+    s->grads_from_caller = p != NULL;
+    return p ? p : alloc_floats(s, s->n_params);
+}
+
 gpt_stage *gpt_stage_create(const gpt_stage_opts *opts, uint64_t seed, char *err, size_t errlen)
 {
     const char *why = check_opts(opts);
@@ -178,7 +189,7 @@ gpt_stage *gpt_stage_create(const gpt_stage_opts *opts, uint64_t seed, char *err
     if (stage_build_tensors(s) < 0)
         goto fail;
     s->params = alloc_floats(s, s->n_params);
-    s->grads = alloc_floats(s, s->n_params);
+    s->grads = grad_buffer(s);
     s->adam_m = alloc_floats(s, s->n_params);
     s->adam_v = alloc_floats(s, s->n_params);
     s->tmp = alloc_floats(s, (size_t)s->N * s->C);
@@ -218,6 +229,8 @@ void gpt_stage_destroy(gpt_stage *s)
         return;
     for (int i = 0; i < s->n_allocs; i++)
         s->ops->free(s->allocs[i]);
+    if (s->grads_from_caller)
+        s->o.grad_alloc.free(s->o.grad_alloc.ctx, s->grads);
     if (s->slots)
         for (int i = 0; i < s->o.slots; i++) {
             free(s->slots[i].res);

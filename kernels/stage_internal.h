@@ -2,6 +2,8 @@
 #ifndef PLAIT_KERNELS_STAGE_INTERNAL_H
 #define PLAIT_KERNELS_STAGE_INTERNAL_H
 
+#include <stdbool.h>
+
 #include "kernels/backend.h"
 #include "kernels/kernels.h"
 
@@ -55,6 +57,7 @@ struct gpt_stage {
     int n_tensors, cap_tensors;
     int i_wte, i_wpe, i_layers, i_lnf; /* first tensor index of each group, -1 if absent */
     float *params, *grads, *adam_m, *adam_v;
+    bool grads_from_caller; /* from o.grad_alloc: given back through it */
     size_t n_params;
     struct slot *slots;
     float *tmp, *datty, *dgelu, *att_scratch; /* scratch shared by all slots */

@@ -48,6 +48,24 @@ static int tp_allreduce_max(void *ctx, float *buf, size_t count)
     return 0;
 }
 
+/* Registered memory for the gradients, so that the data-parallel all-reduce
+ * within a node (the whole group's, or each node's part of one across nodes)
+ * reads peers' gradients in place instead of staging them. NULL when it
+ * cannot be had: the stage then allocates its own, and the all-reduce stages
+ * it (same sums in the same order, same bits). */
+static void *grad_alloc(void *ctx, size_t bytes)
+{
+    struct trainer *t = ctx;
+    void *p;
+    return plait_mem_alloc(t->ctx, bytes, &p) == PLAIT_OK ? p : NULL;
+}
+
+static void grad_free(void *ctx, void *p)
+{
+    struct trainer *t = ctx;
+    plait_mem_free(t->ctx, p);
+}
+
 int model_create(struct trainer *t)
 {
     const struct train_model_config *m = &t->cfg.model;
@@ -87,6 +105,7 @@ int model_create(struct trainer *t)
             .precision = t->cfg.precision == TRAIN_BF16 ? GPT_BF16 : GPT_FP32,
             .comm =
                 t->cuda ? train_cuda_tp_comm(t) : (gpt_comm){t, tp_allreduce_sum, tp_allreduce_max},
+            .grad_alloc = {t, t->place->dp_size > 1 ? grad_alloc : NULL, grad_free},
         };
         t->chunk[k] = gpt_stage_create(&o, (uint64_t)t->cfg.seed, t->err, sizeof t->err);
         if (!t->chunk[k])
