@@ -2,6 +2,7 @@
  * when present, else Slurm's own variables with block placement and a layout
  * from the caller, else a job of one. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +158,50 @@ static plait_status_t from_slurm(plait_placement_t *p, const char *layout, char 
     return PLAIT_OK;
 }
 
+/* Tests only: $PLAIT_TEST_NODES="3,1" puts the first 3 ranks on one node and
+ * the next on another, named "<host>-node0", "<host>-node1", so that one
+ * machine can exercise what depends on nodes (the hierarchical allreduce). */
+static plait_status_t test_nodes(plait_placement_t *p, const char *spec, char *err, size_t errlen)
+{
+    int first = 0, node = 0, mine = -1;
+    bool bad = false;
+    const char *s = spec;
+    char *end;
+    do {
+        errno = 0;
+        long n = strtol(s, &end, 10);
+        bad = errno || end == s || n < 1 || n > p->world_size - first || (*end && *end != ',');
+        if (bad)
+            break;
+        if (mine < 0 && p->rank < first + n)
+            mine = node;
+        first += (int)n;
+        node++;
+        s = end + 1;
+    } while (*end == ',');
+    if (bad || first != p->world_size) {
+        snprintf(err, errlen,
+                 "PLAIT_TEST_NODES='%s': expected ranks per node, e.g. 3,1, adding up to the "
+                 "world size %d",
+                 spec, p->world_size);
+        return PLAIT_ERR_INVALID;
+    }
+    char host[sizeof p->host];
+    snprintf(host, sizeof host, "%s", p->host);
+    snprintf(p->host, sizeof p->host, "%.40s-node%d", host, mine);
+    return PLAIT_OK;
+}
+
+static plait_status_t from_env(plait_placement_t *p, const char *layout, char *err, size_t errlen)
+{
+    if (getenv("PLAIT_RANK"))
+        return from_contract(p, err, errlen);
+    if (getenv("SLURM_PROCID") && getenv("SLURM_STEP_ID"))
+        return from_slurm(p, layout, err, errlen);
+    p->world_size = p->local_size = p->dp_size = p->tp_size = p->pp_size = 1;
+    return plait_layout_parse(layout, 1, &p->dp_size, &p->tp_size, &p->pp_size, err, errlen);
+}
+
 plait_status_t plait_placement_from_env(plait_placement_t *p, const char *layout, char *err,
                                         size_t errlen)
 {
@@ -164,10 +209,7 @@ plait_status_t plait_placement_from_env(plait_placement_t *p, const char *layout
     set_host(p);
     if (!layout || !*layout)
         layout = getenv("PLAIT_LAYOUT");
-    if (getenv("PLAIT_RANK"))
-        return from_contract(p, err, errlen);
-    if (getenv("SLURM_PROCID") && getenv("SLURM_STEP_ID"))
-        return from_slurm(p, layout, err, errlen);
-    p->world_size = p->local_size = p->dp_size = p->tp_size = p->pp_size = 1;
-    return plait_layout_parse(layout, 1, &p->dp_size, &p->tp_size, &p->pp_size, err, errlen);
+    plait_status_t st = from_env(p, layout, err, errlen);
+    const char *nodes = getenv("PLAIT_TEST_NODES");
+    return st == PLAIT_OK && nodes ? test_nodes(p, nodes, err, errlen) : st;
 }

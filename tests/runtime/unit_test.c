@@ -49,7 +49,8 @@ static void clear_env(void)
                                        "SLURM_TASKS_PER_NODE",
                                        "PLAIT_LAYOUT",
                                        "PLAIT_TIMEOUT",
-                                       "PLAIT_RUN_SOCKET"};
+                                       "PLAIT_RUN_SOCKET",
+                                       "PLAIT_TEST_NODES"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         unsetenv(vars[i]);
 }
@@ -98,6 +99,27 @@ static void test_placement(void)
     setenv("PLAIT_DP_SIZE", "two", 1);
     CHECK_INT_EQ(plait_placement_from_env(&p, NULL, err, sizeof err), PLAIT_ERR_INVALID);
     CHECK_STR_CONTAINS(err, "PLAIT_DP_SIZE='two': expected an integer from 1");
+    clear_env();
+
+    /* Fake nodes for tests: rank 13 of 16 lies on the third of 8,4,4. */
+    setenv("SLURM_PROCID", "13", 1);
+    setenv("SLURM_STEP_ID", "0", 1);
+    setenv("SLURM_STEP_NUM_TASKS", "16", 1);
+    setenv("SLURM_LOCALID", "5", 1);
+    setenv("SLURM_NODEID", "1", 1);
+    setenv("SLURM_STEP_TASKS_PER_NODE", "8(x2)", 1);
+    setenv("SLURMD_NODENAME", "n1", 1);
+    setenv("PLAIT_TEST_NODES", "8,4,4", 1);
+    CHECK_INT_EQ(plait_placement_from_env(&p, NULL, err, sizeof err), PLAIT_OK);
+    CHECK_STR_CONTAINS(p.host, "n1-node2");
+    static const char *const bad[] = {"8,4", "8,4,4,", "8,x,4", "16,0", "17", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv("PLAIT_TEST_NODES", bad[i], 1);
+        CHECK_INT_EQ(plait_placement_from_env(&p, NULL, err, sizeof err), PLAIT_ERR_INVALID);
+        CHECK_STR_CONTAINS(err,
+                           "expected ranks per node, e.g. 3,1, adding up to the world size 16");
+    }
+    unsetenv("SLURMD_NODENAME");
     clear_env();
 }
 
