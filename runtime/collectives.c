@@ -90,6 +90,7 @@ struct plait_collective {
     void *scratch;
     size_t scratch_bytes;
     size_t posted; /* sends and receives added since the last waiting step */
+    int divisor;   /* OP_SCALE's */
     bool oom;
 };
 
@@ -312,6 +313,7 @@ static plait_status_t start(plait_comm_t *comm, plait_dtype_t dtype, size_t scra
                                    .dtype = dtype,
                                    .esize = esize,
                                    .seq = comm->coll_seq++,
+                                   .divisor = comm->size,
                                    .scratch = scratch,
                                    .scratch_bytes = scratch_bytes};
     *req = (plait_request_t){.ctx = ctx, .kind = REQ_COLL, .coll = c};
@@ -319,18 +321,24 @@ static plait_status_t start(plait_comm_t *comm, plait_dtype_t dtype, size_t scra
     return PLAIT_OK;
 }
 
-/* Compiled (or set up on the node-local path): make room for the pending
- * requests and start running. */
-static plait_status_t launch(plait_request_t *req, plait_request_t **out)
+/* Compiled: make room for the pending requests. Frees req on failure. */
+static plait_status_t compiled(plait_request_t *req)
 {
     struct plait_collective *c = req->coll;
-    plait_context_t *ctx = req->ctx;
-    if (c && (c->pending = calloc(c->nops + 1, sizeof *c->pending)) == NULL)
+    if ((c->pending = calloc(c->nops + 1, sizeof *c->pending)) == NULL)
         c->oom = true;
-    if (c && c->oom) {
+    if (c->oom) {
+        plait_context_t *ctx = req->ctx;
         plait_coll_free(req);
         return plait_fail(ctx, PLAIT_ERR_NO_MEMORY, "collective: out of memory for its schedule");
     }
+    return PLAIT_OK;
+}
+
+/* Compiled (or set up on the node-local path): start running. */
+static plait_status_t launch(plait_request_t *req, plait_request_t **out)
+{
+    plait_context_t *ctx = req->ctx;
     req->next_active = ctx->active;
     ctx->active = req;
     double unused;
@@ -343,16 +351,18 @@ static plait_status_t launch(plait_request_t *req, plait_request_t **out)
     return PLAIT_OK;
 }
 
-/* Run a compiled blocking collective to completion. */
+/* Compile a blocking collective's schedule and run it to completion. */
 static plait_status_t run(plait_request_t *req)
 {
-    plait_status_t st = launch(req, &req);
+    plait_status_t st = compiled(req);
+    if (st == PLAIT_OK)
+        st = launch(req, &req);
     return st == PLAIT_OK ? plait_wait(req) : st;
 }
 
-plait_status_t plait_iallreduce(plait_comm_t *comm, const void *sendbuf, void *recvbuf,
-                                size_t count, plait_dtype_t dtype, plait_op_t op,
-                                plait_request_t **out)
+plait_status_t plait_ucx_allreduce(plait_comm_t *comm, const void *sendbuf, void *recvbuf,
+                                   size_t count, plait_dtype_t dtype, int divisor,
+                                   plait_request_t **out)
 {
     int n = comm->size;
     size_t esize = plait_dtype_size(dtype);
@@ -360,28 +370,12 @@ plait_status_t plait_iallreduce(plait_comm_t *comm, const void *sendbuf, void *r
     bool pof2 = (n & (n - 1)) == 0;
     /* Large: one segment at a time (exchange_reduce). */
     size_t scratch = !large ? count : PLAIT_SEGMENT / esize;
-    if (op != PLAIT_SUM && op != PLAIT_AVG)
-        return plait_fail(comm->ctx, PLAIT_ERR_INVALID, "op %d: expected PLAIT_SUM or PLAIT_AVG",
-                          (int)op);
     plait_request_t *req;
-    if (comm->shm && count) {
-        plait_status_t st = check_start(comm->ctx, dtype);
-        if (st != PLAIT_OK)
-            return st;
-        if (!(req = calloc(1, sizeof *req)))
-            return plait_fail(comm->ctx, PLAIT_ERR_NO_MEMORY, "out of memory for an allreduce");
-        *req = (plait_request_t){.ctx = comm->ctx, .kind = REQ_COLL};
-        st = plait_shm_allreduce(req, comm, sendbuf, recvbuf, count, dtype, op);
-        if (st != PLAIT_OK) {
-            plait_coll_free(req);
-            return st;
-        }
-        return launch(req, out);
-    }
     plait_status_t st = start(comm, dtype, n > 1 ? scratch : 0, &req);
     if (st != PLAIT_OK)
         return st;
     struct plait_collective *c = req->coll;
+    c->divisor = divisor;
     if (sendbuf != recvbuf && count)
         local_op(c, OP_COPY, recvbuf, sendbuf, count);
     if (n > 1 && count) {
@@ -395,9 +389,44 @@ plait_status_t plait_iallreduce(plait_comm_t *comm, const void *sendbuf, void *r
             build_allreduce_doubling(c, recvbuf, count);
         }
     }
-    if (op == PLAIT_AVG && count)
+    if (divisor != 1 && count)
         local_op(c, OP_SCALE, recvbuf, NULL, count);
-    return launch(req, out);
+    st = compiled(req);
+    if (st == PLAIT_OK)
+        *out = req;
+    return st;
+}
+
+/* Which path: a group within one node reduces through shared memory, one
+ * across nodes with several ranks on a node hierarchically (a rank alone on
+ * its node goes straight to the leaders' step), every other over UCX. */
+plait_status_t plait_iallreduce(plait_comm_t *comm, const void *sendbuf, void *recvbuf,
+                                size_t count, plait_dtype_t dtype, plait_op_t op,
+                                plait_request_t **out)
+{
+    if (op != PLAIT_SUM && op != PLAIT_AVG)
+        return plait_fail(comm->ctx, PLAIT_ERR_INVALID, "op %d: expected PLAIT_SUM or PLAIT_AVG",
+                          (int)op);
+    plait_status_t st = check_start(comm->ctx, dtype);
+    if (st != PLAIT_OK)
+        return st;
+    int divisor = op == PLAIT_AVG ? comm->size : 1;
+    plait_comm_t *local = comm->hier ? &comm->hier->node : comm;
+    plait_request_t *req;
+    if (local->shm && count) {
+        if (!(req = calloc(1, sizeof *req)))
+            return plait_fail(comm->ctx, PLAIT_ERR_NO_MEMORY, "out of memory for an allreduce");
+        *req = (plait_request_t){.ctx = comm->ctx, .kind = REQ_COLL};
+        st = plait_shm_allreduce(req, local, sendbuf, recvbuf, count, dtype, divisor);
+        if (st != PLAIT_OK) {
+            plait_coll_free(req);
+            return st;
+        }
+        return launch(req, out);
+    }
+    plait_comm_t *ucx = comm->hier && count ? &comm->hier->leaders : comm;
+    st = plait_ucx_allreduce(ucx, sendbuf, recvbuf, count, dtype, divisor, &req);
+    return st == PLAIT_OK ? launch(req, out) : st;
 }
 
 plait_status_t plait_allreduce(plait_comm_t *comm, const void *sendbuf, void *recvbuf, size_t count,
@@ -543,7 +572,7 @@ static void run_local(struct plait_collective *c, const coll_op_t *op)
         memmove(op->dst, op->src, op->count * c->esize);
         break;
     case OP_SCALE:
-        plait_scale(op->dst, op->count, c->dtype, c->comm->size);
+        plait_scale(op->dst, op->count, c->dtype, c->divisor);
         break;
     default:
         break;

@@ -22,11 +22,20 @@ typedef struct {
 
 struct plait_comm {
     plait_context_t *ctx;
-    plait_group_t group;
+    plait_group_t group; /* for the leaders of a plait_hier: its tag space, 4 + the group */
     int rank, size;
     int *world_ranks;           /* comm rank -> world rank */
     uint32_t coll_seq;          /* collectives started on this comm, for their tags */
     struct plait_shm_comm *shm; /* node-local path, NULL when its ranks span nodes */
+    struct plait_hier *hier;    /* hierarchical path, when its ranks span nodes (shm.c) */
+};
+
+/* A communicator whose ranks span nodes allreduces in three steps
+ * (shm_allreduce.c): through shared memory to the first of its ranks on each
+ * node, over UCX among those leaders, and back through shared memory. */
+struct plait_hier {
+    plait_comm_t node;    /* its ranks on this node, in its order; rank 0 leads */
+    plait_comm_t leaders; /* every node's leader, in its order; size 0 off the leader */
 };
 
 typedef enum { REQ_SEND, REQ_RECV, REQ_COLL } plait_request_kind_t;
@@ -110,27 +119,39 @@ plait_status_t plait_progress_all(plait_context_t *ctx, double now);
 plait_status_t plait_peer_error(plait_context_t *ctx, int world_peer, plait_status_t status,
                                 const char *what);
 
-/* Tags: [63:60] group, [59:40] source world rank, [39] collective, [35:0] payload. */
-#define PLAIT_TAG_COLL (1ull << 39)
+/* Tags: [63:60] group (4 + group: its hierarchical leaders), [59:40] source
+ * world rank, [39] collective, [35:0] payload. */
+#define PLAIT_GROUP_LEADERS(g) ((plait_group_t)(4 + (g)))
+#define PLAIT_TAG_COLL         (1ull << 39)
 static inline uint64_t plait_tag(plait_group_t group, int src_world, uint64_t payload)
 {
     return ((uint64_t)group << 60) | ((uint64_t)(src_world & 0xfffff) << 40) | payload;
 }
 
 /* collectives.c */
+/* *out: an allreduce over UCX of count elements on comm, the sum divided by
+ * divisor, compiled but neither started nor on ctx->active: its owner drives
+ * it with plait_coll_progress and frees it with plait_coll_free. */
+plait_status_t plait_ucx_allreduce(plait_comm_t *comm, const void *sendbuf, void *recvbuf,
+                                   size_t count, plait_dtype_t dtype, int divisor,
+                                   plait_request_t **out);
 plait_status_t plait_coll_progress(plait_request_t *req, double *last_progress);
 void plait_coll_free(plait_request_t *req);
 /* The world rank a stalled collective waits for, -1 if none. */
 int plait_coll_waiting_for(const plait_request_t *req);
 
 /* shm.c: the node-local path (runtime/shm.h) for every communicator whose
- * ranks share this node, unless $PLAIT_SHM=0; plait_shm_close frees it all. */
+ * ranks share this node, and the hierarchical one for those that span nodes,
+ * unless $PLAIT_SHM=0; plait_shm_close frees it all. */
 plait_status_t plait_shm_open(plait_context_t *ctx);
 void plait_shm_close(plait_context_t *ctx);
-/* shm_allreduce.c: make req an allreduce of count > 0 elements on comm->shm,
+/* Tell this node's peers waiting for this rank why it failed (ctx->error). */
+void plait_shm_publish_failure(plait_context_t *ctx);
+/* shm_allreduce.c: make req an allreduce of count > 0 elements on comm->shm
+ * (a plait_hier's node: across nodes too), the sum divided by divisor,
  * queued behind the ones started before it. */
 plait_status_t plait_shm_allreduce(plait_request_t *req, plait_comm_t *comm, const void *sendbuf,
-                                   void *recvbuf, size_t count, plait_dtype_t dtype, plait_op_t op);
+                                   void *recvbuf, size_t count, plait_dtype_t dtype, int divisor);
 plait_status_t plait_shm_progress(plait_request_t *req, double *last_progress);
 int plait_shm_waiting_for(const plait_request_t *req);
 void plait_shm_free(plait_request_t *req);

@@ -36,8 +36,10 @@ plait_status_t plait_fail(plait_context_t *ctx, plait_status_t status, const cha
     plait_vfail(ctx->error, sizeof ctx->error, status, fmt, ap);
     va_end(ap);
     if (status != PLAIT_ERR_INVALID && status != PLAIT_ERR_NO_MEMORY &&
-        status != PLAIT_ERR_UNSUPPORTED)
+        status != PLAIT_ERR_UNSUPPORTED) {
         ctx->failed = status;
+        plait_shm_publish_failure(ctx);
+    }
     return status;
 }
 

@@ -95,10 +95,88 @@ static plait_status_t shm_state(plait_context_t *ctx)
     return PLAIT_OK;
 }
 
+static bool same_host(const plait_context_t *ctx, int world_a, int world_b)
+{
+    return strcmp(ctx->peers[world_a].host, ctx->peers[world_b].host) == 0;
+}
+
+/* sub: the communicator of group g over list[0..k) (world ranks, this one
+ * among them). */
+static plait_status_t sub_comm(plait_context_t *ctx, plait_comm_t *sub, plait_group_t g,
+                               const int *list, int k)
+{
+    *sub = (plait_comm_t){.ctx = ctx, .group = g, .size = k};
+    if (!(sub->world_ranks = malloc((size_t)k * sizeof *sub->world_ranks)))
+        return plait_fail(ctx, PLAIT_ERR_NO_MEMORY, "out of memory for a communicator");
+    memcpy(sub->world_ranks, list, (size_t)k * sizeof *list);
+    for (int i = 0; i < k; i++)
+        if (list[i] == ctx->placement.rank)
+            sub->rank = i;
+    return PLAIT_OK;
+}
+
+/* The hierarchical path for c, whose ranks span nodes, when some node holds
+ * several of them and each of those mapped its node's segments (ok: per
+ * world rank): an answer every rank reaches alike from the exchange. The
+ * node's leader is its first rank in c's order, and the leaders keep that
+ * order. */
+static plait_status_t hier_open(plait_context_t *ctx, plait_comm_t *c, const int32_t *ok)
+{
+    int n = c->size, me = ctx->placement.rank, nnode = 0, nlead = 0;
+    int *node = malloc((size_t)n * sizeof *node), *leaders = malloc((size_t)n * sizeof *leaders);
+    if (!node || !leaders) {
+        free(node);
+        free(leaders);
+        return plait_fail(ctx, PLAIT_ERR_NO_MEMORY, "out of memory for a communicator");
+    }
+    bool shared = false, mapped = true;
+    for (int i = 0; i < n; i++) {
+        int r = c->world_ranks[i], twins = 0;
+        bool first = true;
+        for (int j = 0; j < n; j++)
+            if (j != i && same_host(ctx, r, c->world_ranks[j])) {
+                twins++;
+                first &= j > i;
+            }
+        shared |= twins > 0;
+        mapped &= !twins || ok[r];
+        if (first)
+            leaders[nlead++] = r;
+        if (same_host(ctx, r, me))
+            node[nnode++] = r;
+    }
+    plait_status_t st = PLAIT_OK;
+    if (shared && mapped) {
+        if (!(c->hier = calloc(1, sizeof *c->hier)))
+            st = plait_fail(ctx, PLAIT_ERR_NO_MEMORY, "out of memory for a communicator");
+        if (st == PLAIT_OK)
+            st = sub_comm(ctx, &c->hier->node, c->group, node, nnode);
+        if (st == PLAIT_OK && node[0] == me)
+            st = sub_comm(ctx, &c->hier->leaders, PLAIT_GROUP_LEADERS(c->group), leaders, nlead);
+        if (st == PLAIT_OK && nnode > 1)
+            st = plait_shm_comm_open(&c->hier->node, ctx->shm->peers, &c->hier->leaders);
+    }
+    free(node);
+    free(leaders);
+    return st;
+}
+
+static void hier_close(plait_comm_t *c)
+{
+    if (!c->hier)
+        return;
+    plait_shm_comm_close(&c->hier->node);
+    free(c->hier->node.world_ranks);
+    free(c->hier->leaders.world_ranks);
+    free(c->hier);
+    c->hier = NULL;
+}
+
 /* Sets up this rank's segment and maps its node's peers' ones, then gives
  * each communicator whose ranks all sit on this node and all succeeded its
- * node-local state. Failures here only turn the path off: every rank learns
- * every other's outcome from the second exchange, so they agree. */
+ * node-local state, and each that spans nodes its hierarchical one. Failures
+ * here only turn the paths off: every rank learns every other's outcome from
+ * the second exchange, so they agree. */
 plait_status_t plait_shm_open(plait_context_t *ctx)
 {
     int world = ctx->placement.world_size, me = ctx->placement.rank;
@@ -115,7 +193,7 @@ plait_status_t plait_shm_open(plait_context_t *ctx)
     struct plait_shm *shm = ctx->shm;
     int local = 0;
     for (int r = 0; r < world; r++)
-        local += strcmp(ctx->peers[r].host, ctx->peers[me].host) == 0;
+        local += same_host(ctx, r, me);
     if (local > 1 && !shm_disabled()) {
         shm->fd = new_memfd("plait-shm", PLAIT_SHM_BYTES);
         shm->mine = shm->fd >= 0 ? map_fd(shm->fd, PLAIT_SHM_BYTES) : NULL;
@@ -128,7 +206,7 @@ plait_status_t plait_shm_open(plait_context_t *ctx)
     st = plait_allgather(w, mine, info, 2, PLAIT_FLOAT32);
     int32_t mapped = shm->mine != NULL;
     for (int r = 0; st == PLAIT_OK && mapped && r < world; r++) {
-        if (r == me || strcmp(ctx->peers[r].host, ctx->peers[me].host) != 0)
+        if (r == me || !same_host(ctx, r, me))
             continue;
         size_t bytes = 0;
         shm->peers[r] = info[2 * r] ? map_peer(info[2 * r], info[2 * r + 1], &bytes) : NULL;
@@ -146,11 +224,15 @@ plait_status_t plait_shm_open(plait_context_t *ctx)
     shm->fd = -1;
     for (int g = 0; st == PLAIT_OK && g < 4; g++) {
         plait_comm_t *c = &ctx->comms[g];
-        bool all = c->size > 1;
-        for (int i = 0; i < c->size && all; i++)
-            all = ok[c->world_ranks[i]] && shm->peers[c->world_ranks[i]];
-        if (all)
-            st = plait_shm_comm_open(c, shm->peers);
+        bool on_node = true, all = c->size > 1;
+        for (int i = 0; i < c->size; i++) {
+            on_node &= same_host(ctx, c->world_ranks[i], me);
+            all &= ok[c->world_ranks[i]] && shm->peers[c->world_ranks[i]];
+        }
+        if (on_node && all)
+            st = plait_shm_comm_open(c, shm->peers, NULL);
+        else if (!on_node)
+            st = hier_open(ctx, c, ok);
     }
     free(info);
     free(ok);
@@ -162,8 +244,10 @@ void plait_shm_close(plait_context_t *ctx)
     struct plait_shm *shm = ctx->shm;
     if (!shm)
         return;
-    for (int g = 0; g < 4; g++)
+    for (int g = 0; g < 4; g++) {
         plait_shm_comm_close(&ctx->comms[g]);
+        hier_close(&ctx->comms[g]);
+    }
     for (int r = 0; r < ctx->placement.world_size; r++)
         if (shm->peers[r] && shm->peers[r] != shm->mine)
             munmap(shm->peers[r], PLAIT_SHM_BYTES);
@@ -183,6 +267,15 @@ void plait_shm_close(plait_context_t *ctx)
     free(shm->peers);
     free(shm);
     ctx->shm = NULL;
+}
+
+void plait_shm_publish_failure(plait_context_t *ctx)
+{
+    plait_shm_head_t *mine = ctx->shm ? ctx->shm->mine : NULL;
+    if (!mine || __atomic_load_n(&mine->failed, __ATOMIC_RELAXED))
+        return;
+    snprintf(mine->error, sizeof mine->error, "%s", ctx->error);
+    __atomic_store_n(&mine->failed, 1, __ATOMIC_RELEASE);
 }
 
 plait_status_t plait_mem_alloc(plait_context_t *ctx, size_t bytes, void **ptr)

@@ -24,18 +24,24 @@ typedef struct {
 /* One group's control words in a rank's segment. Each counter is the last
  * chunk sequence number (1, 2, ... over the life of the group) this rank
  * finished that step of, written only by the owner and read by its peers;
- * each sits on its own cache line. desc[s % 2] says where chunk s's data and
- * result are. */
+ * each sits on its own cache line. src and dst[s % 2] say where chunk s's
+ * data and result are. In the hierarchical allreduce the leader's arrived
+ * also says that a chunk of the final result is readable, the others'
+ * gathered that they copied it, and the leader bumps beat while it waits for
+ * the other nodes, so that its node's ranks know it is still at work. */
 typedef struct {
     _Alignas(64) uint64_t arrived;  /* chunk staged (or its region published) */
     _Alignas(64) uint64_t reduced;  /* my slice of the chunk reduced */
     _Alignas(64) uint64_t gathered; /* every peer's slice copied out */
+    _Alignas(64) uint64_t beat;
     _Alignas(64) plait_shm_ref_t src[2], dst[2];
 } plait_shm_ctrl_t;
 
 typedef struct {
     pid_t pid;
     plait_shm_ctrl_t ctrl[4]; /* per plait_group_t */
+    uint32_t failed;          /* set once error holds why this rank failed */
+    char error[512];
 } plait_shm_head_t;
 
 #define PLAIT_SHM_HEAD 4096u
@@ -57,8 +63,10 @@ char *plait_shm_peer_region(plait_context_t *ctx, int world_rank, const plait_sh
                             size_t bytes);
 
 /* shm_allreduce.c: a communicator's node-local state, from the segments of
- * its ranks (segs: per world rank). */
-plait_status_t plait_shm_comm_open(plait_comm_t *comm, plait_shm_head_t **segs);
+ * its ranks (segs: per world rank); for a plait_hier's node, leaders is the
+ * plait_hier's leaders, else NULL. */
+plait_status_t plait_shm_comm_open(plait_comm_t *comm, plait_shm_head_t **segs,
+                                   plait_comm_t *leaders);
 void plait_shm_comm_close(plait_comm_t *comm);
 
 #endif

@@ -18,7 +18,17 @@
  * A rank whose own memory peers read (registered) waits until all have read
  * it before returning. Every wait is bounded like any other: plait_wait's
  * timeout, plait-run's death notices, and a check that the process waited
- * for still exists. */
+ * for still exists (and has not failed: then its error is taken over).
+ *
+ * Hierarchical (a communicator across nodes; this one is its ranks on this
+ * node): the same reduce-scatter, then only the node's leader (rank 0)
+ * gathers the node's sum, all-reduces the whole of it with the other nodes'
+ * leaders over UCX (the UCX algorithms of collectives.c; a rank alone on its
+ * node takes part with its own data directly), and the node's ranks copy the
+ * result out of the leader's memory a chunk at a time. Every rank ends with
+ * the leader's bits. The leaders' step is one allreduce of the whole buffer on
+ * every leader whatever its node's chunks, so that all of them, a lone rank
+ * included, run the same schedule. */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -29,12 +39,24 @@
 struct plait_shm_comm {
     int size, me;
     plait_group_t group;
+    plait_comm_t *leaders;   /* hierarchical: the node leaders' communicator, else NULL */
     plait_shm_head_t **segs; /* per comm rank */
     uint64_t seq;            /* chunks started on this communicator */
     plait_request_t *queue;  /* allreduces started and not done, oldest first */
 };
 
-typedef enum { ST_STAGE, ST_ARRIVED, ST_GATHER, ST_RELEASE, ST_DONE } shm_state_t;
+/* The hierarchical allreduce runs STAGE, ARRIVED (and on the leader GATHER)
+ * per chunk, then NET on the leader, then BCAST, COPY per chunk. */
+typedef enum {
+    ST_STAGE,
+    ST_ARRIVED,
+    ST_GATHER,
+    ST_RELEASE,
+    ST_NET,
+    ST_BCAST,
+    ST_COPY,
+    ST_DONE
+} shm_state_t;
 
 struct plait_shm_coll {
     plait_comm_t *comm;
@@ -49,10 +71,13 @@ struct plait_shm_coll {
     shm_state_t state;
     int lagging; /* the comm rank last waited for */
     double next_liveness;
+    plait_request_t *net;  /* the leader's allreduce across nodes, while it runs */
+    uint64_t beat;         /* the leader's beat last seen */
     plait_request_t *next; /* in the communicator's queue */
 };
 
-plait_status_t plait_shm_comm_open(plait_comm_t *comm, plait_shm_head_t **segs)
+plait_status_t plait_shm_comm_open(plait_comm_t *comm, plait_shm_head_t **segs,
+                                   plait_comm_t *leaders)
 {
     struct plait_shm_comm *sc = calloc(1, sizeof *sc);
     if (sc)
@@ -64,6 +89,7 @@ plait_status_t plait_shm_comm_open(plait_comm_t *comm, plait_shm_head_t **segs)
     sc->size = comm->size;
     sc->me = comm->rank;
     sc->group = comm->group;
+    sc->leaders = leaders;
     for (int i = 0; i < comm->size; i++)
         sc->segs[i] = segs[comm->world_ranks[i]];
     comm->shm = sc;
@@ -91,7 +117,7 @@ static void block(size_t count, int n, int i, size_t *off, size_t *len)
 }
 
 plait_status_t plait_shm_allreduce(plait_request_t *req, plait_comm_t *comm, const void *sendbuf,
-                                   void *recvbuf, size_t count, plait_dtype_t dtype, plait_op_t op)
+                                   void *recvbuf, size_t count, plait_dtype_t dtype, int divisor)
 {
     struct plait_shm_comm *sc = comm->shm;
     struct plait_shm_coll *a = req->shm = calloc(1, sizeof *a);
@@ -104,7 +130,7 @@ plait_status_t plait_shm_allreduce(plait_request_t *req, plait_comm_t *comm, con
     a->count = count;
     a->esize = plait_dtype_size(a->dtype);
     a->chunk = PLAIT_SHM_CHUNK / a->esize;
-    a->divisor = op == PLAIT_AVG ? sc->size : 1;
+    a->divisor = divisor;
     a->lagging = -1;
     size_t bytes = count * a->esize;
     if (!plait_shm_find(req->ctx, sendbuf, bytes, &a->src_ref))
@@ -165,8 +191,14 @@ static plait_status_t reduce(plait_context_t *ctx, struct plait_shm_coll *a)
         if (!srcs[j])
             return unmappable(ctx, a, j);
     }
-    char *slot = a->dst_ref.id ? NULL : plait_shm_slot(sc->segs[sc->me], sc->group, b) + mo * es;
-    plait_reduce_many(a->dst + (a->off + mo) * es, slot, srcs, sc->size, ml, a->dtype, a->divisor);
+    /* Hierarchical: the leader gathers the slices and divides at the end;
+     * its own slice is read by no one. */
+    bool hier = sc->leaders != NULL;
+    char *slot = a->dst_ref.id || (hier && sc->me == 0)
+                     ? NULL
+                     : plait_shm_slot(sc->segs[sc->me], sc->group, b) + mo * es;
+    plait_reduce_many(a->dst + (a->off + mo) * es, slot, srcs, sc->size, ml, a->dtype,
+                      hier ? 1 : a->divisor);
     return PLAIT_OK;
 }
 
@@ -187,19 +219,28 @@ static plait_status_t gather(plait_context_t *ctx, struct plait_shm_coll *a)
     return PLAIT_OK;
 }
 
-/* Whether every peer's counter (at byte offset `which` of its control
- * words) has reached s; if not, a->lagging is the first that has not. */
+/* Whether rank j's counter (at byte offset `which` of its control words)
+ * has reached s; if not, a->lagging is j. */
+static bool reached(struct plait_shm_coll *a, int j, size_t which, uint64_t s)
+{
+    struct plait_shm_comm *sc = a->comm->shm;
+    const uint64_t *c = (const uint64_t *)((const char *)ctrl(sc, j) + which);
+    if (__atomic_load_n(c, __ATOMIC_ACQUIRE) < s) {
+        a->lagging = j;
+        return false;
+    }
+    a->lagging = -1;
+    return true;
+}
+
+/* Whether every peer's counter has reached s; if not, a->lagging is the
+ * first that has not. */
 static bool all_reached(struct plait_shm_coll *a, size_t which, uint64_t s)
 {
     struct plait_shm_comm *sc = a->comm->shm;
-    for (int j = 0; j < sc->size; j++) {
-        const uint64_t *c = (const uint64_t *)((const char *)ctrl(sc, j) + which);
-        if (j != sc->me && __atomic_load_n(c, __ATOMIC_ACQUIRE) < s) {
-            a->lagging = j;
+    for (int j = 0; j < sc->size; j++)
+        if (j != sc->me && !reached(a, j, which, s))
             return false;
-        }
-    }
-    a->lagging = -1;
     return true;
 }
 
@@ -209,7 +250,9 @@ static void publish(struct plait_shm_coll *a, size_t which)
     __atomic_store_n((uint64_t *)((char *)ctrl(sc, sc->me) + which), a->s, __ATOMIC_RELEASE);
 }
 
-/* Ten times a second while waiting: is the process waited for still there? */
+/* Ten times a second while waiting: is the process waited for still there,
+ * and has it not failed? A rank that failed says why in its segment, and
+ * that (say, the rank on another node its leader waited for) is the cause. */
 static plait_status_t check_alive(plait_context_t *ctx, struct plait_shm_coll *a)
 {
     double now = plait_now();
@@ -217,7 +260,10 @@ static plait_status_t check_alive(plait_context_t *ctx, struct plait_shm_coll *a
         return PLAIT_OK;
     a->next_liveness = now + 0.1;
     struct plait_shm_comm *sc = a->comm->shm;
-    pid_t pid = sc->segs[a->lagging]->pid;
+    plait_shm_head_t *peer = sc->segs[a->lagging];
+    if (__atomic_load_n(&peer->failed, __ATOMIC_ACQUIRE))
+        return plait_fail(ctx, PLAIT_ERR_PEER, "%.*s", (int)sizeof peer->error - 1, peer->error);
+    pid_t pid = peer->pid;
     if (kill(pid, 0) != 0 && errno == ESRCH) {
         char what[64];
         snprintf(what, sizeof what, "its process %d is gone", (int)pid);
@@ -236,10 +282,66 @@ static bool all_registered(struct plait_shm_coll *a)
     return true;
 }
 
-static plait_status_t step(plait_context_t *ctx, struct plait_shm_coll *a)
+/* The hierarchical leader's step across nodes: the node's sum, now in its
+ * buffer, all-reduced with the other leaders in place. */
+static plait_status_t start_net(struct plait_shm_coll *a)
+{
+    struct plait_shm_comm *sc = a->comm->shm;
+    return plait_ucx_allreduce(sc->leaders, a->dst, a->dst, a->count, a->dtype, a->divisor,
+                               &a->net);
+}
+
+/* Hierarchical, after the leaders' step: the leader makes the next chunk of
+ * the result readable (in place if registered, else through its slot). */
+static void bcast(struct plait_shm_coll *a)
+{
+    struct plait_shm_comm *sc = a->comm->shm;
+    a->s = ++sc->seq;
+    unsigned b = (unsigned)(a->s % 2);
+    a->len = a->count - a->off < a->chunk ? a->count - a->off : a->chunk;
+    if (sc->me != 0)
+        return;
+    plait_shm_ctrl_t *mine = ctrl(sc, 0);
+    if (a->dst_ref.id)
+        a->len = a->count - a->off;
+    else
+        memcpy(plait_shm_slot(sc->segs[0], sc->group, b), a->dst + a->off * a->esize,
+               a->len * a->esize);
+    mine->dst[b] = a->dst_ref;
+    publish(a, offsetof(plait_shm_ctrl_t, arrived));
+}
+
+/* The other ranks of the node copy the leader's chunk out. */
+static plait_status_t copy_out(plait_context_t *ctx, struct plait_shm_coll *a)
+{
+    struct plait_shm_comm *sc = a->comm->shm;
+    const plait_shm_ref_t *ref = &ctrl(sc, 0)->dst[a->s % 2];
+    if (ref->id)
+        a->len = a->count - a->off;
+    const char *from = peer_part(ctx, a, 0, ref, 0);
+    if (!from)
+        return unmappable(ctx, a, 0);
+    memcpy(a->dst + a->off * a->esize, from, a->len * a->esize);
+    publish(a, offsetof(plait_shm_ctrl_t, gathered));
+    return PLAIT_OK;
+}
+
+/* Waiting for the leader while it waits for the other nodes: its beat says it
+ * is at work, which counts as progress here (its own timeout governs). */
+static void leader_beat(struct plait_shm_coll *a, double *last_progress)
+{
+    uint64_t beat = __atomic_load_n(&ctrl(a->comm->shm, 0)->beat, __ATOMIC_RELAXED);
+    if (beat != a->beat) {
+        a->beat = beat;
+        *last_progress = plait_now();
+    }
+}
+
+static plait_status_t step(plait_context_t *ctx, struct plait_shm_coll *a, double *last_progress)
 {
     struct plait_shm_comm *sc = a->comm->shm;
     plait_shm_ctrl_t *mine = ctrl(sc, sc->me);
+    bool hier = sc->leaders != NULL, leader = sc->me == 0;
     switch (a->state) {
     case ST_STAGE: {
         a->s = ++sc->seq;
@@ -262,6 +364,16 @@ static plait_status_t step(plait_context_t *ctx, struct plait_shm_coll *a)
         if (st != PLAIT_OK)
             return st;
         publish(a, offsetof(plait_shm_ctrl_t, reduced));
+        if (hier && !leader) {
+            /* Only the leader gathers. This rank stages into the slot again
+             * two chunks on, after the leader's arrival for the next chunk,
+             * which the leader publishes only once it has gathered this one. */
+            a->off += a->len;
+            a->state = a->off < a->count ? ST_STAGE : ST_BCAST;
+            if (a->state == ST_BCAST)
+                a->off = 0; /* the result, from its start */
+            return PLAIT_OK;
+        }
         a->state = ST_GATHER;
         return PLAIT_OK;
     }
@@ -271,8 +383,16 @@ static plait_status_t step(plait_context_t *ctx, struct plait_shm_coll *a)
         plait_status_t st = gather(ctx, a);
         if (st != PLAIT_OK)
             return st;
-        publish(a, offsetof(plait_shm_ctrl_t, gathered));
         a->off += a->len;
+        if (hier) {
+            if (a->off < a->count) {
+                a->state = ST_STAGE;
+                return PLAIT_OK;
+            }
+            a->state = ST_NET;
+            return start_net(a);
+        }
+        publish(a, offsetof(plait_shm_ctrl_t, gathered));
         a->state = a->off < a->count                ? ST_STAGE
                    : a->src_ref.id || a->dst_ref.id ? ST_RELEASE
                                                     : ST_DONE;
@@ -283,6 +403,35 @@ static plait_status_t step(plait_context_t *ctx, struct plait_shm_coll *a)
             return check_alive(ctx, a);
         a->state = ST_DONE;
         return PLAIT_OK;
+    case ST_NET: {
+        __atomic_store_n(&mine->beat, mine->beat + 1, __ATOMIC_RELAXED);
+        plait_status_t st = plait_coll_progress(a->net, last_progress);
+        if (st != PLAIT_OK || !a->net->done)
+            return st;
+        plait_coll_free(a->net);
+        a->net = NULL;
+        a->off = 0;
+        a->state = ST_BCAST;
+        return PLAIT_OK;
+    }
+    case ST_BCAST:
+        bcast(a);
+        a->state = ST_COPY;
+        return PLAIT_OK;
+    case ST_COPY: {
+        if (leader && !all_reached(a, offsetof(plait_shm_ctrl_t, gathered), a->s))
+            return check_alive(ctx, a);
+        if (!leader && !reached(a, 0, offsetof(plait_shm_ctrl_t, arrived), a->s)) {
+            leader_beat(a, last_progress);
+            return check_alive(ctx, a);
+        }
+        plait_status_t st = leader ? PLAIT_OK : copy_out(ctx, a);
+        if (st != PLAIT_OK)
+            return st;
+        a->off += a->len;
+        a->state = a->off < a->count ? ST_BCAST : ST_DONE;
+        return PLAIT_OK;
+    }
     case ST_DONE:
         break;
     }
@@ -302,7 +451,7 @@ plait_status_t plait_shm_progress(plait_request_t *req, double *last_progress)
     }
     while (a->state != ST_DONE) {
         shm_state_t before = a->state;
-        plait_status_t st = step(req->ctx, a);
+        plait_status_t st = step(req->ctx, a, last_progress);
         if (st != PLAIT_OK)
             return req->status = st;
         if (a->state == before)
@@ -321,6 +470,8 @@ int plait_shm_waiting_for(const plait_request_t *req)
     const struct plait_shm_comm *sc = a->comm->shm;
     if (sc->queue && sc->queue != req)
         return plait_coll_waiting_for(sc->queue);
+    if (a->net)
+        return plait_coll_waiting_for(a->net);
     return a->lagging >= 0 ? a->comm->world_ranks[a->lagging] : -1;
 }
 
@@ -333,5 +484,7 @@ void plait_shm_free(plait_request_t *req)
             *p = a->next;
             break;
         }
+    if (a->net)
+        plait_coll_free(a->net);
     free(a);
 }

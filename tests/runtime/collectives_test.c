@@ -1,7 +1,8 @@
 /* Every host collective and point-to-point against a serial reference, for
  * many lengths, both dtypes and every group kind, with 2, 3, 4 and 8 ranks
- * under plait-run (or as many as srun starts, see srun_test.sh). Inputs are
- * small integers, so every sum is exact and results must match bit for bit. */
+ * under plait-run (or as many as srun starts, see srun_test.sh), and on fake
+ * nodes (PLAIT_TEST_NODES) for the hierarchical allreduce. Inputs are small
+ * integers, so every sum is exact and results must match bit for bit. */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -251,6 +252,24 @@ static void test_overlap(plait_context_t *ctx)
     }
 }
 
+/* A group takes the hierarchical allreduce exactly when its ranks span
+ * nodes, two of them share one and the node-local path is on. */
+static void check_path(plait_context_t *ctx, plait_comm_t *comm, plait_group_t g)
+{
+    int n = plait_comm_size(comm), spans = 0, shared = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            int same = strcmp(ctx->peers[plait_comm_world_rank(comm, i)].host,
+                              ctx->peers[plait_comm_world_rank(comm, j)].host) == 0;
+            spans |= !same;
+            shared |= same && i != j;
+        }
+    const char *shm = getenv("PLAIT_SHM");
+    int on = !shm || strcmp(shm, "0") != 0;
+    CHECK_MSG((comm->hier != NULL) == (spans && shared && on), "%s: hierarchical %d, expected %d",
+              gname(g), comm->hier != NULL, spans && shared && on);
+}
+
 static int run_rank(void)
 {
     plait_context_t *ctx;
@@ -281,6 +300,7 @@ static int run_rank(void)
 
     for (plait_group_t g = PLAIT_GROUP_WORLD; g <= PLAIT_GROUP_PP; g++) {
         plait_comm_t *comm = plait_comm(ctx, g);
+        check_path(ctx, comm, g);
         for (size_t l = 0; l < NLEN; l++) {
             size_t len = lengths[l];
             for (plait_dtype_t dt = PLAIT_FLOAT32; dt <= PLAIT_BFLOAT16; dt++) {
@@ -346,20 +366,29 @@ int main(void)
 {
     if (launch_is_rank())
         return run_rank();
+    /* The first four jobs' ranks share this node, so every group takes the
+     * node-local allreduce; two jobs again with it switched off cover the UCX
+     * algorithms (recursive doubling, halving for 4 ranks, the ring for 3).
+     * The last three split the ranks over fake nodes, evenly and not, a rank
+     * alone on the first node or the last: world, DP and PP take the
+     * hierarchical allreduce where a node holds two of their ranks. */
     static const struct {
         int n;
-        const char *layout;
-    } jobs[] = {{2, "dp=2"}, {3, "pp=3"}, {4, "dp=2,tp=2"}, {8, "dp=2,tp=2,pp=2"}};
+        const char *layout, *env;
+    } jobs[] = {{2, "dp=2", NULL},
+                {3, "pp=3", NULL},
+                {4, "dp=2,tp=2", NULL},
+                {8, "dp=2,tp=2,pp=2", NULL},
+                {3, "pp=3", "PLAIT_SHM=0"},
+                {4, "dp=2,tp=2", "PLAIT_SHM=0"},
+                {4, "dp=2,tp=2", "PLAIT_TEST_NODES=2,2"},
+                {4, "dp=4", "PLAIT_TEST_NODES=3,1"},
+                {3, "pp=3", "PLAIT_TEST_NODES=1,2"}};
     static char out[1 << 16];
-    /* Every job's ranks share this node, so every group takes the node-local
-     * allreduce; two jobs again with it switched off cover the UCX
-     * algorithms (recursive doubling, halving for 4 ranks, the ring for 3). */
-    for (size_t j = 0; j < sizeof jobs / sizeof jobs[0] + 2; j++) {
-        size_t k = j < 4 ? j : j - 3;
-        const char *env = j < 4 ? NULL : "PLAIT_SHM=0";
-        int status = launch_ranks(jobs[k].n, jobs[k].layout, NULL, env, out, sizeof out);
-        CHECK_MSG(status == 0, "%s plait-run -n %d --layout %s: wait status %d", env ? env : "",
-                  jobs[k].n, jobs[k].layout, status);
+    for (size_t j = 0; j < sizeof jobs / sizeof jobs[0]; j++) {
+        int status = launch_ranks(jobs[j].n, jobs[j].layout, NULL, jobs[j].env, out, sizeof out);
+        CHECK_MSG(status == 0, "%s plait-run -n %d --layout %s: wait status %d",
+                  jobs[j].env ? jobs[j].env : "", jobs[j].n, jobs[j].layout, status);
     }
     return check_status("runtime_collectives_test");
 }

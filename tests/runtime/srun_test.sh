@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # libplait across the 2 nodes of the local Slurm cluster: srun --mpi=pmi2
 # starts 4 ranks (2 per node), they bootstrap through PMI2 and run the whole
-# collectives test with a dp=2,tp=2 layout. Without --mpi=pmi2 the ranks must
-# refuse with one line that says what to do.
+# collectives test with a dp=2,tp=2 layout: the world takes the hierarchical
+# allreduce (2 nodes x 2 ranks), DP the UCX algorithms (one rank per node),
+# TP the node-local path, and the test checks each took its own. Without
+# --mpi=pmi2 the ranks must refuse with one line that says what to do.
 set -euo pipefail
 cluster=$PLAIT_TOP/tests/slurm/cluster
 test=$PLAIT_BUILD/tests/runtime_collectives_test
@@ -46,13 +48,18 @@ else
     echo "plugin not built here ($PLAIT_BUILD/lib/plait.so): SLURM_* fallback only"
 fi
 
-# A rank killed under srun (no plait-run to report it): the rank waiting for
-# it gives up after PLAIT_TIMEOUT naming it and its node, and the step fails.
+# A rank killed under srun (no plait-run to report it) in the world's
+# hierarchical allreduce: every survivor names it and its node, and the step
+# fails. Rank 3 shares n2 with it (the process check), rank 0 leads n1 and
+# waits for it over UCX (PLAIT_TIMEOUT), rank 1 waits for rank 0 and takes
+# over its line.
 if srun --mpi=pmi2 -N2 --ntasks-per-node=2 env PLAIT_TIMEOUT=5 \
     "$PLAIT_BUILD/tests/runtime_failure_test" kill >"$work/kill" 2>&1; then
     fail "srun with a killed rank should fail"
 fi
-grep -q "^rank 3: peer rank 2 (host n2)" "$work/kill" || fail "rank 3 did not name rank 2 on n2: $(cat "$work/kill")"
+for r in 0 1 3; do
+    grep -q "^rank $r: peer rank 2 (host n2)" "$work/kill" || fail "rank $r did not name rank 2 on n2: $(cat "$work/kill")"
+done
 
 if srun -N2 --ntasks-per-node=1 "$test" >"$work/nopmi" 2>&1; then
     fail "srun without --mpi=pmi2 should fail"
