@@ -1,0 +1,316 @@
+/* The CUDA backend's causal attention on tensor cores, for GPT_BF16: the
+ * same contract as kernels/cuda/attention.cuh (qkv rows [q | k | v] of H
+ * heads of HD, fp32 in device memory; out, one log-sum-exp per (batch, head,
+ * query row), and dq, dk, dv from attention_delta_kernel's delta), with the
+ * products Q K^T, P V, dO V^T, P^T dO, dS K and dS^T Q as bf16 WMMA tiles
+ * (16x16x16, fp32 accumulation) and the softmax in fp32. HD a multiple of 16,
+ * at most 64. Launches: every kernel attention_tc_grid x TC_THREADS. Needs
+ * <mma.h> (nvcuda::wmma), __nv_bfloat16 with __float2bfloat16 and
+ * __bfloat162float, __shfl_xor_sync, __syncwarp, INFINITY, size_t, min,
+ * rsqrtf, expf and logf from the includer.
+ *
+ * Only the fragment operations whose meaning is specified are used (fill,
+ * load, store, mma); the element layout inside a fragment is not, so every
+ * element-wise step (masking, softmax, rescaling, dS) goes through shared
+ * memory: a warp stores its fp32 tile, its lanes work on rows, and bf16
+ * results are loaded back as operands. */
+#ifndef PLAIT_KERNELS_CUDA_ATTENTION_TC_CUH
+#define PLAIT_KERNELS_CUDA_ATTENTION_TC_CUH
+
+namespace wmma = nvcuda::wmma;
+
+/* A block owns TC_ROWS query (or key) rows of one (batch, head), a warp 16
+ * of them, two threads a row for the element-wise steps; the other side is
+ * streamed TC_ROWS rows at a time. Static shared memory stays under 48 KiB
+ * at HD 64. */
+constexpr int TC_ROWS = 64;
+constexpr int TC_THREADS = 2 * TC_ROWS;
+constexpr int TC_HALF = TC_ROWS / 2; /* columns of a tile row per thread */
+/* Row strides, padded so that the 16-row strips of a warp start in other
+ * shared-memory banks; WMMA wants ldm a multiple of 16 bytes. */
+constexpr int TC_PLD = TC_ROWS + 8; /* bf16 TC_ROWS x TC_ROWS tiles (P, dS) */
+constexpr int TC_SLD = TC_ROWS + 4; /* the fp32 scratch tile */
+
+using tc_acc = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
+using tc_a = wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major>;
+template <class Layout>
+using tc_b = wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, Layout>;
+
+/* A block per TC_ROWS query (or key) rows of one (batch, head). */
+inline dim3 attention_tc_grid(int B, int T, int H)
+{
+    return dim3((unsigned)((T + TC_ROWS - 1) / TC_ROWS), (unsigned)H, (unsigned)B);
+}
+
+/* Rows r0..r0+TC_ROWS-1 of one head's HD columns at src (rows `stride`
+ * floats apart) into dst as bf16, zeros past T so that padded rows stay
+ * finite. Called by the whole block. */
+template <int HD>
+__device__ void tc_load_rows(__nv_bfloat16 *dst, const float *src, size_t stride, int r0, int T)
+{
+    for (int e = threadIdx.x; e < TC_ROWS * HD; e += TC_THREADS) {
+        const int j = e / HD, i = e % HD, t = r0 + j;
+        dst[j * (HD + 8) + i] = __float2bfloat16(t < T ? src[(size_t)t * stride + i] : 0.0f);
+    }
+}
+
+/* The warp's 16 x HD strip of x (row stride HD + 8) as HD / 16 operands. */
+template <int HD> __device__ void tc_load_strip(tc_a (&f)[HD / 16], const __nv_bfloat16 *x)
+{
+    for (int k = 0; k < HD / 16; k++)
+        wmma::load_matrix_sync(f[k], x + (threadIdx.x / 32) * 16 * (HD + 8) + k * 16, HD + 8);
+}
+
+/* The warp's 16 x TC_ROWS tile of a y^T into its strip of the scratch,
+ * where a is the warp's strip as operands and y holds TC_ROWS rows of HD
+ * (stride HD + 8), read column-major as y^T. */
+template <int HD>
+__device__ void tc_times_transpose(float *scratch, const tc_a (&a)[HD / 16], const __nv_bfloat16 *y)
+{
+    for (int n = 0; n < TC_ROWS / 16; n++) {
+        tc_acc s;
+        wmma::fill_fragment(s, 0.0f);
+        for (int k = 0; k < HD / 16; k++) {
+            tc_b<wmma::col_major> yt;
+            wmma::load_matrix_sync(yt, y + n * 16 * (HD + 8) + k * 16, HD + 8);
+            wmma::mma_sync(s, a[k], yt, s);
+        }
+        wmma::store_matrix_sync(scratch + (threadIdx.x / 32) * 16 * TC_SLD + n * 16, s, TC_SLD,
+                                wmma::mem_row_major);
+    }
+}
+
+/* acc += the warp's 16 x TC_ROWS strip of x (bf16, stride TC_PLD) times
+ * y (TC_ROWS x HD, stride HD + 8). */
+template <int HD>
+__device__ void tc_accumulate(tc_acc (&acc)[HD / 16], const __nv_bfloat16 *x,
+                              const __nv_bfloat16 *y)
+{
+    for (int k = 0; k < TC_ROWS / 16; k++) {
+        tc_a xs;
+        wmma::load_matrix_sync(xs, x + (threadIdx.x / 32) * 16 * TC_PLD + k * 16, TC_PLD);
+        for (int n = 0; n < HD / 16; n++) {
+            tc_b<wmma::row_major> ys;
+            wmma::load_matrix_sync(ys, y + k * 16 * (HD + 8) + n * 16, HD + 8);
+            wmma::mma_sync(acc[n], xs, ys, acc[n]);
+        }
+    }
+}
+
+/* The warp's accumulators into its strip of the scratch, for the rows'
+ * threads to read after the __syncwarp. */
+template <int HD> __device__ void tc_store_strip(float *scratch, const tc_acc (&acc)[HD / 16])
+{
+    for (int n = 0; n < HD / 16; n++)
+        wmma::store_matrix_sync(scratch + (threadIdx.x / 32) * 16 * TC_SLD + n * 16, acc[n], TC_SLD,
+                                wmma::mem_row_major);
+    __syncwarp();
+}
+
+/* Forward: per key tile S = Q K^T, the online softmax of the thread's half
+ * row in fp32 (P to shared memory as bf16), O rescaled in the scratch and
+ * O += P V, O kept in accumulators between tiles. */
+template <int HD>
+__global__ void __launch_bounds__(TC_THREADS)
+    flash_tc_forward_kernel(float *out, float *lse, const float *qkv, int T, int H)
+{
+    static_assert(HD % 16 == 0 && HD <= TC_ROWS, "head dim: a multiple of 16, at most 64");
+    __shared__ __align__(32) __nv_bfloat16 ks[TC_ROWS * (HD + 8)], vs[TC_ROWS * (HD + 8)],
+        ps[TC_ROWS * TC_PLD];
+    __shared__ __align__(32) float scratch[TC_ROWS * TC_SLD];
+    const int C = H * HD, C3 = 3 * C, h = blockIdx.y, b = blockIdx.z, q0 = blockIdx.x * TC_ROWS;
+    const int r = threadIdx.x / 2, c0 = threadIdx.x % 2 * TC_HALF, i0 = threadIdx.x % 2 * HD / 2;
+    const int t = q0 + r;
+    const float *base = qkv + (size_t)b * T * C3 + h * HD;
+    const float scale = rsqrtf((float)HD);
+    float *row = scratch + r * TC_SLD;
+    tc_a q[HD / 16];
+    tc_acc o[HD / 16];
+    tc_load_rows<HD>(ks, base, C3, q0, T); /* Q passes through the key buffer */
+    __syncthreads();
+    tc_load_strip<HD>(q, ks);
+    for (int n = 0; n < HD / 16; n++)
+        wmma::fill_fragment(o[n], 0.0f);
+    float m = -INFINITY, l = 0.0f;
+    const int keys = min(T, q0 + TC_ROWS);
+    for (int k0 = 0; k0 < keys; k0 += TC_ROWS) {
+        __syncthreads(); /* no warp reads the previous tile (or Q) any more */
+        tc_load_rows<HD>(ks, base + C, C3, k0, T);
+        tc_load_rows<HD>(vs, base + 2 * C, C3, k0, T);
+        __syncthreads();
+        tc_times_transpose<HD>(scratch, q, ks);
+        __syncwarp();
+        /* Keys k0..t count; every row has one in every tile (k0 <= q0 <= t). */
+        const int n_valid = t - k0 + 1;
+        float s[TC_HALF], mt = m;
+        for (int j = 0; j < TC_HALF; j++) {
+            s[j] = row[c0 + j] * scale;
+            if (c0 + j < n_valid)
+                mt = fmaxf(mt, s[j]);
+        }
+        mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, 1));
+        float sum = 0.0f;
+        for (int j = 0; j < TC_HALF; j++) {
+            /* l sums the rounded P that P V uses, so the weights add to one. */
+            const __nv_bfloat16 p = __float2bfloat16(c0 + j < n_valid ? expf(s[j] - mt) : 0.0f);
+            ps[r * TC_PLD + c0 + j] = p;
+            sum += __bfloat162float(p);
+        }
+        sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+        const float corr = expf(m - mt);
+        l = l * corr + sum;
+        m = mt;
+        __syncwarp(); /* the scores are read before the scratch takes O */
+        tc_store_strip<HD>(scratch, o);
+        for (int i = i0; i < i0 + HD / 2; i++)
+            row[i] *= corr;
+        __syncwarp();
+        for (int n = 0; n < HD / 16; n++)
+            wmma::load_matrix_sync(o[n], scratch + (threadIdx.x / 32) * 16 * TC_SLD + n * 16,
+                                   TC_SLD, wmma::mem_row_major);
+        tc_accumulate<HD>(o, ps, vs);
+    }
+    tc_store_strip<HD>(scratch, o);
+    if (t >= T)
+        return;
+    float *y = out + ((size_t)b * T + t) * C + h * HD;
+    for (int i = i0; i < i0 + HD / 2; i++)
+        y[i] = row[i] / l;
+    if (c0 == 0)
+        lse[((size_t)b * H + h) * T + t] = m + logf(l);
+}
+
+/* dq for a block of query rows: per key tile S = Q K^T, P from the
+ * log-sum-exp, dP = dO V^T, dS = P (dP - delta) to shared memory as bf16,
+ * dQ += dS K. */
+template <int HD>
+__global__ void __launch_bounds__(TC_THREADS)
+    flash_tc_backward_query_kernel(float *dqkv, const float *dout, const float *qkv,
+                                   const float *lse, const float *delta, int T, int H)
+{
+    static_assert(HD % 16 == 0 && HD <= TC_ROWS, "head dim: a multiple of 16, at most 64");
+    __shared__ __align__(32) __nv_bfloat16 ks[TC_ROWS * (HD + 8)], vs[TC_ROWS * (HD + 8)],
+        dss[TC_ROWS * TC_PLD];
+    __shared__ __align__(32) float scratch[TC_ROWS * TC_SLD];
+    const int C = H * HD, C3 = 3 * C, h = blockIdx.y, b = blockIdx.z, q0 = blockIdx.x * TC_ROWS;
+    const int r = threadIdx.x / 2, c0 = threadIdx.x % 2 * TC_HALF, i0 = threadIdx.x % 2 * HD / 2;
+    const int t = q0 + r;
+    const float *base = qkv + (size_t)b * T * C3 + h * HD;
+    const float scale = rsqrtf((float)HD);
+    const size_t stat = ((size_t)b * H + h) * T + t;
+    const float row_lse = t < T ? lse[stat] : 0.0f, row_delta = t < T ? delta[stat] : 0.0f;
+    float *row = scratch + r * TC_SLD;
+    tc_a q[HD / 16], g[HD / 16];
+    tc_acc dq[HD / 16];
+    tc_load_rows<HD>(ks, base, C3, q0, T);
+    tc_load_rows<HD>(vs, dout + (size_t)b * T * C + h * HD, C, q0, T);
+    __syncthreads();
+    tc_load_strip<HD>(q, ks);
+    tc_load_strip<HD>(g, vs);
+    for (int n = 0; n < HD / 16; n++)
+        wmma::fill_fragment(dq[n], 0.0f);
+    const int keys = min(T, q0 + TC_ROWS);
+    for (int k0 = 0; k0 < keys; k0 += TC_ROWS) {
+        __syncthreads();
+        tc_load_rows<HD>(ks, base + C, C3, k0, T);
+        tc_load_rows<HD>(vs, base + 2 * C, C3, k0, T);
+        __syncthreads();
+        tc_times_transpose<HD>(scratch, q, ks);
+        __syncwarp();
+        const int n_valid = t - k0 + 1;
+        float p[TC_HALF];
+        for (int j = 0; j < TC_HALF; j++)
+            p[j] = c0 + j < n_valid ? expf(row[c0 + j] * scale - row_lse) : 0.0f;
+        __syncwarp();
+        tc_times_transpose<HD>(scratch, g, vs);
+        __syncwarp();
+        for (int j = 0; j < TC_HALF; j++)
+            dss[r * TC_PLD + c0 + j] = __float2bfloat16(p[j] * (row[c0 + j] - row_delta));
+        __syncwarp();
+        tc_accumulate<HD>(dq, dss, ks);
+    }
+    tc_store_strip<HD>(scratch, dq);
+    if (t >= T)
+        return;
+    float *dst = dqkv + ((size_t)b * T + t) * C3 + h * HD;
+    for (int i = i0; i < i0 + HD / 2; i++)
+        dst[i] = row[i] * scale;
+}
+
+/* dk and dv for a block of key rows, over the query tiles at and after it:
+ * S^T = K Q^T, P^T from the log-sum-exp, dV += P^T dO, dP^T = V dO^T,
+ * dS^T = P^T (dP^T - delta) into P^T's buffer, dK += dS^T Q. K and V stay
+ * in operand fragments, dK and dV in accumulators. */
+template <int HD>
+__global__ void __launch_bounds__(TC_THREADS)
+    flash_tc_backward_key_kernel(float *dqkv, const float *dout, const float *qkv, const float *lse,
+                                 const float *delta, int T, int H)
+{
+    static_assert(HD % 16 == 0 && HD <= TC_ROWS, "head dim: a multiple of 16, at most 64");
+    __shared__ __align__(32) __nv_bfloat16 qs[TC_ROWS * (HD + 8)], gs[TC_ROWS * (HD + 8)],
+        ps[TC_ROWS * TC_PLD];
+    __shared__ __align__(32) float scratch[TC_ROWS * TC_SLD];
+    __shared__ float lse_s[TC_ROWS], delta_s[TC_ROWS];
+    const int C = H * HD, C3 = 3 * C, h = blockIdx.y, b = blockIdx.z, u0 = blockIdx.x * TC_ROWS;
+    const int r = threadIdx.x / 2, c0 = threadIdx.x % 2 * TC_HALF, i0 = threadIdx.x % 2 * HD / 2;
+    const int u = u0 + r;
+    const float *base = qkv + (size_t)b * T * C3 + h * HD,
+                *gbase = dout + (size_t)b * T * C + h * HD;
+    const float scale = rsqrtf((float)HD);
+    float *row = scratch + r * TC_SLD;
+    tc_a k[HD / 16], v[HD / 16];
+    tc_acc dk[HD / 16], dv[HD / 16];
+    tc_load_rows<HD>(qs, base + C, C3, u0, T);
+    tc_load_rows<HD>(gs, base + 2 * C, C3, u0, T);
+    __syncthreads();
+    tc_load_strip<HD>(k, qs);
+    tc_load_strip<HD>(v, gs);
+    for (int n = 0; n < HD / 16; n++) {
+        wmma::fill_fragment(dk[n], 0.0f);
+        wmma::fill_fragment(dv[n], 0.0f);
+    }
+    for (int t0 = u0; t0 < T; t0 += TC_ROWS) {
+        __syncthreads();
+        tc_load_rows<HD>(qs, base, C3, t0, T);
+        tc_load_rows<HD>(gs, gbase, C, t0, T);
+        if (threadIdx.x < TC_ROWS) {
+            const int t = t0 + threadIdx.x;
+            const size_t stat = ((size_t)b * H + h) * T + t;
+            lse_s[threadIdx.x] = t < T ? lse[stat] : 0.0f;
+            delta_s[threadIdx.x] = t < T ? delta[stat] : 0.0f;
+        }
+        __syncthreads();
+        tc_times_transpose<HD>(scratch, k, qs);
+        __syncwarp();
+        /* Queries u..T-1 count: column j is query t0 + j. */
+        const int j0 = u - t0, j1 = T - t0;
+        float p[TC_HALF];
+        for (int j = 0; j < TC_HALF; j++) {
+            const int c = c0 + j;
+            p[j] = c >= j0 && c < j1 ? expf(row[c] * scale - lse_s[c]) : 0.0f;
+            ps[r * TC_PLD + c] = __float2bfloat16(p[j]);
+        }
+        __syncwarp();
+        tc_accumulate<HD>(dv, ps, gs);
+        tc_times_transpose<HD>(scratch, v, gs);
+        __syncwarp();
+        for (int j = 0; j < TC_HALF; j++) {
+            const int c = c0 + j;
+            ps[r * TC_PLD + c] = __float2bfloat16(p[j] * (row[c] - delta_s[c]));
+        }
+        __syncwarp();
+        tc_accumulate<HD>(dk, ps, qs);
+    }
+    tc_store_strip<HD>(scratch, dk);
+    float *dst = dqkv + ((size_t)b * T + u) * C3 + C + h * HD;
+    if (u < T)
+        for (int i = i0; i < i0 + HD / 2; i++)
+            dst[i] = row[i] * scale;
+    __syncwarp(); /* the rows are read before the scratch takes dV */
+    tc_store_strip<HD>(scratch, dv);
+    if (u < T)
+        for (int i = i0; i < i0 + HD / 2; i++)
+            dst[C + i] = row[i];
+}
+
+#endif
