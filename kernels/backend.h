@@ -44,13 +44,15 @@ struct gpt_backend {
     void (*linear_backward_weight)(gpt_precision prec, float *dw, float *db, const float *dout,
                                    const float *inp, int N, int K, int O);
     /* What attention keeps for its backward in `att`, in floats: the CPU keeps
-     * the TxT softmax, CUDA one log-sum-exp per query row. */
+     * the TxT softmax, CUDA one log-sum-exp per query row. Attention takes
+     * the stage's precision too (CUDA: tensor cores in bf16). */
     size_t (*attention_state_floats)(int B, int T, int H);
-    void (*attention_forward)(float *out, float *att, const float *qkv, int B, int T, int H,
-                              int hd);
+    void (*attention_forward)(gpt_precision prec, float *out, float *att, const float *qkv, int B,
+                              int T, int H, int hd);
     /* `out` is attention_forward's output; scratch holds B*H*T floats. */
-    void (*attention_backward)(float *dqkv, float *scratch, const float *dout, const float *out,
-                               const float *qkv, const float *att, int B, int T, int H, int hd);
+    void (*attention_backward)(gpt_precision prec, float *dqkv, float *scratch, const float *dout,
+                               const float *out, const float *qkv, const float *att, int B, int T,
+                               int H, int hd);
     void (*gelu_forward)(float *out, const float *inp, size_t n);
     void (*gelu_backward)(float *dinp, const float *inp, const float *dout, size_t n);
     void (*residual_forward)(float *out, const float *a, const float *b, const float *bias,

@@ -271,7 +271,8 @@ static int layer_forward(struct gpt_stage *s, struct slot *sl, int l)
                               LP(l, LN1_B), N, C);
     s->ops->linear_forward(s->o.precision, a->qkv, a->ln1, LP(l, QKV_W), LP(l, QKV_B), N, C,
                            3 * Cl);
-    s->ops->attention_forward(a->atty, a->att, a->qkv, s->o.batch, s->o.seq, s->Hl, s->hd);
+    s->ops->attention_forward(s->o.precision, a->atty, a->att, a->qkv, s->o.batch, s->o.seq, s->Hl,
+                              s->hd);
     s->ops->linear_forward(s->o.precision, s->tmp, a->atty, LP(l, PROJ_W), NULL, N, Cl, C);
     if (tp_sum(s, s->tmp, (size_t)N * C) < 0)
         return -1;
@@ -409,8 +410,8 @@ static int layer_backward_input(struct gpt_stage *s, struct slot *sl, int l)
     s->ops->layernorm_backward_input(a->dres_mid, a->dln2, a->res_mid, LP(l, LN2_W), a->ln2_mean,
                                      a->ln2_rstd, N, C);
     s->ops->linear_backward_input(s->o.precision, s->datty, a->dres_mid, LP(l, PROJ_W), N, Cl, C);
-    s->ops->attention_backward(a->dqkv, s->att_scratch, s->datty, a->atty, a->qkv, a->att,
-                               s->o.batch, s->o.seq, s->Hl, s->hd);
+    s->ops->attention_backward(s->o.precision, a->dqkv, s->att_scratch, s->datty, a->atty, a->qkv,
+                               a->att, s->o.batch, s->o.seq, s->Hl, s->hd);
     s->ops->linear_backward_input(s->o.precision, a->dln1, a->dqkv, LP(l, QKV_W), N, C, 3 * Cl);
     if (tp_sum(s, a->dln1, (size_t)N * C) < 0)
         return -1;

@@ -86,10 +86,18 @@ static size_t cpu_attention_state_floats(int B, int T, int H)
     return (size_t)B * H * T * T;
 }
 
-static void cpu_attention_backward(float *dqkv, float *scratch, const float *dout, const float *out,
-                                   const float *qkv, const float *att, int B, int T, int H, int hd)
+static void cpu_attention_forward(gpt_precision prec, float *out, float *att, const float *qkv,
+                                  int B, int T, int H, int hd)
 {
-    (void)out;
+    (void)prec;
+    attention_forward(out, att, qkv, B, T, H, hd);
+}
+
+static void cpu_attention_backward(gpt_precision prec, float *dqkv, float *scratch,
+                                   const float *dout, const float *out, const float *qkv,
+                                   const float *att, int B, int T, int H, int hd)
+{
+    (void)prec, (void)out;
     attention_backward(dqkv, scratch, dout, qkv, att, B, T, H, hd);
 }
 
@@ -110,7 +118,7 @@ const struct gpt_backend gpt_cpu_backend = {
     .linear_backward_input = cpu_linear_backward_input,
     .linear_backward_weight = cpu_linear_backward_weight,
     .attention_state_floats = cpu_attention_state_floats,
-    .attention_forward = attention_forward,
+    .attention_forward = cpu_attention_forward,
     .attention_backward = cpu_attention_backward,
     .gelu_forward = gelu_forward,
     .gelu_backward = gelu_backward,

@@ -4,8 +4,8 @@
  * heads of HD; out rows H heads of HD; one log-sum-exp (and one delta) per
  * (batch, head, query row). Launches: the flash kernels attention_grid x
  * FA_ROWS, the delta kernel blocks(B * H * T) x THREADS. Needs
- * kernels/cuda/launch.cuh, INFINITY, size_t, min, max, rsqrtf, expf and logf
- * from the includer. */
+ * kernels/cuda/launch.cuh, INFINITY, size_t, min, max, rsqrtf, expf, logf,
+ * __float2bfloat16 and __bfloat162float from the includer. */
 #ifndef PLAIT_KERNELS_CUDA_ATTENTION_CUH
 #define PLAIT_KERNELS_CUDA_ATTENTION_CUH
 
@@ -99,9 +99,12 @@ __global__ void __launch_bounds__(FA_ROWS)
     lse[((size_t)b * H + h) * T + t] = m + logf(l);
 }
 
-/* delta[row] = dout[row] . out[row], the softmax backward's row term. */
+/* delta[row] = dout[row] . out[row], the softmax backward's row term. With
+ * bf16_dout, dout is rounded to bf16 first, as the tensor-core kernels'
+ * dP = dO V^T sees it: dP - delta then carries no rounding bias common to
+ * the whole row (at T = 1, where dP = delta exactly, it would be all of dS). */
 __global__ void attention_delta_kernel(float *delta, const float *dout, const float *out, int B,
-                                       int T, int H, int hd)
+                                       int T, int H, int hd, bool bf16_dout)
 {
     size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= (size_t)B * H * T)
@@ -110,7 +113,8 @@ __global__ void attention_delta_kernel(float *delta, const float *dout, const fl
     size_t off = ((size_t)b * T + t) * H * hd + (size_t)h * hd;
     float d = 0.0f;
     for (int i = 0; i < hd; i++)
-        d += dout[off + i] * out[off + i];
+        d += (bf16_dout ? __bfloat162float(__float2bfloat16(dout[off + i])) : dout[off + i]) *
+             out[off + i];
     delta[idx] = d;
 }
 

@@ -20,16 +20,21 @@
 namespace wmma = nvcuda::wmma;
 
 /* A block owns TC_ROWS query (or key) rows of one (batch, head), a warp 16
- * of them, two threads a row for the element-wise steps; the other side is
- * streamed TC_ROWS rows at a time. Static shared memory stays under 48 KiB
- * at HD 64. */
+ * of them, two threads a row for the element-wise steps, so that a warp's
+ * threads hold exactly its own rows and those steps need only __syncwarp;
+ * the other side is streamed TC_ROWS rows at a time. Static shared memory
+ * stays under 48 KiB at HD 64. */
 constexpr int TC_ROWS = 64;
 constexpr int TC_THREADS = 2 * TC_ROWS;
 constexpr int TC_HALF = TC_ROWS / 2; /* columns of a tile row per thread */
-/* Row strides, padded so that the 16-row strips of a warp start in other
- * shared-memory banks; WMMA wants ldm a multiple of 16 bytes. */
+/* Row strides in shared memory, padded by 16 bytes so that consecutive rows
+ * start in other banks (WMMA wants ldm a multiple of 16 bytes). */
 constexpr int TC_PLD = TC_ROWS + 8; /* bf16 TC_ROWS x TC_ROWS tiles (P, dS) */
 constexpr int TC_SLD = TC_ROWS + 4; /* the fp32 scratch tile */
+constexpr int tc_ld(int hd)         /* bf16 tiles of TC_ROWS rows of a head */
+{
+    return hd + 8;
+}
 
 using tc_acc = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
 using tc_a = wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major>;
@@ -50,20 +55,20 @@ __device__ void tc_load_rows(__nv_bfloat16 *dst, const float *src, size_t stride
 {
     for (int e = threadIdx.x; e < TC_ROWS * HD; e += TC_THREADS) {
         const int j = e / HD, i = e % HD, t = r0 + j;
-        dst[j * (HD + 8) + i] = __float2bfloat16(t < T ? src[(size_t)t * stride + i] : 0.0f);
+        dst[j * tc_ld(HD) + i] = __float2bfloat16(t < T ? src[(size_t)t * stride + i] : 0.0f);
     }
 }
 
-/* The warp's 16 x HD strip of x (row stride HD + 8) as HD / 16 operands. */
+/* The warp's 16 x HD strip of x (row stride tc_ld(HD)) as HD / 16 operands. */
 template <int HD> __device__ void tc_load_strip(tc_a (&f)[HD / 16], const __nv_bfloat16 *x)
 {
     for (int k = 0; k < HD / 16; k++)
-        wmma::load_matrix_sync(f[k], x + (threadIdx.x / 32) * 16 * (HD + 8) + k * 16, HD + 8);
+        wmma::load_matrix_sync(f[k], x + (threadIdx.x / 32) * 16 * tc_ld(HD) + k * 16, tc_ld(HD));
 }
 
 /* The warp's 16 x TC_ROWS tile of a y^T into its strip of the scratch,
  * where a is the warp's strip as operands and y holds TC_ROWS rows of HD
- * (stride HD + 8), read column-major as y^T. */
+ * (stride tc_ld(HD)), read column-major as y^T. */
 template <int HD>
 __device__ void tc_times_transpose(float *scratch, const tc_a (&a)[HD / 16], const __nv_bfloat16 *y)
 {
@@ -72,7 +77,7 @@ __device__ void tc_times_transpose(float *scratch, const tc_a (&a)[HD / 16], con
         wmma::fill_fragment(s, 0.0f);
         for (int k = 0; k < HD / 16; k++) {
             tc_b<wmma::col_major> yt;
-            wmma::load_matrix_sync(yt, y + n * 16 * (HD + 8) + k * 16, HD + 8);
+            wmma::load_matrix_sync(yt, y + n * 16 * tc_ld(HD) + k * 16, tc_ld(HD));
             wmma::mma_sync(s, a[k], yt, s);
         }
         wmma::store_matrix_sync(scratch + (threadIdx.x / 32) * 16 * TC_SLD + n * 16, s, TC_SLD,
@@ -81,7 +86,7 @@ __device__ void tc_times_transpose(float *scratch, const tc_a (&a)[HD / 16], con
 }
 
 /* acc += the warp's 16 x TC_ROWS strip of x (bf16, stride TC_PLD) times
- * y (TC_ROWS x HD, stride HD + 8). */
+ * y (TC_ROWS x HD, stride tc_ld(HD)). */
 template <int HD>
 __device__ void tc_accumulate(tc_acc (&acc)[HD / 16], const __nv_bfloat16 *x,
                               const __nv_bfloat16 *y)
@@ -91,7 +96,7 @@ __device__ void tc_accumulate(tc_acc (&acc)[HD / 16], const __nv_bfloat16 *x,
         wmma::load_matrix_sync(xs, x + (threadIdx.x / 32) * 16 * TC_PLD + k * 16, TC_PLD);
         for (int n = 0; n < HD / 16; n++) {
             tc_b<wmma::row_major> ys;
-            wmma::load_matrix_sync(ys, y + k * 16 * (HD + 8) + n * 16, HD + 8);
+            wmma::load_matrix_sync(ys, y + k * 16 * tc_ld(HD) + n * 16, tc_ld(HD));
             wmma::mma_sync(acc[n], xs, ys, acc[n]);
         }
     }
@@ -115,7 +120,7 @@ __global__ void __launch_bounds__(TC_THREADS)
     flash_tc_forward_kernel(float *out, float *lse, const float *qkv, int T, int H)
 {
     static_assert(HD % 16 == 0 && HD <= TC_ROWS, "head dim: a multiple of 16, at most 64");
-    __shared__ __align__(32) __nv_bfloat16 ks[TC_ROWS * (HD + 8)], vs[TC_ROWS * (HD + 8)],
+    __shared__ __align__(32) __nv_bfloat16 ks[TC_ROWS * tc_ld(HD)], vs[TC_ROWS * tc_ld(HD)],
         ps[TC_ROWS * TC_PLD];
     __shared__ __align__(32) float scratch[TC_ROWS * TC_SLD];
     const int C = H * HD, C3 = 3 * C, h = blockIdx.y, b = blockIdx.z, q0 = blockIdx.x * TC_ROWS;
@@ -189,7 +194,7 @@ __global__ void __launch_bounds__(TC_THREADS)
                                    const float *lse, const float *delta, int T, int H)
 {
     static_assert(HD % 16 == 0 && HD <= TC_ROWS, "head dim: a multiple of 16, at most 64");
-    __shared__ __align__(32) __nv_bfloat16 ks[TC_ROWS * (HD + 8)], vs[TC_ROWS * (HD + 8)],
+    __shared__ __align__(32) __nv_bfloat16 ks[TC_ROWS * tc_ld(HD)], vs[TC_ROWS * tc_ld(HD)],
         dss[TC_ROWS * TC_PLD];
     __shared__ __align__(32) float scratch[TC_ROWS * TC_SLD];
     const int C = H * HD, C3 = 3 * C, h = blockIdx.y, b = blockIdx.z, q0 = blockIdx.x * TC_ROWS;
@@ -247,7 +252,7 @@ __global__ void __launch_bounds__(TC_THREADS)
                                  const float *delta, int T, int H)
 {
     static_assert(HD % 16 == 0 && HD <= TC_ROWS, "head dim: a multiple of 16, at most 64");
-    __shared__ __align__(32) __nv_bfloat16 qs[TC_ROWS * (HD + 8)], gs[TC_ROWS * (HD + 8)],
+    __shared__ __align__(32) __nv_bfloat16 qs[TC_ROWS * tc_ld(HD)], gs[TC_ROWS * tc_ld(HD)],
         ps[TC_ROWS * TC_PLD];
     __shared__ __align__(32) float scratch[TC_ROWS * TC_SLD];
     __shared__ float lse_s[TC_ROWS], delta_s[TC_ROWS];

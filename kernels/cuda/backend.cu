@@ -3,7 +3,8 @@
  * through cuBLASLt in fp32 or, for GPT_BF16, with bf16 tensor-core products
  * and fp32 accumulation (CUBLAS_COMPUTE_32F_FAST_16BF). Attention is a fused
  * flash-style kernel that keeps one log-sum-exp per query row instead of the
- * TxT matrix. The hand-written kernels are in the .cuh headers beside this
+ * TxT matrix: fp32 on CUDA cores, or for GPT_BF16 bf16 WMMA tiles on tensor
+ * cores. The hand-written kernels are in the .cuh headers beside this
  * file, with their launch geometry, so that the emulation tests
  * (tests/kernels/test_*_emulated.cpp) run the same source with the same grids
  * on the host; this file launches them.
@@ -12,13 +13,16 @@
  * cuda_status() reports and clears it. */
 #include <cub/device/device_radix_sort.cuh>
 #include <cublasLt.h>
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <math.h>
+#include <mma.h>
 #include <mutex>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/backend.h"
@@ -26,6 +30,7 @@
 #include "kernels/cuda/warp.cuh"
 
 #include "kernels/cuda/attention.cuh"
+#include "kernels/cuda/attention_tc.cuh"
 #include "kernels/cuda/crossentropy.cuh"
 #include "kernels/cuda/elementwise.cuh"
 #include "kernels/cuda/embedding.cuh"
@@ -309,75 +314,66 @@ size_t attention_state_floats(int B, int T, int H)
     return (size_t)B * H * T;
 }
 
-template <int HD> void flash_forward(float *out, float *lse, const float *qkv, int B, int T, int H)
+/* Calls f(std::integral_constant<int, hd>()) for the head dims the kernels
+ * are built for (registers hold a row per thread in fp32, a 16-wide operand
+ * strip per warp on tensor cores); others fail with a one-line error. */
+template <class F> void with_head_dim(int hd, F f)
 {
-    flash_forward_kernel<HD><<<attention_grid(B, T, H), FA_ROWS>>>(out, lse, qkv, T, H);
-}
-
-template <int HD>
-void flash_backward(float *dqkv, const float *delta, const float *dout, const float *qkv,
-                    const float *lse, int B, int T, int H)
-{
-    const dim3 grid = attention_grid(B, T, H);
-    flash_backward_query_kernel<HD><<<grid, FA_ROWS>>>(dqkv, dout, qkv, lse, delta, T, H);
-    flash_backward_key_kernel<HD><<<grid, FA_ROWS>>>(dqkv, dout, qkv, lse, delta, T, H);
-}
-
-/* The head sizes the kernels are built for (registers hold a row per thread). */
-bool head_dim_supported(int hd)
-{
-    if (hd == 4 || hd == 8 || hd == 16 || hd == 32 || hd == 64)
-        return true;
+    switch (hd) {
+    case 4:
+        return f(std::integral_constant<int, 4>());
+    case 8:
+        return f(std::integral_constant<int, 8>());
+    case 16:
+        return f(std::integral_constant<int, 16>());
+    case 32:
+        return f(std::integral_constant<int, 32>());
+    case 64:
+        return f(std::integral_constant<int, 64>());
+    }
     record_error("device cuda: attention head dim %d: expected 4, 8, 16, 32 or 64", hd);
-    return false;
 }
 
-void attention_forward(float *out, float *att, const float *qkv, int B, int T, int H, int hd)
+void attention_forward(gpt_precision prec, float *out, float *att, const float *qkv, int B, int T,
+                       int H, int hd)
 {
-    if (!head_dim_supported(hd))
-        return;
-    switch (hd) {
-    case 4:
-        flash_forward<4>(out, att, qkv, B, T, H);
-        break;
-    case 8:
-        flash_forward<8>(out, att, qkv, B, T, H);
-        break;
-    case 16:
-        flash_forward<16>(out, att, qkv, B, T, H);
-        break;
-    case 32:
-        flash_forward<32>(out, att, qkv, B, T, H);
-        break;
-    default:
-        flash_forward<64>(out, att, qkv, B, T, H);
-        break;
-    }
+    with_head_dim(hd, [&](auto head_dim) {
+        constexpr int HD = decltype(head_dim)::value;
+        /* bf16 on tensor cores where the head dim is a multiple of WMMA's
+         * 16; smaller heads stay on the fp32 kernels. */
+        if constexpr (HD % 16 == 0) {
+            if (prec == GPT_BF16) {
+                flash_tc_forward_kernel<HD>
+                    <<<attention_tc_grid(B, T, H), TC_THREADS>>>(out, att, qkv, T, H);
+                return;
+            }
+        }
+        flash_forward_kernel<HD><<<attention_grid(B, T, H), FA_ROWS>>>(out, att, qkv, T, H);
+    });
 }
 
-void attention_backward(float *dqkv, float *scratch, const float *dout, const float *out,
-                        const float *qkv, const float *att, int B, int T, int H, int hd)
+void attention_backward(gpt_precision prec, float *dqkv, float *scratch, const float *dout,
+                        const float *out, const float *qkv, const float *att, int B, int T, int H,
+                        int hd)
 {
-    if (!head_dim_supported(hd))
-        return;
-    attention_delta_kernel<<<blocks((size_t)B * H * T), THREADS>>>(scratch, dout, out, B, T, H, hd);
-    switch (hd) {
-    case 4:
-        flash_backward<4>(dqkv, scratch, dout, qkv, att, B, T, H);
-        break;
-    case 8:
-        flash_backward<8>(dqkv, scratch, dout, qkv, att, B, T, H);
-        break;
-    case 16:
-        flash_backward<16>(dqkv, scratch, dout, qkv, att, B, T, H);
-        break;
-    case 32:
-        flash_backward<32>(dqkv, scratch, dout, qkv, att, B, T, H);
-        break;
-    default:
-        flash_backward<64>(dqkv, scratch, dout, qkv, att, B, T, H);
-        break;
-    }
+    with_head_dim(hd, [&](auto head_dim) {
+        constexpr int HD = decltype(head_dim)::value;
+        attention_delta_kernel<<<blocks((size_t)B * H * T), THREADS>>>(
+            scratch, dout, out, B, T, H, HD, HD % 16 == 0 && prec == GPT_BF16);
+        if constexpr (HD % 16 == 0) {
+            if (prec == GPT_BF16) {
+                const dim3 grid = attention_tc_grid(B, T, H);
+                flash_tc_backward_query_kernel<HD>
+                    <<<grid, TC_THREADS>>>(dqkv, dout, qkv, att, scratch, T, H);
+                flash_tc_backward_key_kernel<HD>
+                    <<<grid, TC_THREADS>>>(dqkv, dout, qkv, att, scratch, T, H);
+                return;
+            }
+        }
+        const dim3 grid = attention_grid(B, T, H);
+        flash_backward_query_kernel<HD><<<grid, FA_ROWS>>>(dqkv, dout, qkv, att, scratch, T, H);
+        flash_backward_key_kernel<HD><<<grid, FA_ROWS>>>(dqkv, dout, qkv, att, scratch, T, H);
+    });
 }
 
 void gelu_forward(float *out, const float *inp, size_t n)

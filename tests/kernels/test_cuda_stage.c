@@ -185,7 +185,7 @@ static void test_bf16(gpt_stage *fp32, const float loss[MICRO], const int32_t to
 
 /* One layer of GPT-2 124M's shapes (d=768, 12 heads of 64, vocabulary 50304)
  * at B=2, T=128 (two attention tiles): CUDA fp32 against the CPU (loss, every
- * gradient), bf16's loss against fp32's. Catches what the tiny model's sizes
+ * gradient), bf16's loss and gradient norm against fp32's. Catches what the tiny model's sizes
  * cannot (cuBLASLt layouts and alignments, head dim 64, the vocabulary). */
 static void test_gpt2_shapes(uint64_t seed)
 {
@@ -214,6 +214,10 @@ static void test_gpt2_shapes(uint64_t seed)
               loss[0]);
     CHECK_MSG(fabsf(loss[2] - loss[1]) <= 1e-2f * loss[1], "GPT-2 shapes: bf16 loss %g, fp32 %g",
               loss[2], loss[1]);
+    /* bf16's attention backward runs on tensor cores at head dim 64. */
+    double nb = gpt_stage_grad_sumsq(st[2]), nf = gpt_stage_grad_sumsq(st[1]);
+    CHECK_MSG(fabs(sqrt(nb) - sqrt(nf)) <= 5e-2 * sqrt(nf),
+              "GPT-2 shapes: bf16 gradient norm %g, fp32 %g", sqrt(nb), sqrt(nf));
     for (int i = 0; i < gpt_stage_tensor_count(st[0]); i++) {
         const gpt_tensor *tc = gpt_stage_tensor(st[0], i), *tg = gpt_stage_tensor(st[1], i);
         float *g = download(tg->grad, tg->count);

@@ -173,8 +173,9 @@ static void test_linear(gpt_precision prec, int N, int I, int O, int with_bias)
     free(rdx), free(rdw), free(rdb);
 }
 
-static void test_attention(int B, int T, int H, int hd)
+static void test_attention(gpt_precision prec, int B, int T, int H, int hd)
 {
+    const double tol = prec == GPT_BF16 ? TOL_BF16 : TOL;
     const int C = H * hd, C3 = 3 * C;
     const size_t n_qkv = (size_t)B * T * C3, n_out = (size_t)B * T * C,
                  n_att = (size_t)B * H * T * T, n_state = be->attention_state_floats(B, T, H);
@@ -231,19 +232,19 @@ static void test_attention(int B, int T, int H, int hd)
                     }
                 }
             }
-    be->attention_forward(F(out, n_out), F(att, n_state), F(qkv, n_qkv), B, T, H, hd);
+    be->attention_forward(prec, F(out, n_out), F(att, n_state), F(qkv, n_qkv), B, T, H, hd);
     sync_back();
-    be->attention_backward(F(dqkv, n_qkv), F(scratch, B * H * T), F(dy, n_out), F(out, n_out),
+    be->attention_backward(prec, F(dqkv, n_qkv), F(scratch, B * H * T), F(dy, n_out), F(out, n_out),
                            F(qkv, n_qkv), F(att, n_state), B, T, H, hd);
     sync_back();
-    CHECK_CLOSE(out, rout, n_out);
+    CHECK_CLOSE_TOL(out, rout, n_out, tol);
     /* The backend keeps either the softmax or its log-sum-exp per row. */
     CHECK(n_state == n_att || n_state == (size_t)B * H * T);
     if (n_state == n_att)
-        CHECK_CLOSE(att, ratt, n_att);
+        CHECK_CLOSE_TOL(att, ratt, n_att, tol);
     else
-        CHECK_CLOSE(att, rlse, n_state);
-    CHECK_CLOSE(dqkv, rdqkv, n_qkv);
+        CHECK_CLOSE_TOL(att, rlse, n_state, tol);
+    CHECK_CLOSE_TOL(dqkv, rdqkv, n_qkv, tol);
     free(qkv), free(dy), free(out), free(att), free(dqkv), free(scratch), free(rout), free(ratt);
     free(rdqkv), free(rlse), free(datt), free(dpre);
 }
@@ -427,11 +428,19 @@ int main(void)
     test_linear(GPT_BF16, 5, 33, 17, 0);
     test_linear(GPT_BF16, 64, 768, 2304, 1); /* GPT-2's qkv shape, a few rows */
 #endif
-    test_attention(2, 9, 3, 8);
+    test_attention(GPT_FP32, 2, 9, 3, 8);
 #ifdef KERNELS_TEST_CUDA
     /* Several query and key tiles, rows past the last full tile, GPT-2's head size. */
-    test_attention(1, 150, 2, 64);
-    test_attention(2, 70, 2, 4);
+    test_attention(GPT_FP32, 1, 150, 2, 64);
+    test_attention(GPT_FP32, 2, 70, 2, 4);
+    /* Tensor cores: ragged tiles, one row, head dims 64, 32 and 16; GPT-2's
+     * T = 1024 (16 key tiles); head dim 8 stays on the fp32 kernels. */
+    test_attention(GPT_BF16, 1, 150, 2, 64);
+    test_attention(GPT_BF16, 3, 1, 4, 64);
+    test_attention(GPT_BF16, 2, 17, 3, 32);
+    test_attention(GPT_BF16, 1, 100, 2, 16);
+    test_attention(GPT_BF16, 1, 1024, 2, 64);
+    test_attention(GPT_BF16, 2, 9, 3, 8);
 #endif
     test_gelu_residual(11, 24);
     test_embedding(2, 7, 16, 50);
