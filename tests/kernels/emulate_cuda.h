@@ -53,11 +53,11 @@
 #include <memory>
 #include <mutex>
 #include <source_location>
-#include <stdlib.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <thread>
 #include <type_traits>
