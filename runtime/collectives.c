@@ -153,6 +153,15 @@ static void block(size_t count, int n, int i, size_t *off, size_t *len)
     *len = base + (ui < extra ? 1 : 0);
 }
 
+/* Block i clipped to the part [lo, hi) of the buffer. */
+static void block_in(size_t count, int n, int i, size_t lo, size_t hi, size_t *off, size_t *len)
+{
+    block(count, n, i, off, len);
+    size_t end = *off + *len < hi ? *off + *len : hi;
+    *off = *off > lo ? *off : lo;
+    *len = end > *off ? end - *off : 0;
+}
+
 static int mod(int a, int n)
 {
     return ((a % n) + n) % n;
@@ -241,37 +250,39 @@ static void build_allreduce_halving(struct plait_collective *c, void *buf, size_
     }
 }
 
-/* Ring reduce-scatter in place over buf's n blocks: afterwards this rank's
- * block me + 1 + shift (the last one received) holds the full reduction.
+/* Ring reduce-scatter in place over buf's n blocks, of which only their
+ * parts within [lo, hi) move: afterwards this rank's block me + 1 + shift
+ * (the last one received) holds the full reduction.
  * Blocks travel in segments; each received segment is reduced as soon as it
  * is in, while the rest are still arriving, and no step waits for the sends
  * of the one before: step s reduces block me-s-1 while blocks me-s and
  * me-s+1 may still be read by the peer, and those differ for every n > 2
  * (n = 2 has a single step). The caller fences before reusing the blocks. */
 static void build_ring_reduce_scatter(struct plait_collective *c, void *buf, size_t count,
-                                      int shift)
+                                      size_t lo, size_t hi, int shift)
 {
     int n = c->comm->size, me = c->comm->rank;
     int right = mod(me + 1, n), left = mod(me - 1, n);
     for (int s = 0; s < n - 1; s++) {
         size_t soff, slen, roff, rlen;
-        block(count, n, mod(me - s + shift, n), &soff, &slen);
-        block(count, n, mod(me - s - 1 + shift, n), &roff, &rlen);
+        block_in(count, n, mod(me - s + shift, n), lo, hi, &soff, &slen);
+        block_in(count, n, mod(me - s - 1 + shift, n), lo, hi, &roff, &rlen);
         exchange_reduce(c, right, left, (unsigned)s, at(c, buf, soff), slen, at(c, buf, roff),
                         rlen);
     }
 }
 
-/* Ring allgather in place: block (me + shift) is this rank's, afterwards all are. */
-static void build_ring_allgather(struct plait_collective *c, void *buf, size_t count, int shift,
-                                 unsigned phase0)
+/* Ring allgather in place of the blocks' parts within [lo, hi): block
+ * (me + shift) is this rank's, afterwards all are. */
+static void build_ring_allgather(struct plait_collective *c, void *buf, size_t count, size_t lo,
+                                 size_t hi, int shift, unsigned phase0)
 {
     int n = c->comm->size, me = c->comm->rank;
     int right = mod(me + 1, n), left = mod(me - 1, n);
     for (int s = 0; s < n - 1; s++) {
         size_t soff, slen, roff, rlen;
-        block(count, n, mod(me - s + shift, n), &soff, &slen);
-        block(count, n, mod(me - s - 1 + shift, n), &roff, &rlen);
+        block_in(count, n, mod(me - s + shift, n), lo, hi, &soff, &slen);
+        block_in(count, n, mod(me - s - 1 + shift, n), lo, hi, &roff, &rlen);
         if (slen)
             send_op(c, right, phase0 + (unsigned)s, at(c, buf, soff), slen);
         if (rlen)
@@ -291,7 +302,7 @@ static plait_status_t check_start(plait_context_t *ctx, plait_dtype_t dtype)
 }
 
 static plait_status_t start(plait_comm_t *comm, plait_dtype_t dtype, size_t scratch_elems,
-                            plait_request_t **out)
+                            uint32_t seq, plait_request_t **out)
 {
     plait_context_t *ctx = comm->ctx;
     plait_status_t st = check_start(ctx, dtype);
@@ -312,7 +323,7 @@ static plait_status_t start(plait_comm_t *comm, plait_dtype_t dtype, size_t scra
     *c = (struct plait_collective){.comm = comm,
                                    .dtype = dtype,
                                    .esize = esize,
-                                   .seq = comm->coll_seq++,
+                                   .seq = seq,
                                    .divisor = comm->size,
                                    .scratch = scratch,
                                    .scratch_bytes = scratch_bytes};
@@ -360,46 +371,118 @@ static plait_status_t run(plait_request_t *req)
     return st == PLAIT_OK ? plait_wait(req) : st;
 }
 
-plait_status_t plait_ucx_allreduce(plait_comm_t *comm, const void *sendbuf, void *recvbuf,
-                                   size_t count, plait_dtype_t dtype, int divisor,
-                                   plait_request_t **out)
+/* An allreduce of the part [lo, hi) of a buffer of count elements, the
+ * whole buffer's algorithm for every part, and for the ring the whole
+ * buffer's blocks clipped to the part: every element is summed in the order
+ * an allreduce of all count elements sums it, however the buffer is cut.
+ * Recursive doubling and halving sum every element in an order that does not
+ * depend on where it lies (ranks paired by distance, each sum commutative),
+ * so they run on the part as if it were the buffer. */
+static plait_status_t ucx_allreduce(plait_comm_t *comm, const void *sendbuf, void *recvbuf,
+                                    size_t count, size_t lo, size_t hi, plait_dtype_t dtype,
+                                    int divisor, uint32_t seq, plait_request_t **out)
 {
     int n = comm->size;
-    size_t esize = plait_dtype_size(dtype);
+    size_t esize = plait_dtype_size(dtype), len = hi - lo;
     bool large = count * esize >= PLAIT_LARGE && count >= (size_t)n;
     bool pof2 = (n & (n - 1)) == 0;
     /* Large: one segment at a time (exchange_reduce). */
-    size_t scratch = !large ? count : PLAIT_SEGMENT / esize;
+    size_t scratch = !large ? len : PLAIT_SEGMENT / esize;
     plait_request_t *req;
-    plait_status_t st = start(comm, dtype, n > 1 ? scratch : 0, &req);
+    plait_status_t st = start(comm, dtype, n > 1 ? scratch : 0, seq, &req);
     if (st != PLAIT_OK)
         return st;
     struct plait_collective *c = req->coll;
     c->divisor = divisor;
-    if (sendbuf != recvbuf && count)
-        local_op(c, OP_COPY, recvbuf, sendbuf, count);
-    if (n > 1 && count) {
+    void *part = at(c, recvbuf, lo);
+    if (sendbuf != recvbuf && len)
+        local_op(c, OP_COPY, part, at(c, sendbuf, lo), len);
+    if (n > 1 && len) {
         if (large && pof2) {
-            build_allreduce_halving(c, recvbuf, count);
+            build_allreduce_halving(c, part, len);
         } else if (large) {
-            build_ring_reduce_scatter(c, recvbuf, count, 0);
+            build_ring_reduce_scatter(c, recvbuf, count, lo, hi, 0);
             local_op(c, OP_FENCE, NULL, NULL, 0);
-            build_ring_allgather(c, recvbuf, count, 1, (unsigned)n);
+            build_ring_allgather(c, recvbuf, count, lo, hi, 1, (unsigned)n);
         } else {
-            build_allreduce_doubling(c, recvbuf, count);
+            build_allreduce_doubling(c, part, len);
         }
     }
-    if (divisor != 1 && count)
-        local_op(c, OP_SCALE, recvbuf, NULL, count);
+    if (divisor != 1 && len)
+        local_op(c, OP_SCALE, part, NULL, len);
     st = compiled(req);
     if (st == PLAIT_OK)
         *out = req;
     return st;
 }
 
+void plait_net_pipe_init(plait_net_pipe_t *p, plait_comm_t *comm, void *buf, size_t count,
+                         plait_dtype_t dtype, int divisor)
+{
+    size_t chunk = PLAIT_HIER_CHUNK / plait_dtype_size(dtype);
+    *p = (plait_net_pipe_t){.comm = comm,
+                            .buf = buf,
+                            .count = count,
+                            .chunk = chunk,
+                            .dtype = dtype,
+                            .divisor = divisor,
+                            .seq = comm->coll_seq};
+    comm->coll_seq += (uint32_t)((count + chunk - 1) / chunk);
+}
+
+/* Parts complete in any order; done counts them from the buffer's start. */
+plait_status_t plait_net_pipe_progress(plait_net_pipe_t *p, size_t ready, double *last_progress)
+{
+    for (;;) {
+        for (int i = 0; i < p->nparts; i++) {
+            plait_status_t st = plait_coll_progress(p->parts[i], last_progress);
+            if (st != PLAIT_OK)
+                return st;
+        }
+        bool moved = false;
+        while (p->nparts && p->parts[0]->done) {
+            plait_coll_free(p->parts[0]);
+            memmove(p->parts, p->parts + 1, (size_t)--p->nparts * sizeof *p->parts);
+            p->done = p->done + p->chunk < p->count ? p->done + p->chunk : p->count;
+            moved = true;
+        }
+        while (p->nparts < PLAIT_NET_DEPTH && p->started < p->count) {
+            size_t hi = p->started + p->chunk < p->count ? p->started + p->chunk : p->count;
+            if (ready < hi)
+                break;
+            uint32_t seq = p->seq + (uint32_t)(p->started / p->chunk);
+            plait_status_t st = ucx_allreduce(p->comm, p->buf, p->buf, p->count, p->started, hi,
+                                              p->dtype, p->divisor, seq, &p->parts[p->nparts]);
+            if (st != PLAIT_OK)
+                return st;
+            p->nparts++;
+            p->started = hi;
+            moved = true;
+        }
+        if (!moved)
+            return PLAIT_OK;
+    }
+}
+
+int plait_net_pipe_waiting_for(const plait_net_pipe_t *p)
+{
+    for (int i = 0; i < p->nparts; i++)
+        if (!p->parts[i]->done)
+            return plait_coll_waiting_for(p->parts[i]);
+    return -1;
+}
+
+void plait_net_pipe_free(plait_net_pipe_t *p)
+{
+    for (int i = 0; i < p->nparts; i++)
+        plait_coll_free(p->parts[i]);
+    p->nparts = 0;
+}
+
 /* Which path: a group within one node reduces through shared memory, one
  * across nodes with several ranks on a node hierarchically (a rank alone on
- * its node goes straight to the leaders' step), every other over UCX. */
+ * its node goes straight to the leaders' step, part by part as its node-leader
+ * peers do), every other over UCX. */
 plait_status_t plait_iallreduce(plait_comm_t *comm, const void *sendbuf, void *recvbuf,
                                 size_t count, plait_dtype_t dtype, plait_op_t op,
                                 plait_request_t **out)
@@ -413,19 +496,27 @@ plait_status_t plait_iallreduce(plait_comm_t *comm, const void *sendbuf, void *r
     int divisor = op == PLAIT_AVG ? comm->size : 1;
     plait_comm_t *local = comm->hier ? &comm->hier->node : comm;
     plait_request_t *req;
-    if (local->shm && count) {
+    if (count && (local->shm || comm->hier)) {
         if (!(req = calloc(1, sizeof *req)))
             return plait_fail(comm->ctx, PLAIT_ERR_NO_MEMORY, "out of memory for an allreduce");
         *req = (plait_request_t){.ctx = comm->ctx, .kind = REQ_COLL};
-        st = plait_shm_allreduce(req, local, sendbuf, recvbuf, count, dtype, divisor);
+        if (local->shm) {
+            st = plait_shm_allreduce(req, local, sendbuf, recvbuf, count, dtype, divisor);
+        } else if ((req->net = malloc(sizeof *req->net))) {
+            if (sendbuf != recvbuf)
+                memcpy(recvbuf, sendbuf, count * plait_dtype_size(dtype));
+            plait_net_pipe_init(req->net, &comm->hier->leaders, recvbuf, count, dtype, divisor);
+        } else {
+            st = plait_fail(comm->ctx, PLAIT_ERR_NO_MEMORY, "out of memory for an allreduce");
+        }
         if (st != PLAIT_OK) {
             plait_coll_free(req);
             return st;
         }
         return launch(req, out);
     }
-    plait_comm_t *ucx = comm->hier && count ? &comm->hier->leaders : comm;
-    st = plait_ucx_allreduce(ucx, sendbuf, recvbuf, count, dtype, divisor, &req);
+    st = ucx_allreduce(comm, sendbuf, recvbuf, count, 0, count, dtype, divisor, comm->coll_seq++,
+                       &req);
     return st == PLAIT_OK ? launch(req, out) : st;
 }
 
@@ -445,7 +536,7 @@ plait_status_t plait_reduce_scatter(plait_comm_t *comm, const void *sendbuf, voi
         return plait_fail(comm->ctx, PLAIT_ERR_INVALID, "op %d: expected PLAIT_SUM or PLAIT_AVG",
                           (int)op);
     plait_request_t *req;
-    plait_status_t st = start(comm, dtype, count, &req);
+    plait_status_t st = start(comm, dtype, count, comm->coll_seq++, &req);
     if (st != PLAIT_OK)
         return st;
     struct plait_collective *c = req->coll;
@@ -473,7 +564,7 @@ plait_status_t plait_allgather(plait_comm_t *comm, const void *sendbuf, void *re
 {
     int n = comm->size, me = comm->rank;
     plait_request_t *req;
-    plait_status_t st = start(comm, dtype, 0, &req);
+    plait_status_t st = start(comm, dtype, 0, comm->coll_seq++, &req);
     if (st != PLAIT_OK)
         return st;
     struct plait_collective *c = req->coll;
@@ -482,7 +573,7 @@ plait_status_t plait_allgather(plait_comm_t *comm, const void *sendbuf, void *re
         local_op(c, OP_COPY, mine, sendbuf, count);
     /* Blocks of equal size count: ring allgather over n * count elements. */
     if (count && n > 1)
-        build_ring_allgather(c, recvbuf, count * (size_t)n, 0, 0);
+        build_ring_allgather(c, recvbuf, count * (size_t)n, 0, count * (size_t)n, 0, 0);
     return run(req);
 }
 
@@ -494,7 +585,7 @@ plait_status_t plait_broadcast(plait_comm_t *comm, void *buf, size_t count, plai
         return plait_fail(comm->ctx, PLAIT_ERR_INVALID, "broadcast root %d: expected 0 to %d", root,
                           n - 1);
     plait_request_t *req;
-    plait_status_t st = start(comm, dtype, 0, &req);
+    plait_status_t st = start(comm, dtype, 0, comm->coll_seq++, &req);
     if (st != PLAIT_OK)
         return st;
     struct plait_collective *c = req->coll;
@@ -512,7 +603,7 @@ plait_status_t plait_broadcast(plait_comm_t *comm, void *buf, size_t count, plai
                 recv_op(c, root, 0, at(c, buf, off), len);
         }
         local_op(c, OP_FENCE, NULL, NULL, 0);
-        build_ring_allgather(c, buf, count, 0, 1);
+        build_ring_allgather(c, buf, count, 0, count, 0, 1);
     } else if (count) {
         for (; mask < n; mask <<= 1)
             if (vr & mask) {
@@ -531,7 +622,7 @@ plait_status_t plait_barrier(plait_comm_t *comm)
 {
     int n = comm->size, me = comm->rank;
     plait_request_t *req;
-    plait_status_t st = start(comm, PLAIT_FLOAT32, 0, &req);
+    plait_status_t st = start(comm, PLAIT_FLOAT32, 0, comm->coll_seq++, &req);
     if (st != PLAIT_OK)
         return st;
     struct plait_collective *c = req->coll;
@@ -583,6 +674,11 @@ plait_status_t plait_coll_progress(plait_request_t *req, double *last_progress)
 {
     if (req->shm)
         return plait_shm_progress(req, last_progress);
+    if (req->net) {
+        plait_status_t st = plait_net_pipe_progress(req->net, req->net->count, last_progress);
+        req->done = st == PLAIT_OK && req->net->done == req->net->count;
+        return req->status = st;
+    }
     struct plait_collective *c = req->coll;
     for (;;) {
         bool all_done = true;
@@ -638,6 +734,8 @@ int plait_coll_waiting_for(const plait_request_t *req)
 {
     if (req->shm)
         return plait_shm_waiting_for(req);
+    if (req->net)
+        return plait_net_pipe_waiting_for(req->net);
     const struct plait_collective *c = req->coll;
     for (size_t i = 0; i < c->npending; i++)
         if (!c->pending[i].done)
@@ -656,6 +754,10 @@ void plait_coll_free(plait_request_t *req)
         }
     if (req->shm)
         plait_shm_free(req);
+    if (req->net) {
+        plait_net_pipe_free(req->net);
+        free(req->net);
+    }
     if (c) {
         for (size_t i = 0; i < c->npending; i++)
             plait_p2p_cancel(&c->pending[i]);

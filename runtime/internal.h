@@ -40,6 +40,34 @@ struct plait_hier {
 
 typedef enum { REQ_SEND, REQ_RECV, REQ_COLL } plait_request_kind_t;
 
+/* The hierarchical allreduce pipelines its three steps in chunks of this
+ * many bytes of the buffer (shm_allreduce.c); the leaders' step runs up to
+ * PLAIT_NET_DEPTH chunks at once, each its own UCX allreduce. Of 256 KiB to
+ * 2 MiB (half a staging slot, the most that fits), 2 MiB was fastest on 2
+ * fake nodes of 2 ranks sharing 2 cores: every chunk costs its own
+ * synchronisations, and there the leaders' UCX traffic is memory copies on
+ * the same cores, so it has little to overlap with (docs/performance.md).
+ * Depth 4 was no faster than 2. */
+#define PLAIT_HIER_CHUNK (2u << 20)
+#define PLAIT_NET_DEPTH  2
+
+/* The leaders' step of a hierarchical allreduce: count elements of buf
+ * all-reduced over UCX on comm, a chunk at a time as they become ready. The
+ * chunks' tags are reserved when it is set up, so that allreduces started
+ * one after the other on one leader match their peers' whatever order their
+ * chunks start in. */
+typedef struct plait_net_pipe {
+    plait_comm_t *comm;
+    char *buf;
+    size_t count, chunk;
+    size_t started, done; /* elements from the start: chunks started, chunks complete */
+    plait_dtype_t dtype;
+    int divisor;
+    uint32_t seq; /* the first chunk's collective sequence number */
+    plait_request_t *parts[PLAIT_NET_DEPTH];
+    int nparts;
+} plait_net_pipe_t;
+
 struct plait_collective;
 
 struct plait_request {
@@ -52,6 +80,7 @@ struct plait_request {
     bool done;
     struct plait_collective *coll;
     struct plait_shm_coll *shm;   /* instead of coll: a node-local allreduce */
+    plait_net_pipe_t *net;        /* instead of coll: a lone rank's hierarchical allreduce */
     plait_request_t *next_active; /* list of started collectives */
 };
 
@@ -129,12 +158,16 @@ static inline uint64_t plait_tag(plait_group_t group, int src_world, uint64_t pa
 }
 
 /* collectives.c */
-/* *out: an allreduce over UCX of count elements on comm, the sum divided by
- * divisor, compiled but neither started nor on ctx->active: its owner drives
- * it with plait_coll_progress and frees it with plait_coll_free. */
-plait_status_t plait_ucx_allreduce(plait_comm_t *comm, const void *sendbuf, void *recvbuf,
-                                   size_t count, plait_dtype_t dtype, int divisor,
-                                   plait_request_t **out);
+/* The leaders' step, chunk k an allreduce of [k chunk, (k + 1) chunk) with
+ * the algorithm (and ring blocks) of the whole buffer, so that every element
+ * sums in the order of one allreduce of the whole: set up (its tags reserved,
+ * nothing started); progressed, starting the chunks that lie below ready
+ * elements; done once p->done == p->count; freed. */
+void plait_net_pipe_init(plait_net_pipe_t *p, plait_comm_t *comm, void *buf, size_t count,
+                         plait_dtype_t dtype, int divisor);
+plait_status_t plait_net_pipe_progress(plait_net_pipe_t *p, size_t ready, double *last_progress);
+int plait_net_pipe_waiting_for(const plait_net_pipe_t *p);
+void plait_net_pipe_free(plait_net_pipe_t *p);
 plait_status_t plait_coll_progress(plait_request_t *req, double *last_progress);
 void plait_coll_free(plait_request_t *req);
 /* The world rank a stalled collective waits for, -1 if none. */

@@ -13,6 +13,9 @@
  * waits for all peers: with 4 ranks on 2 cores 4 MiB chunks made 4 and 16 MiB
  * allreduces 1.3-4.6x faster than 1 MiB ones (docs/performance.md). */
 #define PLAIT_SHM_CHUNK (4u << 20)
+/* The hierarchical allreduce's chunks stage in a slot's lower half, and the
+ * leader's result goes out through its upper half. */
+_Static_assert(PLAIT_HIER_CHUNK <= PLAIT_SHM_CHUNK / 2, "hierarchical chunk above half a slot");
 
 /* Where a rank's data or result for a chunk lies: in its own staging slot
  * (id 0), or at offset in its plait_mem_alloc region id, memfd fd. */
@@ -25,10 +28,10 @@ typedef struct {
  * chunk sequence number (1, 2, ... over the life of the group) this rank
  * finished that step of, written only by the owner and read by its peers;
  * each sits on its own cache line. src and dst[s % 2] say where chunk s's
- * data and result are. In the hierarchical allreduce the leader's arrived
- * also says that a chunk of the final result is readable, the others'
- * gathered that they copied it, and the leader bumps beat while it waits for
- * the other nodes, so that its node's ranks know it is still at work. */
+ * data and result are. In the hierarchical allreduce the leader's gathered
+ * says that chunk s of the final result is readable, the others' that they
+ * copied it, and the leader bumps beat while chunks are in flight to the
+ * other nodes, so that its node's ranks know it is still at work. */
 typedef struct {
     _Alignas(64) uint64_t arrived;  /* chunk staged (or its region published) */
     _Alignas(64) uint64_t reduced;  /* my slice of the chunk reduced */

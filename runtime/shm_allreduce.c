@@ -21,14 +21,24 @@
  * for still exists (and has not failed: then its error is taken over).
  *
  * Hierarchical (a communicator across nodes; this one is its ranks on this
- * node): the same reduce-scatter, then only the node's leader (rank 0)
- * gathers the node's sum, all-reduces the whole of it with the other nodes'
- * leaders over UCX (the UCX algorithms of collectives.c; a rank alone on its
- * node takes part with its own data directly), and the node's ranks copy the
- * result out of the leader's memory a chunk at a time. Every rank ends with
- * the leader's bits. The leaders' step is one allreduce of the whole buffer on
- * every leader whatever its node's chunks, so that all of them, a lone rank
- * included, run the same schedule. */
+ * node): the same reduce-scatter, in chunks of PLAIT_HIER_CHUNK bytes
+ * (registered or not), after which only the node's leader (rank 0) gathers
+ * each chunk's node sum; the leader all-reduces each gathered chunk with the
+ * other nodes' leaders over UCX (plait_net_pipe_t: every chunk with the
+ * algorithm of the whole buffer, so the bits do not depend on the chunks;
+ * a rank alone on its node runs the same chunks on its own data), and the
+ * node's ranks copy each finished chunk of the result out of the leader's
+ * memory. The three run at once on different chunks: there is no progress
+ * thread, so every call that progresses the allreduce takes each stream as
+ * far as it can go without waiting (a chunk's local step at a time, the
+ * leader then progressing its UCX requests), and a rank waits only when none
+ * can move. Every rank ends with the leader's bits.
+ *
+ * The leader publishes a chunk of the result in its gathered counter (from
+ * its registered memory in place, else through the upper half of its
+ * staging slot, the lower half holding the reduce-scatter's chunk), and the
+ * others say in theirs that they copied it; the leader reuses a result slot
+ * two chunks on, once all have copied out of it. */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -46,17 +56,8 @@ struct plait_shm_comm {
 };
 
 /* The hierarchical allreduce runs STAGE, ARRIVED (and on the leader GATHER)
- * per chunk, then NET on the leader, then BCAST, COPY per chunk. */
-typedef enum {
-    ST_STAGE,
-    ST_ARRIVED,
-    ST_GATHER,
-    ST_RELEASE,
-    ST_NET,
-    ST_BCAST,
-    ST_COPY,
-    ST_DONE
-} shm_state_t;
+ * per chunk, then RESULT until the last chunk of the result is out. */
+typedef enum { ST_STAGE, ST_ARRIVED, ST_GATHER, ST_RELEASE, ST_RESULT, ST_DONE } shm_state_t;
 
 struct plait_shm_coll {
     plait_comm_t *comm;
@@ -66,12 +67,14 @@ struct plait_shm_coll {
     size_t count, esize;
     size_t chunk, off, len; /* elements: chunk size, this chunk's start and length */
     uint64_t s;             /* this chunk's sequence number */
+    uint64_t base;          /* the sequence number before the first chunk's */
     int divisor;
     plait_shm_ref_t src_ref, dst_ref; /* id 0: not registered, through the slot */
     shm_state_t state;
-    int lagging; /* the comm rank last waited for */
+    int lagging; /* the comm rank waited for, -1 if none */
     double next_liveness;
-    plait_request_t *net;  /* the leader's allreduce across nodes, while it runs */
+    size_t out;            /* hierarchical: elements of the result published (leader) or copied */
+    plait_net_pipe_t net;  /* the hierarchical leader's step across nodes */
     uint64_t beat;         /* the leader's beat last seen */
     plait_request_t *next; /* in the communicator's queue */
 };
@@ -129,8 +132,10 @@ plait_status_t plait_shm_allreduce(plait_request_t *req, plait_comm_t *comm, con
     a->dst = recvbuf;
     a->count = count;
     a->esize = plait_dtype_size(a->dtype);
-    a->chunk = PLAIT_SHM_CHUNK / a->esize;
+    a->chunk = (sc->leaders ? PLAIT_HIER_CHUNK : PLAIT_SHM_CHUNK) / a->esize;
     a->divisor = divisor;
+    if (sc->leaders && sc->me == 0)
+        plait_net_pipe_init(&a->net, sc->leaders, recvbuf, count, dtype, divisor);
     a->lagging = -1;
     size_t bytes = count * a->esize;
     if (!plait_shm_find(req->ctx, sendbuf, bytes, &a->src_ref))
@@ -229,7 +234,6 @@ static bool reached(struct plait_shm_coll *a, int j, size_t which, uint64_t s)
         a->lagging = j;
         return false;
     }
-    a->lagging = -1;
     return true;
 }
 
@@ -244,32 +248,39 @@ static bool all_reached(struct plait_shm_coll *a, size_t which, uint64_t s)
     return true;
 }
 
-static void publish(struct plait_shm_coll *a, size_t which)
+static void publish(struct plait_shm_coll *a, size_t which, uint64_t s)
 {
     struct plait_shm_comm *sc = a->comm->shm;
-    __atomic_store_n((uint64_t *)((char *)ctrl(sc, sc->me) + which), a->s, __ATOMIC_RELEASE);
+    __atomic_store_n((uint64_t *)((char *)ctrl(sc, sc->me) + which), s, __ATOMIC_RELEASE);
 }
 
-/* Ten times a second while waiting: is the process waited for still there,
- * and has it not failed? A rank that failed says why in its segment, and
- * that (say, the rank on another node its leader waited for) is the cause. */
-static plait_status_t check_alive(plait_context_t *ctx, struct plait_shm_coll *a)
+/* Is comm rank j's process still there, and has it not failed? A rank that
+ * failed says why in its segment, and that (say, the rank on another node
+ * its leader waited for) is the cause. */
+static plait_status_t check_peer(plait_context_t *ctx, struct plait_shm_coll *a, int j)
 {
-    double now = plait_now();
-    if (now < a->next_liveness)
-        return PLAIT_OK;
-    a->next_liveness = now + 0.1;
-    struct plait_shm_comm *sc = a->comm->shm;
-    plait_shm_head_t *peer = sc->segs[a->lagging];
+    plait_shm_head_t *peer = a->comm->shm->segs[j];
     if (__atomic_load_n(&peer->failed, __ATOMIC_ACQUIRE))
         return plait_fail(ctx, PLAIT_ERR_PEER, "%.*s", (int)sizeof peer->error - 1, peer->error);
     pid_t pid = peer->pid;
     if (kill(pid, 0) != 0 && errno == ESRCH) {
         char what[64];
         snprintf(what, sizeof what, "its process %d is gone", (int)pid);
-        return plait_peer_error(ctx, a->comm->world_ranks[a->lagging], PLAIT_ERR_PEER, what);
+        return plait_peer_error(ctx, a->comm->world_ranks[j], PLAIT_ERR_PEER, what);
     }
     return PLAIT_OK;
+}
+
+/* Ten times a second while waiting: check the rank waited for, and other
+ * (unless -1), which another stream of the hierarchical allreduce waits for. */
+static plait_status_t check_alive(plait_context_t *ctx, struct plait_shm_coll *a, int other)
+{
+    double now = plait_now();
+    if (now < a->next_liveness)
+        return PLAIT_OK;
+    a->next_liveness = now + 0.1;
+    plait_status_t st = a->lagging >= 0 ? check_peer(ctx, a, a->lagging) : PLAIT_OK;
+    return st == PLAIT_OK && other >= 0 && other != a->lagging ? check_peer(ctx, a, other) : st;
 }
 
 static bool all_registered(struct plait_shm_coll *a)
@@ -282,47 +293,48 @@ static bool all_registered(struct plait_shm_coll *a)
     return true;
 }
 
-/* The hierarchical leader's step across nodes: the node's sum, now in its
- * buffer, all-reduced with the other leaders in place. */
-static plait_status_t start_net(struct plait_shm_coll *a)
+/* Where chunk s of the leader's result lies: its registered memory, else the
+ * upper half of its slot; NULL if its memory cannot be mapped. */
+static const char *leader_result(plait_context_t *ctx, struct plait_shm_coll *a, uint64_t s)
 {
     struct plait_shm_comm *sc = a->comm->shm;
-    return plait_ucx_allreduce(sc->leaders, a->dst, a->dst, a->count, a->dtype, a->divisor,
-                               &a->net);
+    const plait_shm_ref_t *ref = &ctrl(sc, 0)->dst[s % 2];
+    if (!ref->id)
+        return plait_shm_slot(sc->segs[0], sc->group, (unsigned)(s % 2)) + PLAIT_SHM_CHUNK / 2;
+    char *base = plait_shm_peer_region(ctx, a->comm->world_ranks[0], ref, a->count * a->esize);
+    return base ? base + a->out * a->esize : NULL;
 }
 
-/* Hierarchical, after the leaders' step: the leader makes the next chunk of
- * the result readable (in place if registered, else through its slot). */
-static void bcast(struct plait_shm_coll *a)
+/* The next chunk of the result: the leader publishes it once the leaders
+ * are done with it and, through its slot, once the others have copied the
+ * chunk before it out of the same slot; the others copy it. */
+static plait_status_t result_chunk(plait_context_t *ctx, struct plait_shm_coll *a, bool *moved)
 {
     struct plait_shm_comm *sc = a->comm->shm;
-    a->s = ++sc->seq;
-    unsigned b = (unsigned)(a->s % 2);
-    a->len = a->count - a->off < a->chunk ? a->count - a->off : a->chunk;
-    if (sc->me != 0)
-        return;
-    plait_shm_ctrl_t *mine = ctrl(sc, 0);
-    if (a->dst_ref.id)
-        a->len = a->count - a->off;
-    else
-        memcpy(plait_shm_slot(sc->segs[0], sc->group, b), a->dst + a->off * a->esize,
-               a->len * a->esize);
-    mine->dst[b] = a->dst_ref;
-    publish(a, offsetof(plait_shm_ctrl_t, arrived));
-}
-
-/* The other ranks of the node copy the leader's chunk out. */
-static plait_status_t copy_out(plait_context_t *ctx, struct plait_shm_coll *a)
-{
-    struct plait_shm_comm *sc = a->comm->shm;
-    const plait_shm_ref_t *ref = &ctrl(sc, 0)->dst[a->s % 2];
-    if (ref->id)
-        a->len = a->count - a->off;
-    const char *from = peer_part(ctx, a, 0, ref, 0);
-    if (!from)
-        return unmappable(ctx, a, 0);
-    memcpy(a->dst + a->off * a->esize, from, a->len * a->esize);
-    publish(a, offsetof(plait_shm_ctrl_t, gathered));
+    size_t len = a->count - a->out < a->chunk ? a->count - a->out : a->chunk, es = a->esize;
+    uint64_t s = a->base + 1 + a->out / a->chunk;
+    size_t gathered = offsetof(plait_shm_ctrl_t, gathered);
+    *moved = false;
+    if (sc->me == 0) {
+        if (a->net.done < a->out + len)
+            return PLAIT_OK;
+        if (!a->dst_ref.id) {
+            if (s - a->base > 2 && !all_reached(a, gathered, s - 2))
+                return PLAIT_OK;
+            memcpy(plait_shm_slot(sc->segs[0], sc->group, (unsigned)(s % 2)) + PLAIT_SHM_CHUNK / 2,
+                   a->dst + a->out * es, len * es);
+        }
+    } else {
+        if (!reached(a, 0, gathered, s))
+            return PLAIT_OK;
+        const char *from = leader_result(ctx, a, s);
+        if (!from)
+            return unmappable(ctx, a, 0);
+        memcpy(a->dst + a->out * es, from, len * es);
+    }
+    publish(a, gathered, s);
+    a->out += len;
+    *moved = true;
     return PLAIT_OK;
 }
 
@@ -337,13 +349,21 @@ static void leader_beat(struct plait_shm_coll *a, double *last_progress)
     }
 }
 
-static plait_status_t step(plait_context_t *ctx, struct plait_shm_coll *a, double *last_progress)
+/* A wait in step(): the hierarchical round checks once for all its streams. */
+static plait_status_t waiting(plait_context_t *ctx, struct plait_shm_coll *a)
+{
+    return a->comm->shm->leaders ? PLAIT_OK : check_alive(ctx, a, -1);
+}
+
+static plait_status_t step(plait_context_t *ctx, struct plait_shm_coll *a)
 {
     struct plait_shm_comm *sc = a->comm->shm;
     plait_shm_ctrl_t *mine = ctrl(sc, sc->me);
     bool hier = sc->leaders != NULL, leader = sc->me == 0;
     switch (a->state) {
     case ST_STAGE: {
+        if (a->off == 0)
+            a->base = sc->seq;
         a->s = ++sc->seq;
         unsigned b = (unsigned)(a->s % 2);
         a->len = a->count - a->off < a->chunk ? a->count - a->off : a->chunk;
@@ -351,27 +371,25 @@ static plait_status_t step(plait_context_t *ctx, struct plait_shm_coll *a, doubl
             stage(a, plait_shm_slot(sc->segs[sc->me], sc->group, b));
         mine->src[b] = a->src_ref;
         mine->dst[b] = a->dst_ref;
-        publish(a, offsetof(plait_shm_ctrl_t, arrived));
+        publish(a, offsetof(plait_shm_ctrl_t, arrived), a->s);
         a->state = ST_ARRIVED;
         return PLAIT_OK;
     }
     case ST_ARRIVED: {
         if (!all_reached(a, offsetof(plait_shm_ctrl_t, arrived), a->s))
-            return check_alive(ctx, a);
-        if (a->off == 0 && all_registered(a))
+            return waiting(ctx, a);
+        if (a->off == 0 && !hier && all_registered(a))
             a->len = a->chunk = a->count;
         plait_status_t st = reduce(ctx, a);
         if (st != PLAIT_OK)
             return st;
-        publish(a, offsetof(plait_shm_ctrl_t, reduced));
+        publish(a, offsetof(plait_shm_ctrl_t, reduced), a->s);
         if (hier && !leader) {
             /* Only the leader gathers. This rank stages into the slot again
              * two chunks on, after the leader's arrival for the next chunk,
              * which the leader publishes only once it has gathered this one. */
             a->off += a->len;
-            a->state = a->off < a->count ? ST_STAGE : ST_BCAST;
-            if (a->state == ST_BCAST)
-                a->off = 0; /* the result, from its start */
+            a->state = a->off < a->count ? ST_STAGE : ST_RESULT;
             return PLAIT_OK;
         }
         a->state = ST_GATHER;
@@ -379,20 +397,16 @@ static plait_status_t step(plait_context_t *ctx, struct plait_shm_coll *a, doubl
     }
     case ST_GATHER: {
         if (!all_reached(a, offsetof(plait_shm_ctrl_t, reduced), a->s))
-            return check_alive(ctx, a);
+            return waiting(ctx, a);
         plait_status_t st = gather(ctx, a);
         if (st != PLAIT_OK)
             return st;
         a->off += a->len;
         if (hier) {
-            if (a->off < a->count) {
-                a->state = ST_STAGE;
-                return PLAIT_OK;
-            }
-            a->state = ST_NET;
-            return start_net(a);
+            a->state = a->off < a->count ? ST_STAGE : ST_RESULT;
+            return PLAIT_OK;
         }
-        publish(a, offsetof(plait_shm_ctrl_t, gathered));
+        publish(a, offsetof(plait_shm_ctrl_t, gathered), a->s);
         a->state = a->off < a->count                ? ST_STAGE
                    : a->src_ref.id || a->dst_ref.id ? ST_RELEASE
                                                     : ST_DONE;
@@ -400,42 +414,65 @@ static plait_status_t step(plait_context_t *ctx, struct plait_shm_coll *a, doubl
     }
     case ST_RELEASE:
         if (!all_reached(a, offsetof(plait_shm_ctrl_t, gathered), a->s))
-            return check_alive(ctx, a);
+            return waiting(ctx, a);
         a->state = ST_DONE;
         return PLAIT_OK;
-    case ST_NET: {
-        __atomic_store_n(&mine->beat, mine->beat + 1, __ATOMIC_RELAXED);
-        plait_status_t st = plait_coll_progress(a->net, last_progress);
-        if (st != PLAIT_OK || !a->net->done)
-            return st;
-        plait_coll_free(a->net);
-        a->net = NULL;
-        a->off = 0;
-        a->state = ST_BCAST;
-        return PLAIT_OK;
-    }
-    case ST_BCAST:
-        bcast(a);
-        a->state = ST_COPY;
-        return PLAIT_OK;
-    case ST_COPY: {
-        if (leader && !all_reached(a, offsetof(plait_shm_ctrl_t, gathered), a->s))
-            return check_alive(ctx, a);
-        if (!leader && !reached(a, 0, offsetof(plait_shm_ctrl_t, arrived), a->s)) {
-            leader_beat(a, last_progress);
-            return check_alive(ctx, a);
-        }
-        plait_status_t st = leader ? PLAIT_OK : copy_out(ctx, a);
-        if (st != PLAIT_OK)
-            return st;
-        a->off += a->len;
-        a->state = a->off < a->count ? ST_BCAST : ST_DONE;
-        return PLAIT_OK;
-    }
+    case ST_RESULT:
     case ST_DONE:
         break;
     }
     return PLAIT_OK;
+}
+
+/* Hierarchical: take each stream as far as it goes without waiting, the
+ * node's reduce-scatter first (the leaders' step feeds on it), then the
+ * leaders' step, then the result; *moved says whether any advanced. While
+ * the leader has chunks in flight across nodes it beats, which its node's
+ * ranks waiting for the result count as progress. */
+static plait_status_t hier_round(plait_context_t *ctx, struct plait_shm_coll *a,
+                                 double *last_progress, bool *moved)
+{
+    struct plait_shm_comm *sc = a->comm->shm;
+    bool leader = sc->me == 0;
+    *moved = false;
+    /* A chunk at a time, so that the leaders start on it at once. */
+    for (size_t off = a->off; a->state < ST_RESULT && a->off == off;) {
+        shm_state_t before = a->state;
+        plait_status_t st = step(ctx, a);
+        if (st != PLAIT_OK)
+            return st;
+        if (a->state == before)
+            break;
+        *moved = true;
+    }
+    int reduce_waits_for = a->lagging;
+    if (leader) {
+        size_t started = a->net.started, done = a->net.done;
+        plait_status_t st = plait_net_pipe_progress(&a->net, a->off, last_progress);
+        if (st != PLAIT_OK)
+            return st;
+        *moved |= a->net.started != started || a->net.done != done;
+        plait_shm_ctrl_t *mine = ctrl(sc, 0);
+        if (a->net.nparts)
+            __atomic_store_n(&mine->beat, mine->beat + 1, __ATOMIC_RELAXED);
+    }
+    for (bool more = true; more && a->out < a->count;) {
+        plait_status_t st = result_chunk(ctx, a, &more);
+        if (st != PLAIT_OK)
+            return st;
+        *moved |= more;
+    }
+    if (!leader && a->out < a->count && a->lagging == 0)
+        leader_beat(a, last_progress);
+    /* The leader's memory is the others' to read until they have copied
+     * the last chunk. */
+    uint64_t last = a->base + (a->count + a->chunk - 1) / a->chunk;
+    if (a->state == ST_RESULT && a->out == a->count &&
+        (!leader || all_reached(a, offsetof(plait_shm_ctrl_t, gathered), last))) {
+        a->state = ST_DONE;
+        *moved = true;
+    }
+    return *moved ? PLAIT_OK : check_alive(ctx, a, reduce_waits_for);
 }
 
 plait_status_t plait_shm_progress(plait_request_t *req, double *last_progress)
@@ -449,14 +486,18 @@ plait_status_t plait_shm_progress(plait_request_t *req, double *last_progress)
         if (st != PLAIT_OK || sc->queue != req)
             return st;
     }
+    a->lagging = -1;
     while (a->state != ST_DONE) {
         shm_state_t before = a->state;
-        plait_status_t st = step(req->ctx, a, last_progress);
+        bool moved;
+        plait_status_t st =
+            sc->leaders ? hier_round(req->ctx, a, last_progress, &moved) : step(req->ctx, a);
         if (st != PLAIT_OK)
             return req->status = st;
-        if (a->state == before)
+        if (sc->leaders ? !moved : a->state == before)
             return PLAIT_OK;
         *last_progress = plait_now();
+        a->lagging = -1;
     }
     sc->queue = a->next;
     req->done = true;
@@ -470,9 +511,7 @@ int plait_shm_waiting_for(const plait_request_t *req)
     const struct plait_shm_comm *sc = a->comm->shm;
     if (sc->queue && sc->queue != req)
         return plait_coll_waiting_for(sc->queue);
-    if (a->net)
-        return plait_coll_waiting_for(a->net);
-    return a->lagging >= 0 ? a->comm->world_ranks[a->lagging] : -1;
+    return a->lagging >= 0 ? a->comm->world_ranks[a->lagging] : plait_net_pipe_waiting_for(&a->net);
 }
 
 void plait_shm_free(plait_request_t *req)
@@ -484,7 +523,6 @@ void plait_shm_free(plait_request_t *req)
             *p = a->next;
             break;
         }
-    if (a->net)
-        plait_coll_free(a->net);
+    plait_net_pipe_free(&a->net);
     free(a);
 }

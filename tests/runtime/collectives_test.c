@@ -149,6 +149,83 @@ static void test_order(plait_context_t *ctx, plait_comm_t *comm, plait_group_t g
     free(plain);
 }
 
+/* An inexact value that follows no period in i, so that a chunk of the
+ * hierarchical allreduce landing in the wrong place cannot match. */
+static float scattered(int r, size_t i)
+{
+    uint32_t h = (uint32_t)i * 2654435761u ^ (uint32_t)(r + 1) * 40503u;
+    h ^= h >> 15;
+    return (float)(h % 20001) / 997.0f - 10.0f;
+}
+
+/* a + b as the runtime adds two elements of dtype dt. */
+static float add(float a, float b, plait_dtype_t dt)
+{
+    return rounded(a + b, dt);
+}
+
+/* The hierarchical allreduce's documented order (docs/runtime.md) for two or
+ * three nodes: each node's values summed left to right in group rank order
+ * (in float, rounded once), the node sums combined as the leaders' UCX
+ * algorithm does for the whole buffer (two: added once; three, >= 64 KiB:
+ * the ring, whose block b starts at leader b and collects the next leaders'
+ * sums in turn), the average divided once. Checked bit for bit for a length
+ * of several chunks and a remainder, plain and registered, so that any
+ * chunk's data, result or order gone astray shows. */
+static void test_hier_order(plait_context_t *ctx, plait_comm_t *comm, plait_group_t g,
+                            plait_dtype_t dt)
+{
+    int n = plait_comm_size(comm), me = plait_comm_rank(comm), node[n], nodes = 0;
+    for (int i = 0; i < n; i++) {
+        node[i] = -1;
+        for (int j = 0; j < i && node[i] < 0; j++)
+            if (strcmp(ctx->peers[plait_comm_world_rank(comm, i)].host,
+                       ctx->peers[plait_comm_world_rank(comm, j)].host) == 0)
+                node[i] = node[j];
+        if (node[i] < 0)
+            node[i] = nodes++;
+    }
+    if (nodes > 3)
+        return;
+    size_t es = plait_dtype_size(dt), len = 3 * (PLAIT_HIER_CHUNK / es) + 5;
+    char *plain = malloc(len * es), *want = malloc(len * es);
+    void *reg = NULL;
+    CHECK_INT_EQ(plait_mem_alloc(ctx, len * es, &reg), PLAIT_OK);
+    for (size_t i = 0; i < len; i++) {
+        float sum[3] = {0}, total;
+        bool first[3] = {true, true, true};
+        for (int r = 0; r < n; r++) {
+            float v = rounded(scattered(r, i), dt);
+            sum[node[r]] = first[node[r]] ? v : sum[node[r]] + v;
+            first[node[r]] = false;
+        }
+        for (int k = 0; k < nodes; k++)
+            sum[k] = rounded(sum[k], dt);
+        if (nodes == 2) {
+            total = add(sum[0], sum[1], dt);
+        } else {
+            /* Its block among three, as the runtime cuts them. */
+            size_t base = len / 3, extra = len % 3;
+            size_t b =
+                i < extra * (base + 1) ? i / (base + 1) : extra + (i - extra * (base + 1)) / base;
+            total = sum[b];
+            for (int k = 1; k < 3; k++)
+                total = add(sum[(b + (size_t)k) % 3], total, dt);
+        }
+        put(want, i, rounded(total / (float)n, dt), dt);
+        put(plain, i, scattered(me, i), dt);
+        put(reg, i, scattered(me, i), dt);
+    }
+    CHECK_INT_EQ(plait_allreduce(comm, plain, plain, len, dt, PLAIT_AVG), PLAIT_OK);
+    EXPECT_ALL("hierarchical order, plain", len, memcmp(plain + i * es, want + i * es, es), 0);
+    CHECK_INT_EQ(plait_allreduce(comm, reg, reg, len, dt, PLAIT_AVG), PLAIT_OK);
+    EXPECT_ALL("hierarchical order, registered", len,
+               memcmp((char *)reg + i * es, want + i * es, es), 0);
+    CHECK_INT_EQ(plait_mem_free(ctx, reg), PLAIT_OK);
+    free(plain);
+    free(want);
+}
+
 static void test_allgather_reduce_scatter(plait_comm_t *comm, plait_group_t g, plait_dtype_t dt,
                                           size_t len)
 {
@@ -326,6 +403,15 @@ static int run_rank(void)
                 test_registered(ctx, comm, g, dt, reg_lengths[l]);
             test_order(ctx, comm, g, dt);
         }
+        /* The hierarchical allreduce's chunks: one short of one, exactly
+         * one, several and a remainder, and its summation order. */
+        for (plait_dtype_t dt = PLAIT_FLOAT32; comm->hier && dt <= PLAIT_BFLOAT16; dt++) {
+            size_t chunk = PLAIT_HIER_CHUNK / plait_dtype_size(dt);
+            test_allreduce(comm, g, dt, chunk - 1);
+            test_allreduce(comm, g, dt, chunk);
+            test_allreduce(comm, g, dt, 3 * chunk + 1);
+            test_hier_order(ctx, comm, g, dt);
+        }
         /* Either side of libplait's 256 KiB rendezvous threshold: eager
          * below, zero-copy at and above. */
         test_p2p(comm, g, 65535);
@@ -369,9 +455,10 @@ int main(void)
     /* The first four jobs' ranks share this node, so every group takes the
      * node-local allreduce; two jobs again with it switched off cover the UCX
      * algorithms (recursive doubling, halving for 4 ranks, the ring for 3).
-     * The last three split the ranks over fake nodes, evenly and not, a rank
-     * alone on the first node or the last: world, DP and PP take the
-     * hierarchical allreduce where a node holds two of their ranks. */
+     * The last four split the ranks over fake nodes, evenly and not, a rank
+     * alone on the first node or the last, and three nodes (the leaders'
+     * ring): world, DP and PP take the hierarchical allreduce where a node
+     * holds two of their ranks. */
     static const struct {
         int n;
         const char *layout, *env;
@@ -383,7 +470,8 @@ int main(void)
                 {4, "dp=2,tp=2", "PLAIT_SHM=0"},
                 {4, "dp=2,tp=2", "PLAIT_TEST_NODES=2,2"},
                 {4, "dp=4", "PLAIT_TEST_NODES=3,1"},
-                {3, "pp=3", "PLAIT_TEST_NODES=1,2"}};
+                {3, "pp=3", "PLAIT_TEST_NODES=1,2"},
+                {4, "dp=4", "PLAIT_TEST_NODES=2,1,1"}};
     static char out[1 << 16];
     for (size_t j = 0; j < sizeof jobs / sizeof jobs[0]; j++) {
         int status = launch_ranks(jobs[j].n, jobs[j].layout, NULL, jobs[j].env, out, sizeof out);

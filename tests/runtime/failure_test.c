@@ -37,6 +37,14 @@ static int run_rank(const char *mode)
             sleep(4);
         else
             st = plait_allreduce(world, buf, buf, 1000, PLAIT_FLOAT32, PLAIT_SUM);
+    } else if (strcmp(mode, "silent_leader") == 0 && st == PLAIT_OK) {
+        size_t count = 1u << 20; /* 4 MiB: several chunks of the hierarchical allreduce */
+        float *buf = calloc(count, sizeof *buf);
+        if (rank == 2)
+            sleep(4);
+        else
+            st = plait_allreduce(world, buf, buf, count, PLAIT_FLOAT32, PLAIT_SUM);
+        free(buf);
     } else if (st == PLAIT_OK) {
         float x = 0;
         if (rank == 1)
@@ -82,6 +90,23 @@ int main(int argc, char **argv)
     CHECK_STR_CONTAINS(out, "rank 0: peer rank 1 (host ");
     CHECK_STR_CONTAINS(out, "rank 2: peer rank 1 (host ");
     CHECK_STR_CONTAINS(out, "no answer within 1 s (PLAIT_TIMEOUT)");
+
+    /* And in the hierarchical allreduce, 2 fake nodes of 2, the second
+     * node's leader silent: its node peer names it within the timeout
+     * (waiting in shared memory). The first node's leader, waiting for it
+     * over UCX while its node's reduction runs on, and that leader's node
+     * peer fail too, each with a line naming a peer: the silent rank, or the
+     * first to give up when plait-run's notice of that comes first (under
+     * srun there are no such notices, and srun_test.sh sees all three name
+     * the silent rank). */
+    status = launch_ranks(4, "dp=4", "silent_leader", "PLAIT_TIMEOUT=1 PLAIT_TEST_NODES=2,2", out,
+                          sizeof out);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 1,
+              "plait-run should exit 1 like the ranks that timed out, got wait status %d", status);
+    CHECK_STR_CONTAINS(out, "rank 3: peer rank 2 (host ");
+    CHECK_STR_CONTAINS(out, "no answer within 1 s (PLAIT_TIMEOUT)");
+    CHECK_STR_CONTAINS(out, "rank 0: peer rank ");
+    CHECK_STR_CONTAINS(out, "rank 1: peer rank ");
 
     status = launch_ranks(3, "dp=3", "early", "PLAIT_TIMEOUT=60", out, sizeof out);
     CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 1,
