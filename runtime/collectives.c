@@ -362,6 +362,31 @@ static plait_status_t launch(plait_request_t *req, plait_request_t **out)
     return PLAIT_OK;
 }
 
+/* A node-local collective (shm_allreduce.c) that set up req with status st:
+ * started and, with wait, run to completion. Frees req on failure. */
+static plait_status_t run_shm(plait_request_t *req, plait_status_t st, bool wait,
+                              plait_request_t **out)
+{
+    if (st != PLAIT_OK) {
+        plait_coll_free(req);
+        return st;
+    }
+    st = launch(req, out);
+    return st == PLAIT_OK && wait ? plait_wait(*out) : st;
+}
+
+/* An empty collective request, for the node-local path. */
+static plait_status_t new_request(plait_comm_t *comm, plait_dtype_t dtype, plait_request_t **out)
+{
+    plait_status_t st = check_start(comm->ctx, dtype);
+    if (st != PLAIT_OK)
+        return st;
+    if (!(*out = calloc(1, sizeof **out)))
+        return plait_fail(comm->ctx, PLAIT_ERR_NO_MEMORY, "out of memory for a collective");
+    **out = (plait_request_t){.ctx = comm->ctx, .kind = REQ_COLL};
+    return PLAIT_OK;
+}
+
 /* Compile a blocking collective's schedule and run it to completion. */
 static plait_status_t run(plait_request_t *req)
 {
@@ -490,16 +515,13 @@ plait_status_t plait_iallreduce(plait_comm_t *comm, const void *sendbuf, void *r
     if (op != PLAIT_SUM && op != PLAIT_AVG)
         return plait_fail(comm->ctx, PLAIT_ERR_INVALID, "op %d: expected PLAIT_SUM or PLAIT_AVG",
                           (int)op);
-    plait_status_t st = check_start(comm->ctx, dtype);
-    if (st != PLAIT_OK)
-        return st;
     int divisor = op == PLAIT_AVG ? comm->size : 1;
     plait_comm_t *local = comm->hier ? &comm->hier->node : comm;
     plait_request_t *req;
+    plait_status_t st;
     if (count && (local->shm || comm->hier)) {
-        if (!(req = calloc(1, sizeof *req)))
-            return plait_fail(comm->ctx, PLAIT_ERR_NO_MEMORY, "out of memory for an allreduce");
-        *req = (plait_request_t){.ctx = comm->ctx, .kind = REQ_COLL};
+        if ((st = new_request(comm, dtype, &req)) != PLAIT_OK)
+            return st;
         if (local->shm) {
             st = plait_shm_allreduce(req, local, sendbuf, recvbuf, count, dtype, divisor);
         } else if ((req->net = malloc(sizeof *req->net))) {
@@ -509,11 +531,7 @@ plait_status_t plait_iallreduce(plait_comm_t *comm, const void *sendbuf, void *r
         } else {
             st = plait_fail(comm->ctx, PLAIT_ERR_NO_MEMORY, "out of memory for an allreduce");
         }
-        if (st != PLAIT_OK) {
-            plait_coll_free(req);
-            return st;
-        }
-        return launch(req, out);
+        return run_shm(req, st, false, out);
     }
     st = ucx_allreduce(comm, sendbuf, recvbuf, count, 0, count, dtype, divisor, comm->coll_seq++,
                        &req);
@@ -564,7 +582,14 @@ plait_status_t plait_allgather(plait_comm_t *comm, const void *sendbuf, void *re
 {
     int n = comm->size, me = comm->rank;
     plait_request_t *req;
-    plait_status_t st = start(comm, dtype, 0, comm->coll_seq++, &req);
+    plait_status_t st;
+    if (comm->shm && count) {
+        if ((st = new_request(comm, dtype, &req)) != PLAIT_OK)
+            return st;
+        st = plait_shm_allgather(req, comm, sendbuf, recvbuf, count, dtype);
+        return run_shm(req, st, true, &req);
+    }
+    st = start(comm, dtype, 0, comm->coll_seq++, &req);
     if (st != PLAIT_OK)
         return st;
     struct plait_collective *c = req->coll;
@@ -585,7 +610,14 @@ plait_status_t plait_broadcast(plait_comm_t *comm, void *buf, size_t count, plai
         return plait_fail(comm->ctx, PLAIT_ERR_INVALID, "broadcast root %d: expected 0 to %d", root,
                           n - 1);
     plait_request_t *req;
-    plait_status_t st = start(comm, dtype, 0, comm->coll_seq++, &req);
+    plait_status_t st;
+    if (comm->shm && count) {
+        if ((st = new_request(comm, dtype, &req)) != PLAIT_OK)
+            return st;
+        st = plait_shm_broadcast(req, comm, buf, count, dtype, root);
+        return run_shm(req, st, true, &req);
+    }
+    st = start(comm, dtype, 0, comm->coll_seq++, &req);
     if (st != PLAIT_OK)
         return st;
     struct plait_collective *c = req->coll;

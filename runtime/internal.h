@@ -181,10 +181,15 @@ void plait_shm_close(plait_context_t *ctx);
 /* Tell this node's peers waiting for this rank why it failed (ctx->error). */
 void plait_shm_publish_failure(plait_context_t *ctx);
 /* shm_allreduce.c: make req an allreduce of count > 0 elements on comm->shm
- * (a plait_hier's node: across nodes too), the sum divided by divisor,
- * queued behind the ones started before it. */
+ * (a plait_hier's node: across nodes too), the sum divided by divisor, an
+ * allgather of count > 0 elements from each rank, or a broadcast of count >
+ * 0 elements from root, queued behind the ones started before it. */
 plait_status_t plait_shm_allreduce(plait_request_t *req, plait_comm_t *comm, const void *sendbuf,
                                    void *recvbuf, size_t count, plait_dtype_t dtype, int divisor);
+plait_status_t plait_shm_allgather(plait_request_t *req, plait_comm_t *comm, const void *sendbuf,
+                                   void *recvbuf, size_t count, plait_dtype_t dtype);
+plait_status_t plait_shm_broadcast(plait_request_t *req, plait_comm_t *comm, void *buf,
+                                   size_t count, plait_dtype_t dtype, int root);
 plait_status_t plait_shm_progress(plait_request_t *req, double *last_progress);
 int plait_shm_waiting_for(const plait_request_t *req);
 void plait_shm_free(plait_request_t *req);

@@ -1,9 +1,9 @@
-/* The node-local allreduce, for a communicator whose ranks all share this
- * node: a reduce-scatter in which each rank reads its slice straight out of
- * every peer's data, then an all-gather in which each copies the others'
- * reduced slices, with no messages and three synchronisation points per
- * chunk (data in, slices reduced, slices read), each a counter every peer
- * polls. Fewer sync points than a ring's 2(p-1) steps matters most when ranks
+/* The node-local collectives, for a communicator whose ranks all share this
+ * node. The allreduce is a reduce-scatter in which each rank reads its slice
+ * straight out of every peer's data, then an all-gather in which each copies
+ * the others' reduced slices, with no messages and three synchronisation
+ * points per chunk (data in, slices reduced, slices read), each a counter
+ * every peer polls. Fewer sync points than a ring's 2(p-1) steps matters most when ranks
  * outnumber cores: every wait for a peer that is not running costs a
  * scheduler round.
  *
@@ -38,7 +38,15 @@
  * its registered memory in place, else through the upper half of its
  * staging slot, the lower half holding the reduce-scatter's chunk), and the
  * others say in theirs that they copied it; the leader reuses a result slot
- * two chunks on, once all have copied out of it. */
+ * two chunks on, once all have copied out of it.
+ *
+ * The allgather and the broadcast move data without reducing it, a chunk at
+ * a time through the same slots (or from registered memory in place): each
+ * rank that gives (every rank, or the root) makes its chunk readable and
+ * bumps arrived, the others copy it and bump gathered. Every rank bumps
+ * gathered for every chunk, and no rank refills a slot before every peer has
+ * gathered the chunk two before (slot_free), whichever collective that was;
+ * a giver whose registered memory the others read waits for them at the end. */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -59,8 +67,12 @@ struct plait_shm_comm {
  * per chunk, then RESULT until the last chunk of the result is out. */
 typedef enum { ST_STAGE, ST_ARRIVED, ST_GATHER, ST_RELEASE, ST_RESULT, ST_DONE } shm_state_t;
 
+typedef enum { SHM_ALLREDUCE, SHM_ALLGATHER, SHM_BROADCAST } shm_kind_t;
+
 struct plait_shm_coll {
     plait_comm_t *comm;
+    shm_kind_t kind;
+    int root; /* a broadcast's */
     plait_dtype_t dtype;
     const char *src;
     char *dst;
@@ -119,23 +131,24 @@ static void block(size_t count, int n, int i, size_t *off, size_t *len)
     *len = base + (ui < extra ? 1 : 0);
 }
 
-plait_status_t plait_shm_allreduce(plait_request_t *req, plait_comm_t *comm, const void *sendbuf,
-                                   void *recvbuf, size_t count, plait_dtype_t dtype, int divisor)
+/* req's node-local collective of count elements a rank, queued behind the
+ * ones started before it; NULL when out of memory. */
+static struct plait_shm_coll *enqueue(plait_request_t *req, plait_comm_t *comm, shm_kind_t kind,
+                                      const void *sendbuf, void *recvbuf, size_t count,
+                                      plait_dtype_t dtype)
 {
     struct plait_shm_comm *sc = comm->shm;
     struct plait_shm_coll *a = req->shm = calloc(1, sizeof *a);
     if (!a)
-        return plait_fail(comm->ctx, PLAIT_ERR_NO_MEMORY, "out of memory for an allreduce");
+        return NULL;
     a->comm = comm;
+    a->kind = kind;
     a->dtype = dtype;
     a->src = sendbuf;
     a->dst = recvbuf;
     a->count = count;
-    a->esize = plait_dtype_size(a->dtype);
+    a->esize = plait_dtype_size(dtype);
     a->chunk = (sc->leaders ? PLAIT_HIER_CHUNK : PLAIT_SHM_CHUNK) / a->esize;
-    a->divisor = divisor;
-    if (sc->leaders && sc->me == 0)
-        plait_net_pipe_init(&a->net, sc->leaders, recvbuf, count, dtype, divisor);
     a->lagging = -1;
     size_t bytes = count * a->esize;
     if (!plait_shm_find(req->ctx, sendbuf, bytes, &a->src_ref))
@@ -146,6 +159,37 @@ plait_status_t plait_shm_allreduce(plait_request_t *req, plait_comm_t *comm, con
     while (*tail)
         tail = &(*tail)->shm->next;
     *tail = req;
+    return a;
+}
+
+plait_status_t plait_shm_allreduce(plait_request_t *req, plait_comm_t *comm, const void *sendbuf,
+                                   void *recvbuf, size_t count, plait_dtype_t dtype, int divisor)
+{
+    struct plait_shm_comm *sc = comm->shm;
+    struct plait_shm_coll *a = enqueue(req, comm, SHM_ALLREDUCE, sendbuf, recvbuf, count, dtype);
+    if (!a)
+        return plait_fail(comm->ctx, PLAIT_ERR_NO_MEMORY, "out of memory for an allreduce");
+    a->divisor = divisor;
+    if (sc->leaders && sc->me == 0)
+        plait_net_pipe_init(&a->net, sc->leaders, recvbuf, count, dtype, divisor);
+    return PLAIT_OK;
+}
+
+plait_status_t plait_shm_allgather(plait_request_t *req, plait_comm_t *comm, const void *sendbuf,
+                                   void *recvbuf, size_t count, plait_dtype_t dtype)
+{
+    if (!enqueue(req, comm, SHM_ALLGATHER, sendbuf, recvbuf, count, dtype))
+        return plait_fail(comm->ctx, PLAIT_ERR_NO_MEMORY, "out of memory for an allgather");
+    return PLAIT_OK;
+}
+
+plait_status_t plait_shm_broadcast(plait_request_t *req, plait_comm_t *comm, void *buf,
+                                   size_t count, plait_dtype_t dtype, int root)
+{
+    struct plait_shm_coll *a = enqueue(req, comm, SHM_BROADCAST, buf, buf, count, dtype);
+    if (!a)
+        return plait_fail(comm->ctx, PLAIT_ERR_NO_MEMORY, "out of memory for a broadcast");
+    a->root = root;
     return PLAIT_OK;
 }
 
@@ -349,6 +393,16 @@ static void leader_beat(struct plait_shm_coll *a, double *last_progress)
     }
 }
 
+/* Whether this rank may fill its slot (and its control words' refs) for
+ * chunk s: every peer has copied out of chunk s - 2, the slot's last use,
+ * which may have been another collective's that did not wait for its
+ * readers. Within one allreduce the wait for the previous chunk's reduced
+ * slices has already seen to it. */
+static bool slot_free(struct plait_shm_coll *a, uint64_t s)
+{
+    return s <= 2 || all_reached(a, offsetof(plait_shm_ctrl_t, gathered), s - 2);
+}
+
 /* A wait in step(): the hierarchical round checks once for all its streams. */
 static plait_status_t waiting(plait_context_t *ctx, struct plait_shm_coll *a)
 {
@@ -362,6 +416,8 @@ static plait_status_t step(plait_context_t *ctx, struct plait_shm_coll *a)
     bool hier = sc->leaders != NULL, leader = sc->me == 0;
     switch (a->state) {
     case ST_STAGE: {
+        if (!hier && !slot_free(a, sc->seq + 1))
+            return waiting(ctx, a);
         if (a->off == 0)
             a->base = sc->seq;
         a->s = ++sc->seq;
@@ -422,6 +478,62 @@ static plait_status_t step(plait_context_t *ctx, struct plait_shm_coll *a)
         break;
     }
     return PLAIT_OK;
+}
+
+/* One step of an allgather or a broadcast: STAGE, ARRIVED per chunk, then
+ * RELEASE on a rank whose registered memory the others read. */
+static plait_status_t copy_step(plait_context_t *ctx, struct plait_shm_coll *a)
+{
+    struct plait_shm_comm *sc = a->comm->shm;
+    size_t es = a->esize, gathered = offsetof(plait_shm_ctrl_t, gathered);
+    bool gives = a->kind == SHM_ALLGATHER || sc->me == a->root;
+    switch (a->state) {
+    case ST_STAGE: {
+        uint64_t s = sc->seq + 1;
+        unsigned b = (unsigned)(s % 2);
+        if (gives && !slot_free(a, s))
+            return waiting(ctx, a);
+        a->s = ++sc->seq;
+        a->len = a->count - a->off < a->chunk ? a->count - a->off : a->chunk;
+        if (gives) {
+            if (!a->src_ref.id)
+                memcpy(plait_shm_slot(sc->segs[sc->me], sc->group, b), a->src + a->off * es,
+                       a->len * es);
+            ctrl(sc, sc->me)->src[b] = a->src_ref;
+            publish(a, offsetof(plait_shm_ctrl_t, arrived), a->s);
+        }
+        a->state = ST_ARRIVED;
+        return PLAIT_OK;
+    }
+    case ST_ARRIVED: {
+        bool all = a->kind == SHM_ALLGATHER;
+        if (all ? !all_reached(a, offsetof(plait_shm_ctrl_t, arrived), a->s)
+                : !reached(a, a->root, offsetof(plait_shm_ctrl_t, arrived), a->s))
+            return waiting(ctx, a);
+        for (int j = 0; j < sc->size; j++) {
+            if ((!all && j != a->root) || (j == sc->me && a->kind == SHM_BROADCAST))
+                continue;
+            char *to = a->dst + ((all ? (size_t)j * a->count : 0) + a->off) * es;
+            const char *from = j == sc->me ? a->src + a->off * es
+                                           : peer_part(ctx, a, j, &ctrl(sc, j)->src[a->s % 2], 0);
+            if (!from)
+                return unmappable(ctx, a, j);
+            if (to != from)
+                memcpy(to, from, a->len * es);
+        }
+        publish(a, gathered, a->s);
+        a->off += a->len;
+        a->state = a->off < a->count ? ST_STAGE : gives && a->src_ref.id ? ST_RELEASE : ST_DONE;
+        return PLAIT_OK;
+    }
+    case ST_RELEASE:
+        if (!all_reached(a, gathered, a->s))
+            return waiting(ctx, a);
+        a->state = ST_DONE;
+        return PLAIT_OK;
+    default:
+        return PLAIT_OK;
+    }
 }
 
 /* Hierarchical: take each stream as far as it goes without waiting, the
@@ -489,9 +601,10 @@ plait_status_t plait_shm_progress(plait_request_t *req, double *last_progress)
     a->lagging = -1;
     while (a->state != ST_DONE) {
         shm_state_t before = a->state;
-        bool moved;
-        plait_status_t st =
-            sc->leaders ? hier_round(req->ctx, a, last_progress, &moved) : step(req->ctx, a);
+        bool moved = false;
+        plait_status_t st = sc->leaders ? hier_round(req->ctx, a, last_progress, &moved)
+                            : a->kind == SHM_ALLREDUCE ? step(req->ctx, a)
+                                                       : copy_step(req->ctx, a);
         if (st != PLAIT_OK)
             return req->status = st;
         if (sc->leaders ? !moved : a->state == before)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "runtime/internal.h"
+#include "runtime/shm.h"
 #include "tests/check.h"
 #include "tests/runtime/launch.h"
 
@@ -263,6 +264,54 @@ static void test_broadcast(plait_comm_t *comm, plait_group_t g, plait_dtype_t dt
     free(buf);
 }
 
+/* The node-local allgather and broadcast past one staging chunk (4 MiB),
+ * from plain and registered memory mixed (even ranks give from
+ * plait_mem_alloc memory, odd ones from malloc'd; the broadcast from every
+ * root), and all three node-local collectives back to back on one group, so
+ * that each starts while peers may still be reading the last one's slots. */
+static void test_copy_chunks(plait_context_t *ctx, plait_comm_t *comm, plait_group_t g,
+                             plait_dtype_t dt)
+{
+    int n = plait_comm_size(comm), me = plait_comm_rank(comm);
+    size_t es = plait_dtype_size(dt), len = PLAIT_SHM_CHUNK / es + 3, total = len * (size_t)n;
+    void *reg = NULL;
+    CHECK_INT_EQ(plait_mem_alloc(ctx, total * es, &reg), PLAIT_OK);
+    char *plain = malloc(total * es), *out = malloc(total * es);
+    char *mine = me % 2 ? plain : reg;
+    for (size_t i = 0; i < len; i++)
+        put(mine, i, input(me, i, 6), dt);
+    CHECK_INT_EQ(plait_allgather(comm, mine, out, len, dt), PLAIT_OK);
+    EXPECT_ALL("allgather past a chunk", total, get(out, i, dt), input((int)(i / len), i % len, 6));
+    for (int root = 0; root < n; root++) {
+        char *buf = (me + root) % 2 ? plain : reg;
+        for (size_t i = 0; i < len; i++)
+            put(buf, i, me == root ? input(root, i, 7) : 99.0f, dt);
+        CHECK_INT_EQ(plait_broadcast(comm, buf, len, dt, root), PLAIT_OK);
+        EXPECT_ALL("broadcast past a chunk", len, get(buf, i, dt), input(root, i, 7));
+    }
+    for (int round = 0; round < 3; round++) {
+        for (size_t i = 0; i < len; i++)
+            put(plain, i, input(me, i, round), dt);
+        CHECK_INT_EQ(plait_allreduce(comm, plain, plain, len, dt, PLAIT_SUM), PLAIT_OK);
+        float want;
+        EXPECT_ALL("allreduce back to back", len, get(plain, i, dt),
+                   (want = 0, accumulate(&want, n, i, round), want));
+        int root = round % n;
+        for (size_t i = 0; me == root && i < len; i++)
+            put(plain, i, input(root, i, 8 + round), dt);
+        CHECK_INT_EQ(plait_broadcast(comm, plain, len, dt, root), PLAIT_OK);
+        EXPECT_ALL("broadcast back to back", len, get(plain, i, dt), input(root, i, 8 + round));
+        for (size_t i = 0; i < 1000; i++)
+            put(plain, i, input(me, i, 11 + round), dt);
+        CHECK_INT_EQ(plait_allgather(comm, plain, out, 1000, dt), PLAIT_OK);
+        EXPECT_ALL("allgather back to back", (size_t)1000 * (size_t)n, get(out, i, dt),
+                   input((int)(i / 1000), i % 1000, 11 + round));
+    }
+    CHECK_INT_EQ(plait_mem_free(ctx, reg), PLAIT_OK);
+    free(plain);
+    free(out);
+}
+
 /* A ring exchange on comm, both directions posted before waiting. */
 static void test_p2p(plait_comm_t *comm, plait_group_t g, size_t len)
 {
@@ -403,6 +452,8 @@ static int run_rank(void)
                 test_registered(ctx, comm, g, dt, reg_lengths[l]);
             test_order(ctx, comm, g, dt);
         }
+        for (plait_dtype_t dt = PLAIT_FLOAT32; dt <= PLAIT_BFLOAT16; dt++)
+            test_copy_chunks(ctx, comm, g, dt);
         /* The hierarchical allreduce's chunks: one short of one, exactly
          * one, several and a remainder, and its summation order. */
         for (plait_dtype_t dt = PLAIT_FLOAT32; comm->hier && dt <= PLAIT_BFLOAT16; dt++) {

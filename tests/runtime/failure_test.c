@@ -37,6 +37,13 @@ static int run_rank(const char *mode)
             sleep(4);
         else
             st = plait_allreduce(world, buf, buf, 1000, PLAIT_FLOAT32, PLAIT_SUM);
+    } else if (strcmp(mode, "silent_allgather") == 0 && st == PLAIT_OK) {
+        float mine[1000] = {0}, *all = calloc(3000, sizeof *all);
+        if (rank == 1)
+            sleep(4);
+        else if ((st = plait_allgather(world, mine, all, 1000, PLAIT_FLOAT32)) == PLAIT_OK)
+            st = plait_broadcast(world, mine, 1000, PLAIT_FLOAT32, 1);
+        free(all);
     } else if (strcmp(mode, "silent_leader") == 0 && st == PLAIT_OK) {
         size_t count = 1u << 20; /* 4 MiB: several chunks of the hierarchical allreduce */
         float *buf = calloc(count, sizeof *buf);
@@ -90,6 +97,13 @@ int main(int argc, char **argv)
     CHECK_STR_CONTAINS(out, "rank 0: peer rank 1 (host ");
     CHECK_STR_CONTAINS(out, "rank 2: peer rank 1 (host ");
     CHECK_STR_CONTAINS(out, "no answer within 1 s (PLAIT_TIMEOUT)");
+
+    /* And in the node-local allgather (and broadcast). */
+    status = launch_ranks(3, "dp=3", "silent_allgather", "PLAIT_TIMEOUT=1", out, sizeof out);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 1,
+              "plait-run should exit 1 like the ranks that timed out, got wait status %d", status);
+    CHECK_STR_CONTAINS(out, "rank 0: peer rank 1 (host ");
+    CHECK_STR_CONTAINS(out, "rank 2: peer rank 1 (host ");
 
     /* And in the hierarchical allreduce, 2 fake nodes of 2, the second
      * node's leader silent: its node peer names it within the timeout
