@@ -375,6 +375,17 @@ static plait_status_t run_shm(plait_request_t *req, plait_status_t st, bool wait
     return st == PLAIT_OK && wait ? plait_wait(*out) : st;
 }
 
+/* Whether an allgather or broadcast takes the node-local path: its copies
+ * go through the staging slots, two per element from plain memory where
+ * UCX's single-copy exchange (CMA) moves it once, and between 2 ranks that
+ * one exchange is the whole ring: there the path measured 0.77-0.88x the
+ * UCX ring at 4-64 KiB and 4-16 MiB (docs/performance.md), from 3 ranks
+ * 1.1-1.8x. */
+static bool shm_copies(const plait_comm_t *comm, size_t count)
+{
+    return comm->shm && count && comm->size > 2;
+}
+
 /* An empty collective request, for the node-local path. */
 static plait_status_t new_request(plait_comm_t *comm, plait_dtype_t dtype, plait_request_t **out)
 {
@@ -583,7 +594,7 @@ plait_status_t plait_allgather(plait_comm_t *comm, const void *sendbuf, void *re
     int n = comm->size, me = comm->rank;
     plait_request_t *req;
     plait_status_t st;
-    if (comm->shm && count) {
+    if (shm_copies(comm, count)) {
         if ((st = new_request(comm, dtype, &req)) != PLAIT_OK)
             return st;
         st = plait_shm_allgather(req, comm, sendbuf, recvbuf, count, dtype);
@@ -611,7 +622,7 @@ plait_status_t plait_broadcast(plait_comm_t *comm, void *buf, size_t count, plai
                           n - 1);
     plait_request_t *req;
     plait_status_t st;
-    if (comm->shm && count) {
+    if (shm_copies(comm, count)) {
         if ((st = new_request(comm, dtype, &req)) != PLAIT_OK)
             return st;
         st = plait_shm_broadcast(req, comm, buf, count, dtype, root);
