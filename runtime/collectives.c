@@ -379,8 +379,8 @@ static plait_status_t run_shm(plait_request_t *req, plait_status_t st, bool wait
  * go through the staging slots, two per element from plain memory where
  * UCX's single-copy exchange (CMA) moves it once, and between 2 ranks that
  * one exchange is the whole ring: there the path measured 0.77-0.88x the
- * UCX ring at 4-64 KiB and 4-16 MiB (docs/performance.md), from 3 ranks
- * 1.1-1.8x. */
+ * UCX ring at 4-64 KiB and 4-16 MiB, with 4 ranks 1.1-1.8x
+ * (docs/performance.md). */
 static bool shm_copies(const plait_comm_t *comm, size_t count)
 {
     return comm->shm && count && comm->size > 2;
