@@ -537,7 +537,7 @@ plait_status_t plait_iallreduce(plait_comm_t *comm, const void *sendbuf, void *r
             st = plait_shm_allreduce(req, local, sendbuf, recvbuf, count, dtype, divisor);
         } else if ((req->net = malloc(sizeof *req->net))) {
             if (sendbuf != recvbuf)
-                memcpy(recvbuf, sendbuf, count * plait_dtype_size(dtype));
+                memmove(recvbuf, sendbuf, count * plait_dtype_size(dtype));
             plait_net_pipe_init(req->net, &comm->hier->leaders, recvbuf, count, dtype, divisor);
         } else {
             st = plait_fail(comm->ctx, PLAIT_ERR_NO_MEMORY, "out of memory for an allreduce");

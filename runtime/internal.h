@@ -79,7 +79,7 @@ struct plait_request {
     plait_status_t status;
     bool done;
     struct plait_collective *coll;
-    struct plait_shm_coll *shm;   /* instead of coll: a node-local allreduce */
+    struct plait_shm_coll *shm;   /* instead of coll: a node-local collective */
     plait_net_pipe_t *net;        /* instead of coll: a lone rank's hierarchical allreduce */
     plait_request_t *next_active; /* list of started collectives */
 };

@@ -591,7 +591,7 @@ plait_status_t plait_shm_progress(plait_request_t *req, double *last_progress)
 {
     struct plait_shm_coll *a = req->shm;
     struct plait_shm_comm *sc = a->comm->shm;
-    /* One allreduce at a time per communicator, in the order they started
+    /* One collective at a time per communicator, in the order they started
      * (the same on every rank): the slots and counters are the group's. */
     if (sc->queue != req) {
         plait_status_t st = plait_coll_progress(sc->queue, last_progress);
