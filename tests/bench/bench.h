@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static inline double bench_now(void)
@@ -48,6 +49,28 @@ static inline void bench_emit(FILE *f, const char *bench, const char *metric, do
             "{\"bench\":\"%s\",\"metric\":\"%s\",\"value\":%.6g,\"unit\":\"%s\",\"anchor\":\"%s\","
             "\"anchor_value\":%.6g,\"ratio\":%.6g,\"goal\":\"%s\"}\n",
             bench, metric, value, unit, anchor, anchor_value, ratio, goal);
+}
+
+/* The collective benchmarks' arguments, [rounds [plain|registered]]: the
+ * number of timed rounds (default 5, at most BENCH_MAX_ROUNDS) and whether
+ * the buffers are registered memory. 0, or 2 after a message naming the bad
+ * argument. */
+#define BENCH_MAX_ROUNDS 31
+
+static inline int bench_collective_args(int argc, char **argv, int *rounds, int *registered)
+{
+    *rounds = argc > 1 ? atoi(argv[1]) : 5;
+    if (*rounds < 1 || *rounds > BENCH_MAX_ROUNDS) {
+        fprintf(stderr, "%s: rounds '%s': expected 1 to %d\n", argv[0], argv[1], BENCH_MAX_ROUNDS);
+        return 2;
+    }
+    const char *mem = argc > 2 ? argv[2] : "plain";
+    *registered = strcmp(mem, "registered") == 0;
+    if (!*registered && strcmp(mem, "plain") != 0) {
+        fprintf(stderr, "%s: memory '%s': expected plain or registered\n", argv[0], mem);
+        return 2;
+    }
+    return 0;
 }
 
 #endif

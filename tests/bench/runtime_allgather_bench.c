@@ -5,15 +5,12 @@
  * busbw_GBs" per size; runtime_mpi_allgather_bench.c is the same loop over
  * MPI_Allgather. With "registered" the blocks come from plait_mem_alloc.
  * Usage: [rounds [plain|registered]] */
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bench.h"
 #include "runtime/plait.h"
-
-#define MAX_ROUNDS 31
 
 static void check(plait_context_t *ctx, plait_status_t st)
 {
@@ -25,17 +22,9 @@ static void check(plait_context_t *ctx, plait_status_t st)
 
 int main(int argc, char **argv)
 {
-    int rounds = argc > 1 ? atoi(argv[1]) : 5;
-    if (rounds < 1 || rounds > MAX_ROUNDS) {
-        fprintf(stderr, "%s: rounds '%s': expected 1 to %d\n", argv[0], argv[1], MAX_ROUNDS);
+    int rounds = 0, registered = 0;
+    if (bench_collective_args(argc, argv, &rounds, &registered) != 0)
         return 2;
-    }
-    const char *mem = argc > 2 ? argv[2] : "plain";
-    bool registered = strcmp(mem, "registered") == 0;
-    if (!registered && strcmp(mem, "plain") != 0) {
-        fprintf(stderr, "%s: memory '%s': expected plain or registered\n", argv[0], mem);
-        return 2;
-    }
     plait_context_t *ctx;
     char err[512];
     if (plait_init(NULL, &ctx, err, sizeof err) != PLAIT_OK) {
@@ -59,7 +48,7 @@ int main(int argc, char **argv)
         size_t count = bytes / sizeof *recv / (size_t)n;
         for (int i = 0; i < 2; i++)
             check(ctx, plait_allgather(w, send, recv, count, PLAIT_FLOAT32));
-        double t[MAX_ROUNDS];
+        double t[BENCH_MAX_ROUNDS];
         for (int round = 0; round < rounds; round++) {
             check(ctx, plait_barrier(w));
             double t0 = bench_now();

@@ -8,13 +8,10 @@
  * Usage: [rounds [plain|registered]] */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 #include "bench.h"
 #include "runtime/plait.h"
-
-#define MAX_ROUNDS 31
 
 static void check(plait_context_t *ctx, plait_status_t st)
 {
@@ -26,16 +23,9 @@ static void check(plait_context_t *ctx, plait_status_t st)
 
 int main(int argc, char **argv)
 {
-    int rounds = argc > 1 ? atoi(argv[1]) : 5;
-    if (rounds < 1 || rounds > MAX_ROUNDS) {
-        fprintf(stderr, "%s: rounds '%s': expected 1 to %d\n", argv[0], argv[1], MAX_ROUNDS);
+    int rounds = 0, registered = 0;
+    if (bench_collective_args(argc, argv, &rounds, &registered) != 0)
         return 2;
-    }
-    const char *mem = argc > 2 ? argv[2] : "plain";
-    if (strcmp(mem, "plain") != 0 && strcmp(mem, "registered") != 0) {
-        fprintf(stderr, "%s: memory '%s': expected plain or registered\n", argv[0], mem);
-        return 2;
-    }
     plait_context_t *ctx;
     char err[512];
     if (plait_init(NULL, &ctx, err, sizeof err) != PLAIT_OK) {
@@ -46,7 +36,7 @@ int main(int argc, char **argv)
     int n = plait_comm_size(w);
     size_t max = 64u << 20;
     void *p = NULL;
-    if (strcmp(mem, "registered") == 0)
+    if (registered)
         check(ctx, plait_mem_alloc(ctx, max, &p));
     else
         p = malloc(max);
@@ -61,7 +51,7 @@ int main(int argc, char **argv)
             check(ctx, plait_allreduce(w, buf, buf, count, PLAIT_FLOAT32, PLAIT_SUM));
         /* The median of the timed rounds: on a shared machine it is steadier
          * than the best round, which rewards a lucky moment. */
-        double t[MAX_ROUNDS];
+        double t[BENCH_MAX_ROUNDS];
         for (int round = 0; round < rounds; round++) {
             check(ctx, plait_barrier(w));
             double t0 = bench_now();
@@ -76,7 +66,7 @@ int main(int argc, char **argv)
             printf("%zu %.1f %.3f\n", bytes, m * 1e6, (double)bytes / m * 2 * (n - 1) / n / 1e9);
         fflush(stdout);
     }
-    if (strcmp(mem, "registered") == 0)
+    if (registered)
         check(ctx, plait_mem_free(ctx, buf));
     else
         free(buf);

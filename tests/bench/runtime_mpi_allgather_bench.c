@@ -3,29 +3,18 @@
  * rounds; with "registered" the blocks come from MPI_Alloc_mem.
  * Usage: [rounds [plain|registered]] */
 #include <mpi.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bench.h"
 
-#define MAX_ROUNDS 31
-
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
-    int rounds = argc > 1 ? atoi(argv[1]) : 5;
-    if (rounds < 1 || rounds > MAX_ROUNDS) {
-        fprintf(stderr, "%s: rounds '%s': expected 1 to %d\n", argv[0], argv[1], MAX_ROUNDS);
+    int rounds = 0, registered = 0;
+    if (bench_collective_args(argc, argv, &rounds, &registered) != 0)
         MPI_Abort(MPI_COMM_WORLD, 2);
-    }
-    const char *mem = argc > 2 ? argv[2] : "plain";
-    bool registered = strcmp(mem, "registered") == 0;
-    if (!registered && strcmp(mem, "plain") != 0) {
-        fprintf(stderr, "%s: memory '%s': expected plain or registered\n", argv[0], mem);
-        MPI_Abort(MPI_COMM_WORLD, 2);
-    }
     int n, me;
     MPI_Comm_size(MPI_COMM_WORLD, &n);
     MPI_Comm_rank(MPI_COMM_WORLD, &me);
@@ -43,7 +32,7 @@ int main(int argc, char **argv)
         int count = (int)(bytes / sizeof *recv / (size_t)n);
         for (int i = 0; i < 2; i++)
             MPI_Allgather(send, count, MPI_FLOAT, recv, count, MPI_FLOAT, MPI_COMM_WORLD);
-        double t[MAX_ROUNDS];
+        double t[BENCH_MAX_ROUNDS];
         for (int round = 0; round < rounds; round++) {
             MPI_Barrier(MPI_COMM_WORLD);
             double t0 = MPI_Wtime();
