@@ -36,7 +36,7 @@ int io_rm_rf(const char *path);
  * crc to start, the previous result to continue. */
 uint32_t io_crc32c(uint32_t crc, const void *data, size_t bytes);
 uint32_t io_crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2);
-/* CRC32C of a whole file, read in stripes by several threads. */
+/* CRC32C of a whole file, read in large batches with the CRC in a second thread. */
 int io_file_crc32c(const char *path, uint32_t *crc, uint64_t *bytes, char *err);
 
 /* A run of a file's bytes (a tensor's) and its CRC32C. With data set, the

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 #include <isa-l/crc.h>
@@ -276,11 +277,8 @@ static int by_offset(const void *a, const void *b)
     return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
-/* Tensor bytes move in pieces that stay in cache for their CRC; reading,
- * the kernel's readahead keeps the disk busy meanwhile. Pieces of 256 KiB
- * to 4 MiB measured alike; 32 MiB pieces, CRC'd again from memory, were
- * 15% slower to read, and HDF5's 32 MiB writes cost five times the kernel
- * time of 1 MiB ones. */
+/* Tensor bytes are written in pieces that stay in cache for their CRC:
+ * HDF5's 32 MiB writes cost five times the kernel time of 1 MiB ones. */
 #define IO_PIECE ((size_t)1 << 20)
 
 /* Writeback starts on every WRITEBACK_KICK bytes as soon as they are
@@ -355,73 +353,68 @@ int io_file_write_regions(const char *path, struct io_region *r, int n, char *er
     return 0;
 }
 
-/* Readers take turns at stripes of the bytes to read, through one shared
- * descriptor: the disk and the kernel's readahead still see one sequential
- * read, and the copies from the page cache and the CRCs, a read's CPU work,
- * run on two cores. Measured against one reader on the 2-core VM (cold page
- * cache, medians): 0.88 of a raw read against 0.82; two readers on the two
- * halves of the file were as fast in the median but now and then took
- * twice as long (docs/performance.md). */
-#define MAX_READERS 4
-#define STRIPE      ((uint64_t)2 << 20)
+/* A file is read by one thread in large preadv calls, straight into the
+ * tensors, while a second thread CRCs each batch behind it: the disk sees
+ * the one sequential stream of a raw read, and only the last batch's CRC
+ * adds to the time, so the batches halve towards the end. Measured on the
+ * 2-core VM (cold page cache, 256 MiB): reads of 1-8 MiB reach only 0.85 of
+ * one whole-file read even with no CRC, 32 MiB 0.97; several readers taking
+ * turns at 2 MiB stripes 0.79-0.86 with their CRCs; POSIX_FADV_SEQUENTIAL
+ * cost 6% (docs/performance.md). */
+#define READ_BATCH     ((uint64_t)128 << 20)
+#define READ_BATCH_MIN ((uint64_t)1 << 20)
+/* Bytes read only for their CRC (HDF5 metadata between tensors, or a
+ * whole file being verified) go to one of a few scratch buffers. */
+#define SCRATCH_BYTES ((uint64_t)8 << 20)
+#define SCRATCHES     3
+#define BATCH_SPANS   64
 
-/* A run of the file within one stripe: a gap between regions (region -1),
- * or all or part of a region. Read into dst when set, else read only for
- * its CRC; a region without data is not read at all (its CRC is known). */
+/* A run of the file within one batch: a gap between regions (region -1),
+ * read into its batch's scratch buffer at scratch_at, or all or part of a
+ * region, read into dst; a region without data is not read at all (its
+ * CRC is known). */
 struct span {
-    uint64_t offset, bytes;
+    uint64_t offset, bytes, scratch_at;
     unsigned char *dst;
-    int region, known, reader;
+    int region, known;
     uint32_t crc;
 };
 
-struct span_reader {
-    int fd, id, nspans;
-    struct span *spans;
-    int failed, error; /* error: errno of the failure */
+/* A contiguous run of the file read by one preadv. */
+struct batch {
+    uint64_t offset, bytes, scratch_used;
+    int first, nspans;
 };
 
-static int read_span(int fd, struct span *s, unsigned char *scratch)
+struct read_plan {
+    struct span *spans;
+    struct batch *batches;
+    int nspans, nbatches;
+    unsigned char *scratch[SCRATCHES];
+};
+
+/* Shared by the reader and the CRC thread. */
+struct read_progress {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int read, hashed, failed, error;
+};
+
+static uint64_t batch_limit(uint64_t left)
 {
-    uint32_t c = 0;
-    for (uint64_t done = 0; done < s->bytes;) {
-        size_t want = s->bytes - done < IO_PIECE ? (size_t)(s->bytes - done) : IO_PIECE;
-        unsigned char *to = s->dst ? s->dst + done : scratch;
-        ssize_t n = pread(fd, to, want, (off_t)(s->offset + done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        c = io_crc32c(c, to, (size_t)n);
-        done += (uint64_t)n;
-    }
-    s->crc = c;
-    return 0;
+    if (left >= 2 * READ_BATCH)
+        return READ_BATCH;
+    return left / 2 > READ_BATCH_MIN ? left / 2 : READ_BATCH_MIN;
 }
 
-static void *span_reader_run(void *arg)
+/* Cuts the file into spans in file order, grouped into batches; -1 when
+ * the regions overlap or leave the file. */
+static int plan_reads(const struct io_region *r, int n, uint64_t size, uint64_t to_read,
+                      struct read_plan *plan)
 {
-    struct span_reader *rd = arg;
-    unsigned char *scratch = malloc(IO_PIECE);
-    rd->failed = !scratch;
-    for (int i = 0; !rd->failed && i < rd->nspans; i++) {
-        struct span *s = &rd->spans[i];
-        if (s->reader == rd->id && !s->known)
-            rd->failed = read_span(rd->fd, s, scratch) != 0;
-    }
-    rd->error = rd->failed ? (errno ? errno : EIO) : 0;
-    free(scratch);
-    return NULL;
-}
-
-/* The file cut into spans in file order, cut again at every STRIPE bytes
- * to read; returns the number of spans, -1 when the regions overlap or
- * leave the file. */
-static int cut_spans(const struct io_region *r, int n, uint64_t size, int readers,
-                     struct span *spans)
-{
-    int count = 0;
-    uint64_t at = 0, read = 0;
+    struct batch *cur = NULL;
+    uint64_t at = 0;
+    plan->nspans = plan->nbatches = 0;
     for (int i = 0; i <= n; i++) {
         uint64_t start = i < n ? r[i].offset : size, end = i < n ? start + r[i].bytes : size;
         if (start < at || end > size || end < start)
@@ -429,64 +422,161 @@ static int cut_spans(const struct io_region *r, int n, uint64_t size, int reader
         for (int part = 0; part < (i < n ? 2 : 1); part++) {
             uint64_t from = part == 0 ? at : start, to = part == 0 ? start : end;
             if (part == 1 && !r[i].data) {
-                spans[count++] = (struct span){from, to - from, NULL, i, 1, 0, r[i].crc};
+                plan->spans[plan->nspans++] =
+                    (struct span){from, to - from, 0, NULL, i, 1, r[i].crc};
+                cur = NULL;
                 continue;
             }
             while (from < to) {
-                uint64_t left_in_stripe = STRIPE - read % STRIPE;
-                uint64_t stop = to - from < left_in_stripe ? to : from + left_in_stripe;
-                unsigned char *dst = part == 1 ? (unsigned char *)r[i].data + (from - start) : NULL;
-                int reader = (int)(read / STRIPE % (uint64_t)readers);
-                spans[count++] =
-                    (struct span){from, stop - from, dst, part == 1 ? i : -1, 0, reader, 0};
-                read += stop - from;
+                int gap = part == 0;
+                if (!cur || cur->bytes >= batch_limit(to_read + cur->bytes) ||
+                    cur->nspans == BATCH_SPANS || (gap && cur->scratch_used == SCRATCH_BYTES)) {
+                    cur = &plan->batches[plan->nbatches++];
+                    *cur = (struct batch){from, 0, 0, plan->nspans, 0};
+                }
+                uint64_t stop = to, room = batch_limit(to_read + cur->bytes) - cur->bytes;
+                if (gap && SCRATCH_BYTES - cur->scratch_used < room)
+                    room = SCRATCH_BYTES - cur->scratch_used;
+                if (stop - from > room)
+                    stop = from + room;
+                unsigned char *dst = gap ? NULL : (unsigned char *)r[i].data + (from - start);
+                plan->spans[plan->nspans++] =
+                    (struct span){from, stop - from, cur->scratch_used, dst, gap ? -1 : i, 0, 0};
+                cur->nspans++;
+                cur->bytes += stop - from;
+                cur->scratch_used += gap ? stop - from : 0;
+                to_read -= stop - from;
                 from = stop;
             }
         }
         at = end;
     }
-    return count;
+    return 0;
 }
 
-/* Two readers or more when there are at least that many cores and 16 MiB
- * for each. */
-static int pick_readers(uint64_t to_read)
+/* Room for the spans and batches of any plan: a batch holds READ_BATCH_MIN
+ * bytes or more unless a known region, SCRATCH_BYTES of gaps, BATCH_SPANS
+ * spans or the file's end ends it, and each batch cuts one span in two. */
+static size_t plan_capacity(int n, uint64_t to_read)
 {
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    uint64_t by_size = to_read / ((uint64_t)16 << 20);
-    int readers = cpus < MAX_READERS ? (int)cpus : MAX_READERS;
-    if ((uint64_t)readers > by_size)
-        readers = (int)by_size;
-    return readers > 0 ? readers : 1;
+    return (size_t)(2 * n + 2) * 2 + (size_t)(to_read / READ_BATCH_MIN) * 2 + 2;
 }
 
-static int read_spans(const char *path, struct span *spans, int nspans, int readers)
+static void progress_set(struct read_progress *p, int *field, int value, int error)
+{
+    pthread_mutex_lock(&p->lock);
+    *field = value;
+    if (error && !p->failed) {
+        p->failed = 1;
+        p->error = error;
+    }
+    pthread_cond_broadcast(&p->changed);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Waits until *field reaches value; 0, or -1 when the other side failed. */
+static int progress_wait(struct read_progress *p, const int *field, int value)
+{
+    pthread_mutex_lock(&p->lock);
+    while (*field < value && !p->failed)
+        pthread_cond_wait(&p->changed, &p->lock);
+    int rc = p->failed ? -1 : 0;
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+static unsigned char *span_bytes(struct read_plan *plan, int b, const struct span *s)
+{
+    return s->dst ? s->dst : plan->scratch[b % SCRATCHES] + s->scratch_at;
+}
+
+static int read_batch(int fd, struct read_plan *plan, int b)
+{
+    const struct batch *bt = &plan->batches[b];
+    struct iovec iov[BATCH_SPANS];
+    for (int k = 0; k < bt->nspans; k++) {
+        struct span *s = &plan->spans[bt->first + k];
+        iov[k] = (struct iovec){span_bytes(plan, b, s), s->bytes};
+    }
+    struct iovec *v = iov;
+    int left = bt->nspans;
+    for (uint64_t done = 0; done < bt->bytes;) {
+        ssize_t n = preadv(fd, v, left, (off_t)(bt->offset + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? errno : EIO;
+        done += (uint64_t)n;
+        for (size_t got = (size_t)n; got > 0;) {
+            size_t take = got < v->iov_len ? got : v->iov_len;
+            v->iov_base = (char *)v->iov_base + take;
+            v->iov_len -= take;
+            got -= take;
+            if (v->iov_len == 0) {
+                v++;
+                left--;
+            }
+        }
+    }
+    return 0;
+}
+
+static void hash_batch(struct read_plan *plan, int b)
+{
+    const struct batch *bt = &plan->batches[b];
+    for (int k = 0; k < bt->nspans; k++) {
+        struct span *s = &plan->spans[bt->first + k];
+        s->crc = io_crc32c(0, span_bytes(plan, b, s), s->bytes);
+    }
+}
+
+struct hasher {
+    struct read_plan *plan;
+    struct read_progress *progress;
+};
+
+static void *hasher_run(void *arg)
+{
+    struct hasher *h = arg;
+    for (int b = 0; b < h->plan->nbatches; b++) {
+        if (progress_wait(h->progress, &h->progress->read, b + 1) != 0)
+            break;
+        hash_batch(h->plan, b);
+        progress_set(h->progress, &h->progress->hashed, b + 1, 0);
+    }
+    return NULL;
+}
+
+/* Reads every batch and CRCs every span; 0, or -1 with errno set. */
+static int run_plan(const char *path, struct read_plan *plan)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
-    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    struct span_reader rd[MAX_READERS];
-    pthread_t tids[MAX_READERS];
-    int started[MAX_READERS] = {0}, rc = 0;
-    for (int k = 0; k < readers; k++) {
-        rd[k] = (struct span_reader){fd, k, nspans, spans, 0, 0};
-        if (k > 0)
-            started[k] = pthread_create(&tids[k], NULL, span_reader_run, &rd[k]) == 0;
-    }
-    span_reader_run(&rd[0]);
-    for (int k = 0; k < readers; k++) {
-        if (k > 0 && started[k])
-            pthread_join(tids[k], NULL);
-        else if (k > 0)
-            span_reader_run(&rd[k]);
-        if (rd[k].failed && rc == 0) {
-            rc = -1;
-            errno = rd[k].error;
+    struct read_progress p = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                              .changed = PTHREAD_COND_INITIALIZER};
+    struct hasher h = {plan, &p};
+    pthread_t tid;
+    int threaded = plan->nbatches > 1 && pthread_create(&tid, NULL, hasher_run, &h) == 0;
+    for (int b = 0; b < plan->nbatches; b++) {
+        if (b >= SCRATCHES && plan->batches[b].scratch_used &&
+            progress_wait(&p, &p.hashed, b - SCRATCHES + 1) != 0)
+            break;
+        int error = read_batch(fd, plan, b);
+        if (error) {
+            progress_set(&p, &p.read, b, error);
+            break;
         }
+        if (threaded)
+            progress_set(&p, &p.read, b + 1, 0);
+        else
+            hash_batch(plan, b);
     }
+    if (threaded)
+        pthread_join(tid, NULL);
     close(fd);
-    return rc;
+    errno = p.error;
+    return p.failed ? -1 : 0;
 }
 
 /* One pass over the file: the bytes between the regions are read, regions
@@ -504,10 +594,23 @@ static int regions_pass(const char *path, struct io_region *r, int n, uint32_t *
     for (int i = 0; i < n; i++)
         known += r[i].data ? 0 : r[i].bytes;
     uint64_t to_read = size > known ? size - known : 0;
-    struct span *spans = malloc(sizeof *spans * (size_t)(2 * n + 2 + to_read / STRIPE * 2));
-    int readers = pick_readers(to_read);
-    int nspans = spans ? cut_spans(r, n, size, readers, spans) : -1;
-    int rc = nspans >= 0 && read_spans(path, spans, nspans, readers) == 0 ? 0 : -1;
+    size_t cap = plan_capacity(n, to_read);
+    struct read_plan plan = {.spans = malloc(sizeof *plan.spans * cap),
+                             .batches = malloc(sizeof *plan.batches * cap)};
+    int rc = -1;
+    errno = ENOMEM;
+    if (plan.spans && plan.batches) {
+        errno = EINVAL;
+        rc = plan_reads(r, n, size, to_read, &plan);
+    }
+    for (int k = 0; rc == 0 && k < SCRATCHES && k < plan.nbatches; k++)
+        if (!(plan.scratch[k] = malloc(SCRATCH_BYTES))) {
+            errno = ENOMEM;
+            rc = -1;
+        }
+    rc = rc == 0 ? run_plan(path, &plan) : -1;
+    int nspans = plan.nspans;
+    struct span *spans = plan.spans;
     uint32_t w = 0, g = 0;
     for (int i = 0; rc == 0 && i < n; i++)
         r[i].crc = r[i].data ? 0 : r[i].crc;
@@ -519,7 +622,10 @@ static int regions_pass(const char *path, struct io_region *r, int n, uint32_t *
         else if (!p->known)
             r[p->region].crc = io_crc32c_combine(r[p->region].crc, p->crc, p->bytes);
     }
-    free(spans);
+    free(plan.spans);
+    free(plan.batches);
+    for (int k = 0; k < SCRATCHES; k++)
+        free(plan.scratch[k]);
     *whole = w;
     *gaps = g;
     *bytes = size;

@@ -15,8 +15,8 @@
 static char path[300];
 
 /* Odd sizes and gaps; 70 MiB and more in all, so the write path waits on
- * writeback it started 64 MiB earlier and, with two cores or more, reads
- * are shared by several readers' stripes. */
+ * writeback it started 64 MiB earlier, and reads take several batches and
+ * reuse the scratch buffers of the gaps. */
 static const uint64_t reg_offset[NREG] = {4093, 5000, 20000001, 20000002, 50331653};
 static const uint64_t reg_bytes[NREG] = {7, 19990001, 1, 30331650, 23456789};
 static const uint64_t file_bytes = 73788442 + 1000;
@@ -153,6 +153,35 @@ static void test_damage_found(const unsigned char *all)
     }
 }
 
+/* Hundreds of small regions, every 97th with its CRC known, some empty:
+ * more spans than one read takes at once, and reads that stop at each
+ * known region. */
+static void test_many_regions(const unsigned char *all)
+{
+    enum { MANY = 700 };
+    struct io_region *r = calloc(MANY, sizeof *r);
+    for (int i = 0; i < MANY; i++) {
+        uint64_t bytes = i % 11 == 0 ? 0 : 1000 + (uint64_t)i;
+        r[i] = (struct io_region){(uint64_t)i * 4096 + 37, bytes, 0, NULL};
+        if (i % 97 == 0)
+            r[i].crc = io_crc32c(0, all + r[i].offset, bytes);
+        else
+            r[i].data = malloc(bytes + 1);
+    }
+    uint32_t crc = 0;
+    uint64_t bytes = 0;
+    char err[PLAIT_IO_ERRLEN] = "";
+    CHECK_INT_EQ(io_file_crc32c_regions(path, r, MANY, &crc, &bytes, err), 0);
+    CHECK_INT_EQ(crc, io_crc32c(0, all, file_bytes));
+    for (int i = 0; i < MANY; i++) {
+        CHECK_INT_EQ(r[i].crc, io_crc32c(0, all + r[i].offset, r[i].bytes));
+        if (r[i].data)
+            CHECK(memcmp(r[i].data, all + r[i].offset, r[i].bytes) == 0);
+        free(r[i].data);
+    }
+    free(r);
+}
+
 /* Regions that leave the file or overlap are refused when read into
  * memory; with their CRCs known, the whole file is read instead. */
 static void test_bad_regions(const unsigned char *all)
@@ -186,6 +215,7 @@ int main(void)
     unsigned char *all = write_reference();
     test_read_regions(all);
     test_damage_found(all);
+    test_many_regions(all);
     test_bad_regions(all);
     test_write_regions(all);
     test_read_regions(all);
