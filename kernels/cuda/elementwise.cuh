@@ -1,29 +1,36 @@
 /* GELU (tanh approximation) forward and backward, and residual + bias, one
  * thread per element (blocks(n) x THREADS), as kernels/cpu/elementwise.c.
- * Needs tanhf and size_t from the includer. */
+ * Needs expf and size_t from the includer. */
 #ifndef PLAIT_KERNELS_CUDA_ELEMENTWISE_CUH
 #define PLAIT_KERNELS_CUDA_ELEMENTWISE_CUH
 
 constexpr float GELU_SCALE = 0.7978845608028654f; /* sqrt(2 / pi) */
+
+/* (1 + tanh u) / 2 as a sigmoid of 2u, which keeps its precision where
+ * 1 + tanhf(u) would cancel (large negative x). */
+__device__ inline float gelu_sigmoid(float x)
+{
+    float u = GELU_SCALE * (x + 0.044715f * x * x * x);
+    return 1.0f / (1.0f + expf(-2.0f * u));
+}
 
 __global__ void gelu_forward_kernel(float *out, const float *inp, size_t n)
 {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n)
         return;
-    float x = inp[i];
-    out[i] = 0.5f * x * (1.0f + tanhf(GELU_SCALE * (x + 0.044715f * x * x * x)));
+    out[i] = inp[i] * gelu_sigmoid(inp[i]);
 }
 
+/* d/dx x s(2u) = s + 2 x s (1 - s) du/dx. */
 __global__ void gelu_backward_kernel(float *dinp, const float *inp, const float *dout, size_t n)
 {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n)
         return;
-    float x = inp[i], th = tanhf(GELU_SCALE * (x + 0.044715f * x * x * x));
-    float grad =
-        0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * GELU_SCALE * (1.0f + 0.134145f * x * x);
-    dinp[i] = grad * dout[i];
+    float x = inp[i], s = gelu_sigmoid(x);
+    float du = GELU_SCALE * (1.0f + 0.134145f * x * x);
+    dinp[i] = (s + 2.0f * x * s * (1.0f - s) * du) * dout[i];
 }
 
 /* bias may be null. */

@@ -256,12 +256,9 @@ static void test_gelu_residual(size_t rows, int C)
     float *bias = test_random(C, -1, 1);
     float *out = test_poisoned(n), *dx = test_poisoned(n), *sum = test_poisoned(n);
     double *rout = dalloc(n), *rdx = dalloc(n), *rsum = dalloc(n);
-    const double k = sqrt(2.0 / M_PI);
     for (size_t i = 0; i < n; i++) {
-        double v = x[i], u = k * (v + 0.044715 * v * v * v), th = tanh(u);
-        rout[i] = 0.5 * v * (1 + th);
-        double du = k * (1 + 3 * 0.044715 * v * v);
-        rdx[i] = (0.5 * (1 + th) + 0.5 * v * (1 - th * th) * du) * dy[i];
+        gelu_reference(x[i], &rout[i], &rdx[i]);
+        rdx[i] *= dy[i];
         rsum[i] = (double)x[i] + y[i] + bias[i % C];
     }
     be->gelu_forward(F(out, n), F(x, n), n);
@@ -275,6 +272,29 @@ static void test_gelu_residual(size_t rows, int C)
     CHECK_CLOSE(sum, rsum, n);
     free(x), free(dy), free(y), free(bias), free(out), free(dx), free(sum), free(rout), free(rdx);
     free(rsum);
+}
+
+/* Each element of GELU and its gradient within 1e-5 of its own size (below
+ * 1e-30 the absolute error counts), over the edge inputs. */
+static void test_gelu_edges(void)
+{
+    const size_t n = GELU_EDGE_INPUTS;
+    float *x = malloc(n * sizeof(float)), *dy = malloc(n * sizeof(float));
+    float *out = test_poisoned(n), *dx = test_poisoned(n);
+    double *rout = dalloc(n), *rdx = dalloc(n);
+    for (size_t i = 0; i < n; i++) {
+        x[i] = gelu_edge_inputs[i];
+        dy[i] = 1.0f;
+        gelu_reference(x[i], &rout[i], &rdx[i]);
+    }
+    be->gelu_forward(F(out, n), F(x, n), n);
+    be->gelu_backward(F(dx, n), F(x, n), F(dy, n), n);
+    sync_back();
+    double e_out = elementwise_err(out, rout, n, 1e-30), e_dx = elementwise_err(dx, rdx, n, 1e-30);
+    CHECK_MSG(e_out < TOL, "gelu at the edge inputs: worst element's relative error %g", e_out);
+    CHECK_MSG(e_dx < TOL, "gelu gradient at the edge inputs: worst element's relative error %g",
+              e_dx);
+    free(x), free(dy), free(out), free(dx), free(rout), free(rdx);
 }
 
 static void test_embedding(int B, int T, int C, int V)
@@ -443,6 +463,7 @@ int main(void)
     test_attention(GPT_BF16, 2, 9, 3, 8);
 #endif
     test_gelu_residual(11, 24);
+    test_gelu_edges();
     test_embedding(2, 7, 16, 50);
     test_crossentropy(6, 41);
     test_adamw(1000);

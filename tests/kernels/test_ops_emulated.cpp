@@ -129,12 +129,9 @@ static void test_gelu_residual(size_t rows, int C)
     auto bias = random_vec(C, -1, 1), out = poisoned(n), dx = poisoned(n), sum = poisoned(n);
     auto plain = poisoned(n);
     std::vector<double> rout(n), rdx(n), rsum(n), rplain(n);
-    const double k = sqrt(2 / M_PI);
     for (size_t i = 0; i < n; i++) {
-        const double v = x[i], th = tanh(k * (v + 0.044715 * v * v * v));
-        rout[i] = 0.5 * v * (1 + th);
-        rdx[i] =
-            (0.5 * (1 + th) + 0.5 * v * (1 - th * th) * k * (1 + 3 * 0.044715 * v * v)) * dy[i];
+        gelu_reference(x[i], &rout[i], &rdx[i]);
+        rdx[i] *= dy[i];
         rplain[i] = (double)x[i] + y[i];
         rsum[i] = rplain[i] + bias[i % C];
     }
@@ -148,6 +145,25 @@ static void test_gelu_residual(size_t rows, int C)
     CHECK_CLOSE(dx, rdx, "gelu n=%zu", n);
     CHECK_CLOSE(sum, rsum, "residual rows=%zu C=%d", rows, C);
     CHECK_CLOSE(plain, rplain, "residual rows=%zu C=%d without bias", rows, C);
+}
+
+/* Each element of GELU and its gradient within TOL of its own size (below
+ * 1e-30 the absolute error counts), over the edge inputs. */
+static void test_gelu_edges()
+{
+    const size_t n = GELU_EDGE_INPUTS;
+    std::vector<float> x(gelu_edge_inputs, gelu_edge_inputs + n), dy(n, 1.0f);
+    auto out = poisoned(n), dx = poisoned(n);
+    std::vector<double> rout(n), rdx(n);
+    for (size_t i = 0; i < n; i++)
+        gelu_reference(x[i], &rout[i], &rdx[i]);
+    CHECK_LAUNCH(blocks(n), THREADS, gelu_forward_kernel(out.data(), x.data(), n));
+    CHECK_LAUNCH(blocks(n), THREADS, gelu_backward_kernel(dx.data(), x.data(), dy.data(), n));
+    double e_out = elementwise_err(out.data(), rout.data(), n, 1e-30);
+    double e_dx = elementwise_err(dx.data(), rdx.data(), n, 1e-30);
+    CHECK_MSG(e_out < TOL, "gelu at the edge inputs: worst element's relative error %g", e_out);
+    CHECK_MSG(e_dx < TOL, "gelu gradient at the edge inputs: worst element's relative error %g",
+              e_dx);
 }
 
 /* The token table is the shard [V/3, V/3 + V/2) of V tokens. */
@@ -313,6 +329,7 @@ int main(void)
     test_bias(5, 300);
     test_gelu_residual(11, 24); /* 264: a ragged second block */
     test_gelu_residual(3, 7);
+    test_gelu_edges();
     test_embedding(2, 7, 16, 50);
     test_embedding(3, 5, 300, 20); /* channels over two blocks */
     test_crossentropy(6, 41);      /* shards narrower than a warp */

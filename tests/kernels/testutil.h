@@ -85,4 +85,36 @@ static inline double rel_err_f(const float *got, const float *want, size_t n)
     return diff / scale;
 }
 
+/* GELU's tanh form, 0.5 x (1 + tanh u), and its derivative in float64: the
+ * kernels' reference. 1 + tanh u is taken as 2 / (1 + e^-2u), which does not
+ * cancel for large negative x. */
+static inline void gelu_reference(double x, double *y, double *dydx)
+{
+    const double k = sqrt(2.0 / M_PI), u = k * (x + 0.044715 * x * x * x);
+    const double s = 1.0 / (1.0 + exp(-2.0 * u));
+    *y = x * s;
+    *dydx = s + 2.0 * x * s * (1.0 - s) * k * (1.0 + 3.0 * 0.044715 * x * x);
+}
+
+/* GELU inputs across its range, where random inputs in [-4, 4] do not go:
+ * zeros, tiny values, the far tails. */
+static const float gelu_edge_inputs[] = {0.0f,  -0.0f,  1e-30f, -1e-30f, 1e-4f, -1e-4f, 0.5f,
+                                         -0.5f, 2.0f,   -2.0f,  6.0f,    -6.0f, 9.0f,   -9.0f,
+                                         12.0f, -12.0f, 20.0f,  -20.0f,  30.0f, -30.0f};
+#define GELU_EDGE_INPUTS (sizeof gelu_edge_inputs / sizeof gelu_edge_inputs[0])
+
+/* max over elements of |got - want| / max(|want|, floor): each element
+ * against its own size, not the largest one's. NaN when got holds a NaN. */
+static inline double elementwise_err(const float *got, const double *want, size_t n, double floor)
+{
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]) / fmax(fabs(want[i]), floor);
+        if (isnan(d))
+            return NAN;
+        worst = d > worst ? d : worst;
+    }
+    return worst;
+}
+
 #endif
