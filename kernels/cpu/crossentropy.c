@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "ops.h"
+#include "vecmath.h"
 
 void crossentropy_row_max(float *max, const float *logits, int N, int V)
 {
@@ -11,6 +12,7 @@ void crossentropy_row_max(float *max, const float *logits, int N, int V)
     for (int i = 0; i < N; i++) {
         const float *l = logits + (size_t)i * V;
         float m = -INFINITY;
+#pragma omp simd reduction(max : m)
         for (int v = 0; v < V; v++)
             m = l[v] > m ? l[v] : m;
         max[i] = m;
@@ -23,9 +25,10 @@ void crossentropy_row_sums(float *sums, const float *logits, const float *max,
 #pragma omp parallel for
     for (int i = 0; i < N; i++) {
         const float *l = logits + (size_t)i * V;
-        float s = 0.0f;
+        float s = 0.0f, row_max = max[i];
+#pragma omp simd reduction(+ : s)
         for (int v = 0; v < V; v++)
-            s += expf(l[v] - max[i]);
+            s += vec_expf(l[v] - row_max);
         sums[i] = s;
         int t = targets[i] - v_begin;
         sums[N + i] = (t >= 0 && t < V) ? l[t] : 0.0f;
@@ -47,9 +50,10 @@ void crossentropy_backward(float *logits, const float *max, const float *sums,
 #pragma omp parallel for
     for (int i = 0; i < N; i++) {
         float *l = logits + (size_t)i * V;
-        float inv = 1.0f / sums[i];
+        float inv = 1.0f / sums[i], row_max = max[i];
+#pragma omp simd
         for (int v = 0; v < V; v++)
-            l[v] = s * expf(l[v] - max[i]) * inv;
+            l[v] = s * vec_expf(l[v] - row_max) * inv;
         int t = targets[i] - v_begin;
         if (t >= 0 && t < V)
             l[t] -= s;
