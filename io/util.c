@@ -559,7 +559,7 @@ static int run_plan(const char *path, struct read_plan *plan)
     pthread_t tid;
     int threaded = plan->nbatches > 1 && pthread_create(&tid, NULL, hasher_run, &h) == 0;
     for (int b = 0; b < plan->nbatches; b++) {
-        if (b >= SCRATCHES && plan->batches[b].scratch_used &&
+        if (threaded && b >= SCRATCHES && plan->batches[b].scratch_used &&
             progress_wait(&p, &p.hashed, b - SCRATCHES + 1) != 0)
             break;
         int error = read_batch(fd, plan, b);
