@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "ops.h"
+#include "vecmath.h"
 
 void attention_forward(float *out, float *att, const float *qkv, int B, int T, int H, int hd)
 {
@@ -19,6 +20,7 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
                 for (int t2 = 0; t2 <= t; t2++) {
                     const float *k = base + (size_t)t2 * C3 + C;
                     float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
                     for (int i = 0; i < hd; i++)
                         dot += q[i] * k[i];
                     a[t2] = dot * scale;
@@ -26,8 +28,9 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
                         max = a[t2];
                 }
                 float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
                 for (int t2 = 0; t2 <= t; t2++) {
-                    a[t2] = expf(a[t2] - max);
+                    a[t2] = vec_expf(a[t2] - max);
                     sum += a[t2];
                 }
                 float inv = 1.0f / sum;
@@ -74,6 +77,7 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
                     const float *v = base + (size_t)t2 * C3 + 2 * C;
                     float *dv = dbase + (size_t)t2 * C3 + 2 * C;
                     float d = 0.0f;
+#pragma omp simd reduction(+ : d)
                     for (int i = 0; i < hd; i++) {
                         d += dy[i] * v[i];
                         dv[i] += a[t2] * dy[i];
