@@ -28,9 +28,10 @@ static inline float vec_expf(float in)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t n_bits, scale_bits;
+    /* Unsigned: a NaN's bits must wrap, not overflow (its result is NaN anyway). */
+    uint32_t n_bits, scale_bits;
     memcpy(&n_bits, &shifted, sizeof n_bits);
-    scale_bits = (n_bits - 0x4B400000 + 127) << 23;
+    scale_bits = (n_bits - 0x4B400000u + 127u) << 23;
     float scale;
     memcpy(&scale, &scale_bits, sizeof scale);
     float e = in > 88.0f ? INFINITY : p * scale;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kernels/backend.h"
+#include "kernels/cpu/vecmath.h"
 #include "tests/check.h"
 #include "tests/kernels/testutil.h"
 
@@ -297,6 +298,24 @@ static void test_gelu_edges(void)
     free(x), free(dy), free(out), free(dx), free(rout), free(rdx);
 }
 
+#ifndef KERNELS_TEST_CUDA
+/* vec_expf against float64 exp on a fine grid of its range, and 0 and
+ * infinity beyond it; NaN stays NaN. */
+static void test_vec_expf(void)
+{
+    double worst = 0;
+    for (float x = -87.0f; x <= 88.0f; x += 0.00390625f * 1.37f) {
+        double want = exp((double)x), err = fabs((double)vec_expf(x) - want) / want;
+        worst = err > worst ? err : worst;
+    }
+    CHECK_MSG(worst < 2e-7, "vec_expf: worst relative error %g over [-87, 88]", worst);
+    CHECK(vec_expf(0.0f) == 1.0f);
+    CHECK(vec_expf(-87.5f) == 0.0f && vec_expf(-INFINITY) == 0.0f);
+    CHECK(isinf(vec_expf(88.5f)) && isinf(vec_expf(INFINITY)));
+    CHECK(isnan(vec_expf(NAN)));
+}
+#endif
+
 static void test_embedding(int B, int T, int C, int V)
 {
     const int N = B * T, v_begin = V / 3, v_count = V / 2;
@@ -464,6 +483,9 @@ int main(void)
 #endif
     test_gelu_residual(11, 24);
     test_gelu_edges();
+#ifndef KERNELS_TEST_CUDA
+    test_vec_expf();
+#endif
     test_embedding(2, 7, 16, 50);
     test_crossentropy(6, 41);
     test_adamw(1000);
