@@ -57,6 +57,10 @@ struct gpt_backend {
     void (*gelu_backward)(float *dinp, const float *inp, const float *dout, size_t n);
     void (*residual_forward)(float *out, const float *a, const float *b, const float *bias,
                              size_t rows, int C);
+    /* residual_forward into res, then layernorm_forward of res into out. */
+    void (*residual_layernorm_forward)(float *res, float *out, float *mean, float *rstd,
+                                       const float *a, const float *b, const float *bias,
+                                       const float *w, const float *ln_b, int N, int C);
     void (*token_embedding_forward)(float *out, const int32_t *tokens, const float *wte,
                                     int v_begin, int v_count, int N, int C);
     void (*token_embedding_backward_weight)(float *dwte, const float *dout, const int32_t *tokens,

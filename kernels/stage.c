@@ -263,12 +263,37 @@ static float *grad(struct gpt_stage *s, int i)
 #define LP(l, k) param(s, s->i_layers + (l)*LAYER_TENSORS + (k))
 #define LG(l, k) grad(s, s->i_layers + (l)*LAYER_TENSORS + (k))
 
+/* Where a LayerNorm writes and what it multiplies and adds. */
+struct layernorm_target {
+    float *out, *mean, *rstd;
+    const float *w, *b;
+};
+
+/* The LayerNorm that reads the residual stream res[l]: layer l's first, or
+ * after the last layer the final one on the last stage; 0 when none does
+ * (the stage's output). The residual add that writes res[l] computes it in
+ * the same pass. */
+static int stream_layernorm(struct gpt_stage *s, struct slot *sl, int l, struct layernorm_target *t)
+{
+    if (l < s->L) {
+        struct layer_acts *a = &sl->layer[l];
+        *t =
+            (struct layernorm_target){a->ln1, a->ln1_mean, a->ln1_rstd, LP(l, LN1_W), LP(l, LN1_B)};
+        return 1;
+    }
+    if (!s->o.last)
+        return 0;
+    *t = (struct layernorm_target){sl->lnf, sl->lnf_mean, sl->lnf_rstd, param(s, s->i_lnf),
+                                   param(s, s->i_lnf + 1)};
+    return 1;
+}
+
+/* Expects layer l's ln1 done; leaves res[l + 1] and the LayerNorm that reads
+ * it. */
 static int layer_forward(struct gpt_stage *s, struct slot *sl, int l)
 {
     struct layer_acts *a = &sl->layer[l];
     const int N = s->N, C = s->C, Cl = s->Cl, Fl = s->Fl;
-    s->ops->layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, sl->res[l], LP(l, LN1_W),
-                              LP(l, LN1_B), N, C);
     s->ops->linear_forward(s->o.precision, a->qkv, a->ln1, LP(l, QKV_W), LP(l, QKV_B), N, C,
                            3 * Cl);
     s->ops->attention_forward(s->o.precision, a->atty, a->att, a->qkv, s->o.batch, s->o.seq, s->Hl,
@@ -276,23 +301,26 @@ static int layer_forward(struct gpt_stage *s, struct slot *sl, int l)
     s->ops->linear_forward(s->o.precision, s->tmp, a->atty, LP(l, PROJ_W), NULL, N, Cl, C);
     if (tp_sum(s, s->tmp, (size_t)N * C) < 0)
         return -1;
-    s->ops->residual_forward(a->res_mid, sl->res[l], s->tmp, LP(l, PROJ_B), N, C);
-    s->ops->layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res_mid, LP(l, LN2_W),
-                              LP(l, LN2_B), N, C);
+    s->ops->residual_layernorm_forward(a->res_mid, a->ln2, a->ln2_mean, a->ln2_rstd, sl->res[l],
+                                       s->tmp, LP(l, PROJ_B), LP(l, LN2_W), LP(l, LN2_B), N, C);
     s->ops->linear_forward(s->o.precision, a->fc1, a->ln2, LP(l, FC1_W), LP(l, FC1_B), N, C, Fl);
     s->ops->gelu_forward(a->gelu, a->fc1, (size_t)N * Fl);
     s->ops->linear_forward(s->o.precision, s->tmp, a->gelu, LP(l, FC2_W), NULL, N, Fl, C);
     if (tp_sum(s, s->tmp, (size_t)N * C) < 0)
         return -1;
-    s->ops->residual_forward(sl->res[l + 1], a->res_mid, s->tmp, LP(l, FC2_B), N, C);
+    struct layernorm_target t;
+    if (stream_layernorm(s, sl, l + 1, &t))
+        s->ops->residual_layernorm_forward(sl->res[l + 1], t.out, t.mean, t.rstd, a->res_mid,
+                                           s->tmp, LP(l, FC2_B), t.w, t.b, N, C);
+    else
+        s->ops->residual_forward(sl->res[l + 1], a->res_mid, s->tmp, LP(l, FC2_B), N, C);
     return 0;
 }
 
+/* Expects the final LayerNorm done (by the last layer's residual add). */
 static int head_forward(struct gpt_stage *s, struct slot *sl, float *loss)
 {
     const int N = s->N, C = s->C;
-    s->ops->layernorm_forward(sl->lnf, sl->lnf_mean, sl->lnf_rstd, sl->res[s->L],
-                              param(s, s->i_lnf), param(s, s->i_lnf + 1), N, C);
     s->ops->linear_forward(s->o.precision, sl->logits, sl->lnf, param(s, s->i_wte), NULL, N, C,
                            s->Vl);
     s->ops->crossentropy_row_max(sl->ce_max, sl->logits, N, s->Vl);
@@ -354,6 +382,9 @@ int gpt_stage_forward(gpt_stage *s, int slot, const int32_t *tokens, const float
     } else {
         s->ops->copy(sl->res[0], input, (size_t)N * C * sizeof(float));
     }
+    struct layernorm_target t;
+    if (stream_layernorm(s, sl, 0, &t))
+        s->ops->layernorm_forward(t.out, t.mean, t.rstd, sl->res[0], t.w, t.b, N, C);
     for (int l = 0; l < s->L; l++)
         if (layer_forward(s, sl, l) < 0)
             return -1;

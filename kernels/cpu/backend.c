@@ -125,6 +125,7 @@ const struct gpt_backend gpt_cpu_backend = {
     .gelu_forward = gelu_forward,
     .gelu_backward = gelu_backward,
     .residual_forward = residual_forward,
+    .residual_layernorm_forward = residual_layernorm_forward,
     .token_embedding_forward = token_embedding_forward,
     .token_embedding_backward_weight = token_embedding_backward_weight,
     .position_embedding_forward = position_embedding_forward,

@@ -3,28 +3,47 @@
 
 #include "ops.h"
 
+/* One row: y = LN(x) * w + b, its mean and 1/std to *mean and *rstd. */
+static void layernorm_row(float *y, float *mean, float *rstd, const float *x, const float *w,
+                          const float *b, int C)
+{
+    float m = 0.0f;
+    for (int c = 0; c < C; c++)
+        m += x[c];
+    m /= C;
+    float var = 0.0f;
+    for (int c = 0; c < C; c++) {
+        float d = x[c] - m;
+        var += d * d;
+    }
+    var /= C;
+    float s = 1.0f / sqrtf(var + 1e-5f);
+    for (int c = 0; c < C; c++)
+        y[c] = (x[c] - m) * s * w[c] + b[c];
+    *mean = m;
+    *rstd = s;
+}
+
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
                        const float *b, int N, int C)
 {
 #pragma omp parallel for
+    for (int i = 0; i < N; i++)
+        layernorm_row(out + (size_t)i * C, &mean[i], &rstd[i], inp + (size_t)i * C, w, b, C);
+}
+
+/* Row by row, so the LayerNorm reads the sum while it is in cache; the same
+ * arithmetic as residual_forward then layernorm_forward, so the same bits. */
+void residual_layernorm_forward(float *res, float *out, float *mean, float *rstd, const float *a,
+                                const float *b, const float *bias, const float *w,
+                                const float *ln_b, int N, int C)
+{
+#pragma omp parallel for
     for (int i = 0; i < N; i++) {
-        const float *x = inp + (size_t)i * C;
-        float *y = out + (size_t)i * C;
-        float m = 0.0f;
+        float *x = res + (size_t)i * C;
         for (int c = 0; c < C; c++)
-            m += x[c];
-        m /= C;
-        float var = 0.0f;
-        for (int c = 0; c < C; c++) {
-            float d = x[c] - m;
-            var += d * d;
-        }
-        var /= C;
-        float s = 1.0f / sqrtf(var + 1e-5f);
-        for (int c = 0; c < C; c++)
-            y[c] = (x[c] - m) * s * w[c] + b[c];
-        mean[i] = m;
-        rstd[i] = s;
+            x[c] = a[(size_t)i * C + c] + b[(size_t)i * C + c] + (bias ? bias[c] : 0.0f);
+        layernorm_row(out + (size_t)i * C, &mean[i], &rstd[i], x, w, ln_b, C);
     }
 }
 

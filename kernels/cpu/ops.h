@@ -18,6 +18,12 @@
 /* out = LN(inp) * w + b per row of C; keeps mean and 1/std for backward. */
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
                        const float *b, int N, int C);
+/* res = a + b (+ bias per row of C when bias is not NULL), then out = LN(res)
+ * * w + ln_b with mean and 1/std kept: residual_forward and layernorm_forward
+ * in one pass. */
+void residual_layernorm_forward(float *res, float *out, float *mean, float *rstd, const float *a,
+                                const float *b, const float *bias, const float *w,
+                                const float *ln_b, int N, int C);
 /* dinp += d LN / d inp applied to dout. */
 void layernorm_backward_input(float *dinp, const float *dout, const float *inp, const float *w,
                               const float *mean, const float *rstd, int N, int C);

@@ -392,6 +392,14 @@ void residual_forward(float *out, const float *a, const float *b, const float *b
     residual_kernel<<<blocks(rows * C), THREADS>>>(out, a, b, bias, rows, C);
 }
 
+void residual_layernorm_forward(float *res, float *out, float *mean, float *rstd, const float *a,
+                                const float *b, const float *bias, const float *w,
+                                const float *ln_b, int N, int C)
+{
+    residual_layernorm_forward_kernel<<<row_blocks(N), THREADS>>>(res, out, mean, rstd, a, b, bias,
+                                                                  w, ln_b, N, C);
+}
+
 void token_embedding_forward(float *out, const int32_t *tokens, const float *wte, int v_begin,
                              int v_count, int N, int C)
 {
@@ -520,6 +528,7 @@ gpt_backend make_backend()
     b.gelu_forward = gelu_forward;
     b.gelu_backward = gelu_backward;
     b.residual_forward = residual_forward;
+    b.residual_layernorm_forward = residual_layernorm_forward;
     b.token_embedding_forward = token_embedding_forward;
     b.token_embedding_backward_weight = token_embedding_backward_weight;
     b.position_embedding_forward = position_embedding_forward;

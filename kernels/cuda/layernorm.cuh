@@ -1,10 +1,29 @@
-/* LayerNorm over rows of C, forward and backward (input, and weight and bias),
- * as kernels/cpu/layernorm.c. Forward and input gradient: one warp per row
- * (row_blocks); weight gradient: column sums (column_blocks x
- * column_threads). Needs kernels/cuda/launch.cuh, kernels/cuda/warp.cuh and
- * rsqrtf from the includer. */
+/* LayerNorm over rows of C, forward (alone, or after a residual add) and
+ * backward (input, and weight and bias), as kernels/cpu/layernorm.c. Forward
+ * and input gradient: one warp per row (row_blocks); weight gradient: column
+ * sums (column_blocks x column_threads). Needs kernels/cuda/launch.cuh,
+ * kernels/cuda/warp.cuh and rsqrtf from the includer. */
 #ifndef PLAIT_KERNELS_CUDA_LAYERNORM_CUH
 #define PLAIT_KERNELS_CUDA_LAYERNORM_CUH
+
+/* The LayerNorm of row x by its warp, given the sum of the lane's columns
+ * (c = lane, lane + WARP, ...), which are all the lane reads of x. */
+__device__ inline void layernorm_warp_row(float *y, float *mean, float *rstd, const float *x,
+                                          float lane_sum, const float *w, const float *b, int C)
+{
+    const int lane = threadIdx.x % WARP;
+    float m = warp_sum(lane_sum) / C;
+    float v = 0.0f;
+    for (int c = lane; c < C; c += WARP)
+        v += (x[c] - m) * (x[c] - m);
+    float r = rsqrtf(warp_sum(v) / C + 1e-5f);
+    for (int c = lane; c < C; c += WARP)
+        y[c] = (x[c] - m) * r * w[c] + b[c];
+    if (lane == 0) {
+        *mean = m;
+        *rstd = r;
+    }
+}
 
 __global__ void layernorm_forward_kernel(float *out, float *mean, float *rstd, const float *inp,
                                          const float *w, const float *b, int N, int C)
@@ -16,17 +35,28 @@ __global__ void layernorm_forward_kernel(float *out, float *mean, float *rstd, c
     float s = 0.0f;
     for (int c = lane; c < C; c += WARP)
         s += x[c];
-    float m = warp_sum(s) / C;
-    float v = 0.0f;
-    for (int c = lane; c < C; c += WARP)
-        v += (x[c] - m) * (x[c] - m);
-    float r = rsqrtf(warp_sum(v) / C + 1e-5f);
-    for (int c = lane; c < C; c += WARP)
-        out[(size_t)row * C + c] = (x[c] - m) * r * w[c] + b[c];
-    if (lane == 0) {
-        mean[row] = m;
-        rstd[row] = r;
+    layernorm_warp_row(out + (size_t)row * C, &mean[row], &rstd[row], x, s, w, b, C);
+}
+
+/* res = a + b (+ bias, may be null), and the LayerNorm of res, one warp per
+ * row (after llm.c's fused_residual_forward): the sum reaches memory once
+ * and the LayerNorm reads back only what its own lane wrote, where a
+ * residual kernel and a LayerNorm kernel would read it from memory again. */
+__global__ void residual_layernorm_forward_kernel(float *res, float *out, float *mean, float *rstd,
+                                                  const float *a, const float *b, const float *bias,
+                                                  const float *w, const float *ln_b, int N, int C)
+{
+    int row = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    if (row >= N)
+        return;
+    const size_t o = (size_t)row * C;
+    float s = 0.0f;
+    for (int c = lane; c < C; c += WARP) {
+        const float x = a[o + c] + b[o + c] + (bias ? bias[c] : 0.0f);
+        res[o + c] = x;
+        s += x;
     }
+    layernorm_warp_row(out + o, &mean[row], &rstd[row], res + o, s, w, ln_b, C);
 }
 
 /* Adds the input gradient to dinp. */

@@ -126,6 +126,39 @@ static void test_layernorm(int N, int C)
     free(rdb);
 }
 
+/* The residual add and the LayerNorm of its result in one call. */
+static void test_residual_layernorm(int N, int C, int with_bias)
+{
+    const size_t n = (size_t)N * C;
+    float *a = test_random(n, -2, 2), *b = test_random(n, -2, 2);
+    float *bias = with_bias ? test_random(C, -1, 1) : NULL, *w = test_random(C, 0.5f, 1.5f);
+    float *lb = test_random(C, -1, 1), *res = test_poisoned(n), *out = test_poisoned(n);
+    float *mean = test_poisoned(N), *rstd = test_poisoned(N);
+    double *rres = dalloc(n), *rout = dalloc(n), *rmean = dalloc(N), *rrstd = dalloc(N);
+    for (int i = 0; i < N; i++) {
+        double m = 0, v = 0;
+        for (int c = 0; c < C; c++) {
+            rres[i * C + c] = (double)a[i * C + c] + b[i * C + c] + (bias ? bias[c] : 0.0);
+            m += rres[i * C + c] / C;
+        }
+        for (int c = 0; c < C; c++)
+            v += (rres[i * C + c] - m) * (rres[i * C + c] - m) / C;
+        rmean[i] = m;
+        rrstd[i] = 1.0 / sqrt(v + 1e-5);
+        for (int c = 0; c < C; c++)
+            rout[i * C + c] = (rres[i * C + c] - m) * rrstd[i] * w[c] + lb[c];
+    }
+    be->residual_layernorm_forward(F(res, n), F(out, n), F(mean, N), F(rstd, N), F(a, n), F(b, n),
+                                   bias ? F(bias, C) : NULL, F(w, C), F(lb, C), N, C);
+    sync_back();
+    CHECK_CLOSE(res, rres, n);
+    CHECK_CLOSE(out, rout, n);
+    CHECK_CLOSE(mean, rmean, N);
+    CHECK_CLOSE(rstd, rrstd, N);
+    free(a), free(b), free(bias), free(w), free(lb), free(res), free(out), free(mean), free(rstd);
+    free(rres), free(rout), free(rmean), free(rrstd);
+}
+
 static void test_linear(gpt_precision prec, int N, int I, int O, int with_bias)
 {
     const double tol = prec == GPT_BF16 ? TOL_BF16 : TOL;
@@ -459,6 +492,8 @@ int main(void)
     test_seed();
     test_layernorm(7, 48);
     test_layernorm(70, 100); /* CUDA: more rows than the column sums' 32 lanes */
+    test_residual_layernorm(7, 48, 1);
+    test_residual_layernorm(13, 100, 0); /* CUDA: a ragged second block of rows */
     test_linear(GPT_FP32, 9, 24, 40, 1);
     test_linear(GPT_FP32, 5, 33, 17, 0);
     test_linear(GPT_FP32, 40, 16, 8, 1); /* more rows than outputs: the CPU splits the rows */

@@ -1,12 +1,12 @@
 /* The CUDA backend's kernels other than attention, their own source run on
  * the host (tests/kernels/emulate_cuda.h) with the grid and block
  * kernels/cuda/backend.cu launches them with, against float64 references on
- * fresh random inputs, outputs NaN-poisoned first: LayerNorm forward and
- * backward, the linear bias (row fill and column sums), GELU, residual,
- * token and position embeddings, cross-entropy over two vocabulary shards,
- * AdamW, the squared sum and scaling. Sizes include ragged blocks, warps and
- * column tiles. The token-embedding gradient gets the stable sort CUB would
- * compute, done here. Seed printed; replay with PLAIT_TEST_SEED. */
+ * fresh random inputs, outputs NaN-poisoned first: LayerNorm forward (alone
+ * and after a residual add) and backward, the linear bias (row fill and
+ * column sums), GELU, residual, token and position embeddings, cross-entropy
+ * over two vocabulary shards, AdamW, the squared sum and scaling. Sizes include ragged blocks,
+ * warps and column tiles. The token-embedding gradient gets the stable sort CUB would compute, done
+ * here. Seed printed; replay with PLAIT_TEST_SEED. */
 #include <algorithm>
 #include <math.h>
 #include <numeric>
@@ -103,6 +103,41 @@ static void test_layernorm(int N, int C)
     CHECK_CLOSE(dx, rdx, "layernorm N=%d C=%d", N, C);
     CHECK_CLOSE(dw, rdw, "layernorm N=%d C=%d", N, C);
     CHECK_CLOSE(db, rdb, "layernorm N=%d C=%d", N, C);
+}
+
+/* The residual add and the LayerNorm of its result in one kernel, with and
+ * without the bias. */
+static void test_residual_layernorm(int N, int C, bool with_bias)
+{
+    const size_t n = (size_t)N * C;
+    auto a = random_vec(n, -2, 2), b = random_vec(n, -2, 2), bias = random_vec(C, -1, 1);
+    auto w = random_vec(C, 0.5f, 1.5f), lb = random_vec(C, -1, 1), res = poisoned(n);
+    auto out = poisoned(n), mean = poisoned(N), rstd = poisoned(N);
+    std::vector<double> rres(n), rout(n), rmean(N), rrstd(N);
+    for (int i = 0; i < N; i++) {
+        double m = 0, v = 0;
+        for (int c = 0; c < C; c++) {
+            const size_t k = (size_t)i * C + c;
+            rres[k] = (double)a[k] + b[k] + (with_bias ? bias[c] : 0.0);
+            m += rres[k] / C;
+        }
+        for (int c = 0; c < C; c++)
+            v += (rres[(size_t)i * C + c] - m) * (rres[(size_t)i * C + c] - m) / C;
+        rmean[i] = m;
+        rrstd[i] = 1 / sqrt(v + 1e-5);
+        for (int c = 0; c < C; c++) {
+            const size_t k = (size_t)i * C + c;
+            rout[k] = (rres[k] - m) * rrstd[i] * w[c] + lb[c];
+        }
+    }
+    CHECK_LAUNCH(row_blocks(N), THREADS,
+                 residual_layernorm_forward_kernel(
+                     res.data(), out.data(), mean.data(), rstd.data(), a.data(), b.data(),
+                     with_bias ? bias.data() : nullptr, w.data(), lb.data(), N, C));
+    CHECK_CLOSE(res, rres, "residual layernorm N=%d C=%d bias %d", N, C, with_bias);
+    CHECK_CLOSE(out, rout, "residual layernorm N=%d C=%d bias %d", N, C, with_bias);
+    CHECK_CLOSE(mean, rmean, "residual layernorm N=%d C=%d bias %d", N, C, with_bias);
+    CHECK_CLOSE(rstd, rrstd, "residual layernorm N=%d C=%d bias %d", N, C, with_bias);
 }
 
 static void test_bias(int N, int O)
@@ -325,6 +360,9 @@ int main(void)
     test_layernorm(7, 48);   /* fewer rows than a block's warps */
     test_layernorm(70, 100); /* more rows than the column lanes, a ragged column tile */
     test_layernorm(9, 20);   /* rows narrower than a warp */
+    test_residual_layernorm(7, 48, true);
+    test_residual_layernorm(13, 100, false); /* a ragged second block of rows */
+    test_residual_layernorm(9, 20, true);
     test_bias(37, 45);
     test_bias(5, 300);
     test_gelu_residual(11, 24); /* 264: a ragged second block */
