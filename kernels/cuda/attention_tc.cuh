@@ -47,6 +47,30 @@ inline dim3 attention_tc_grid(int B, int T, int H)
     return dim3((unsigned)((T + TC_ROWS - 1) / TC_ROWS), (unsigned)H, (unsigned)B);
 }
 
+/* The causal mask leaves whole 16 x 16 sub-tiles of the diagonal tile empty:
+ * on the query side (forward, dq) the warp's queries q..q+15 see the key
+ * sub-tiles [0, n) of the tile at k0 that start before q + 16 (and before
+ * T); on the key side (dk, dv) the warp's keys u..u+15 are seen by the
+ * query sub-tiles [n, TC_ROWS / 16) of the tile at t0 that end at or after
+ * u (and start before T). The warp skips the others in every product, and
+ * the element-wise steps write zeros for every masked element, so no
+ * product reads a stale one. */
+__device__ inline int tc_keys_seen(int q0, int k0, int T)
+{
+    const int q_end = min(T, q0 + (int)(threadIdx.x / 32 + 1) * 16);
+    return min(TC_ROWS / 16, (q_end - k0 + 15) / 16);
+}
+
+__device__ inline int tc_first_query_seen(int u0, int t0)
+{
+    return max(0, (u0 - t0) / 16 + (int)(threadIdx.x / 32));
+}
+
+__device__ inline int tc_queries_seen(int t0, int T)
+{
+    return min(TC_ROWS / 16, (T - t0 + 15) / 16);
+}
+
 /* Rows r0..r0+TC_ROWS-1 of one head's HD columns at src (rows `stride`
  * floats apart) into dst as bf16, zeros past T so that padded rows stay
  * finite. Called by the whole block. */
@@ -66,13 +90,15 @@ template <int HD> __device__ void tc_load_strip(tc_a (&f)[HD / 16], const __nv_b
         wmma::load_matrix_sync(f[k], x + (threadIdx.x / 32) * 16 * tc_ld(HD) + k * 16, tc_ld(HD));
 }
 
-/* The warp's 16 x TC_ROWS tile of a y^T into its strip of the scratch,
- * where a is the warp's strip as operands and y holds TC_ROWS rows of HD
- * (stride tc_ld(HD)), read column-major as y^T. */
+/* The 16-column sub-tiles [n0, n1) of the warp's 16 x TC_ROWS tile of
+ * a y^T into its strip of the scratch, where a is the warp's strip as
+ * operands and y holds TC_ROWS rows of HD (stride tc_ld(HD)), read
+ * column-major as y^T. The other columns of the strip keep what they held. */
 template <int HD>
-__device__ void tc_times_transpose(float *scratch, const tc_a (&a)[HD / 16], const __nv_bfloat16 *y)
+__device__ void tc_times_transpose(float *scratch, const tc_a (&a)[HD / 16], const __nv_bfloat16 *y,
+                                   int n0, int n1)
 {
-    for (int n = 0; n < TC_ROWS / 16; n++) {
+    for (int n = n0; n < n1; n++) {
         tc_acc s;
         wmma::fill_fragment(s, 0.0f);
         for (int k = 0; k < HD / 16; k++) {
@@ -86,12 +112,13 @@ __device__ void tc_times_transpose(float *scratch, const tc_a (&a)[HD / 16], con
 }
 
 /* acc += the warp's 16 x TC_ROWS strip of x (bf16, stride TC_PLD) times
- * y (TC_ROWS x HD, stride tc_ld(HD)). */
+ * y (TC_ROWS x HD, stride tc_ld(HD)), the 16-wide sub-tiles [k0, k1) of x's
+ * columns (y's rows) only: the whole product where x is zero outside them. */
 template <int HD>
 __device__ void tc_accumulate(tc_acc (&acc)[HD / 16], const __nv_bfloat16 *x,
-                              const __nv_bfloat16 *y)
+                              const __nv_bfloat16 *y, int k0, int k1)
 {
-    for (int k = 0; k < TC_ROWS / 16; k++) {
+    for (int k = k0; k < k1; k++) {
         tc_a xs;
         wmma::load_matrix_sync(xs, x + (threadIdx.x / 32) * 16 * TC_PLD + k * 16, TC_PLD);
         for (int n = 0; n < HD / 16; n++) {
@@ -143,10 +170,12 @@ __global__ void __launch_bounds__(TC_THREADS)
         tc_load_rows<HD>(ks, base + C, C3, k0, T);
         tc_load_rows<HD>(vs, base + 2 * C, C3, k0, T);
         __syncthreads();
-        tc_times_transpose<HD>(scratch, q, ks);
+        const int n_live = tc_keys_seen(q0, k0, T);
+        tc_times_transpose<HD>(scratch, q, ks, 0, n_live);
         __syncwarp();
-        /* Keys k0..t count; every row has one in every tile (k0 <= q0 <= t). */
-        const int n_valid = t - k0 + 1;
+        /* Keys k0..t count (..T - 1 for the padding rows past T); every row
+         * has one in every tile (k0 <= q0 <= t). */
+        const int n_valid = min(t, T - 1) - k0 + 1;
         float s[TC_HALF], mt = m;
         for (int j = 0; j < TC_HALF; j++) {
             s[j] = row[c0 + j] * scale;
@@ -173,7 +202,7 @@ __global__ void __launch_bounds__(TC_THREADS)
         for (int n = 0; n < HD / 16; n++)
             wmma::load_matrix_sync(o[n], scratch + (threadIdx.x / 32) * 16 * TC_SLD + n * 16,
                                    TC_SLD, wmma::mem_row_major);
-        tc_accumulate<HD>(o, ps, vs);
+        tc_accumulate<HD>(o, ps, vs, 0, n_live);
     }
     tc_store_strip<HD>(scratch, o);
     if (t >= T)
@@ -220,19 +249,21 @@ __global__ void __launch_bounds__(TC_THREADS)
         tc_load_rows<HD>(ks, base + C, C3, k0, T);
         tc_load_rows<HD>(vs, base + 2 * C, C3, k0, T);
         __syncthreads();
-        tc_times_transpose<HD>(scratch, q, ks);
+        const int n_live = tc_keys_seen(q0, k0, T);
+        tc_times_transpose<HD>(scratch, q, ks, 0, n_live);
         __syncwarp();
-        const int n_valid = t - k0 + 1;
+        const int n_valid = min(t, T - 1) - k0 + 1;
         float p[TC_HALF];
         for (int j = 0; j < TC_HALF; j++)
             p[j] = c0 + j < n_valid ? expf(row[c0 + j] * scale - row_lse) : 0.0f;
         __syncwarp();
-        tc_times_transpose<HD>(scratch, g, vs);
+        tc_times_transpose<HD>(scratch, g, vs, 0, n_live);
         __syncwarp();
         for (int j = 0; j < TC_HALF; j++)
-            dss[r * TC_PLD + c0 + j] = __float2bfloat16(p[j] * (row[c0 + j] - row_delta));
+            dss[r * TC_PLD + c0 + j] =
+                __float2bfloat16(c0 + j < n_valid ? p[j] * (row[c0 + j] - row_delta) : 0.0f);
         __syncwarp();
-        tc_accumulate<HD>(dq, dss, ks);
+        tc_accumulate<HD>(dq, dss, ks, 0, n_live);
     }
     tc_store_strip<HD>(scratch, dq);
     if (t >= T)
@@ -285,7 +316,8 @@ __global__ void __launch_bounds__(TC_THREADS)
             delta_s[threadIdx.x] = t < T ? delta[stat] : 0.0f;
         }
         __syncthreads();
-        tc_times_transpose<HD>(scratch, k, qs);
+        const int n0 = tc_first_query_seen(u0, t0), n1 = tc_queries_seen(t0, T);
+        tc_times_transpose<HD>(scratch, k, qs, n0, n1);
         __syncwarp();
         /* Queries u..T-1 count: column j is query t0 + j. */
         const int j0 = u - t0, j1 = T - t0;
@@ -296,15 +328,16 @@ __global__ void __launch_bounds__(TC_THREADS)
             ps[r * TC_PLD + c] = __float2bfloat16(p[j]);
         }
         __syncwarp();
-        tc_accumulate<HD>(dv, ps, gs);
-        tc_times_transpose<HD>(scratch, v, gs);
+        tc_accumulate<HD>(dv, ps, gs, n0, n1);
+        tc_times_transpose<HD>(scratch, v, gs, n0, n1);
         __syncwarp();
         for (int j = 0; j < TC_HALF; j++) {
             const int c = c0 + j;
-            ps[r * TC_PLD + c] = __float2bfloat16(p[j] * (row[c] - delta_s[c]));
+            ps[r * TC_PLD + c] =
+                __float2bfloat16(c >= j0 && c < j1 ? p[j] * (row[c] - delta_s[c]) : 0.0f);
         }
         __syncwarp();
-        tc_accumulate<HD>(dk, ps, qs);
+        tc_accumulate<HD>(dk, ps, qs, n0, n1);
     }
     tc_store_strip<HD>(scratch, dk);
     float *dst = dqkv + ((size_t)b * T + u) * C3 + C + h * HD;
