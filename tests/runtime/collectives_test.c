@@ -128,26 +128,42 @@ static void test_registered(plait_context_t *ctx, plait_comm_t *comm, plait_grou
     free(sum);
 }
 
+/* Rank r's i-th input to test_order: a fraction, so that sums round. */
+static float inexact(int r, size_t i)
+{
+    return 1.0f / (float)(1 + (i * 7 + (size_t)r * 13) % 97);
+}
+
 /* Sums that round: each element is summed in one order whatever the path
  * within a node cuts the buffer into (4 MiB chunks through the staging
  * slots, or all of it at once when registered), so a plain and a registered
- * allreduce give the same bits. */
+ * allreduce give the same bits; on a node-local group, those of a serial
+ * sum in group rank order (in float, bf16 rounded once, divided once). */
 static void test_order(plait_context_t *ctx, plait_comm_t *comm, plait_group_t g, plait_dtype_t dt)
 {
     size_t len = 2500001, es = plait_dtype_size(dt);
-    int me = plait_comm_rank(comm);
+    int n = plait_comm_size(comm), me = plait_comm_rank(comm);
     void *reg = NULL;
     CHECK_INT_EQ(plait_mem_alloc(ctx, len * es, &reg), PLAIT_OK);
-    char *plain = malloc(len * es);
-    for (size_t i = 0; i < len; i++)
-        put(plain, i, 1.0f / (float)(1 + (i * 7 + (size_t)me * 13) % 97), dt);
+    char *plain = malloc(len * es), *want = malloc(len * es);
+    for (size_t i = 0; i < len; i++) {
+        put(plain, i, inexact(me, i), dt);
+        float sum = rounded(inexact(0, i), dt);
+        for (int r = 1; r < n; r++)
+            sum += rounded(inexact(r, i), dt);
+        put(want, i, sum / (float)n, dt);
+    }
     memcpy(reg, plain, len * es);
     CHECK_INT_EQ(plait_allreduce(comm, plain, plain, len, dt, PLAIT_AVG), PLAIT_OK);
     CHECK_INT_EQ(plait_allreduce(comm, reg, reg, len, dt, PLAIT_AVG), PLAIT_OK);
     EXPECT_ALL("registered against plain, inexact sums", len,
                memcmp((char *)reg + i * es, plain + i * es, es), 0);
+    if (comm->shm)
+        EXPECT_ALL("node-local against a serial sum in rank order", len,
+                   memcmp(plain + i * es, want + i * es, es), 0);
     CHECK_INT_EQ(plait_mem_free(ctx, reg), PLAIT_OK);
     free(plain);
+    free(want);
 }
 
 /* An inexact value that follows no period in i, so that a chunk of the
