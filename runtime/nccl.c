@@ -31,7 +31,7 @@ plait_status_t plait_nccl_open(plait_context_t *ctx, plait_nccl_t **out)
     n->ctx = ctx;
     const plait_placement_t *p = plait_placement(ctx);
     /* Every rank takes the same path even when its device is missing, so
-     * nobody waits in the broadcast for a rank that gave up. */
+     * nobody waits in a collective for a rank that gave up. */
     plait_status_t st = plait_cuda_select_device(ctx, &n->device);
     ncclUniqueId id = {0};
     if (p->rank == 0 && st == PLAIT_OK) {
@@ -41,10 +41,20 @@ plait_status_t plait_nccl_open(plait_context_t *ctx, plait_nccl_t **out)
     }
     /* The id is opaque bytes; broadcast moves them as floats untouched. */
     _Static_assert(sizeof id % 4 == 0, "ncclUniqueId is a whole number of floats");
-    plait_status_t bst =
-        plait_broadcast(plait_comm(ctx, PLAIT_GROUP_WORLD), &id, sizeof id / 4, PLAIT_FLOAT32, 0);
+    plait_comm_t *world = plait_comm(ctx, PLAIT_GROUP_WORLD);
+    plait_status_t bst = plait_broadcast(world, &id, sizeof id / 4, PLAIT_FLOAT32, 0);
+    /* ncclCommInitRank waits for every rank of the world: all go on, or none
+     * (a rank whose device is missing fails without publishing it to its
+     * peers, PLAIT_ERR_INVALID or _UNSUPPORTED). */
+    float failed = st != PLAIT_OK || bst != PLAIT_OK;
+    plait_status_t ast = plait_allreduce(world, &failed, &failed, 1, PLAIT_FLOAT32, PLAIT_SUM);
     if (st == PLAIT_OK)
-        st = bst;
+        st = bst != PLAIT_OK ? bst : ast;
+    if (st == PLAIT_OK && failed > 0)
+        st = plait_fail(ctx, PLAIT_ERR_INVALID,
+                        "NCCL not initialised: %.0f of %d ranks could not take part (no usable "
+                        "GPU, or no NCCL unique id); see their errors",
+                        failed, p->world_size);
     if (st == PLAIT_OK) {
         ncclResult_t r = ncclCommInitRank(&n->comms[PLAIT_GROUP_WORLD], p->world_size, id, p->rank);
         if (r != ncclSuccess)

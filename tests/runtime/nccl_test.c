@@ -1,9 +1,13 @@
 /* NCCL collectives on device buffers for every group, against a serial
  * reference: as many ranks as GPUs (at most 4) under plait-run, one GPU
- * each. Skips where no GPU is visible. */
+ * each. Then 2 ranks of which the second names a GPU that is not there: both
+ * must fail plait_nccl_open with their reasons, the first without waiting in
+ * NCCL's init for a rank that will never come. Skips where no GPU is
+ * visible. */
 #include <cuda_runtime_api.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "runtime/internal.h"
 #include "runtime/plait_nccl.h"
@@ -56,7 +60,9 @@ static void test_group(plait_nccl_t *nccl, plait_comm_t *comm, plait_group_t g, 
     free(host);
 }
 
-static int run_rank(void)
+#define MISSING_BUSID "0000:ff:1f.7"
+
+static int run_rank(int missing_gpu)
 {
     plait_context_t *ctx;
     char err[512];
@@ -64,6 +70,8 @@ static int run_rank(void)
         fprintf(stderr, "plait_init: %s\n", err);
         return 1;
     }
+    if (missing_gpu && plait_placement(ctx)->rank == 1)
+        setenv("PLAIT_GPU_BUSID", MISSING_BUSID, 1);
     plait_nccl_t *nccl;
     if (plait_nccl_open(ctx, &nccl) != PLAIT_OK) {
         fprintf(stderr, "plait_nccl_open: %s\n", plait_error(ctx));
@@ -80,8 +88,9 @@ static int run_rank(void)
     return check_status(name);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    const int missing_gpu = argc > 1 && strcmp(argv[1], "missing-gpu") == 0;
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess || count == 0) {
@@ -89,10 +98,17 @@ int main(void)
         return CHECK_SKIP;
     }
     if (launch_is_rank())
-        return run_rank();
+        return run_rank(missing_gpu);
     int n = count >= 4 ? 4 : count >= 2 ? 2 : 1;
     static char out[1 << 16];
     int status = launch_ranks(n, n == 4 ? "dp=2,tp=2" : "tp=1", NULL, NULL, out, sizeof out);
     CHECK_MSG(status == 0, "plait-run -n %d: wait status %d", n, status);
+
+    status = launch_ranks(2, "tp=1", "missing-gpu", NULL, out, sizeof out);
+    CHECK_MSG(status != 0, "plait_nccl_open with rank 1's GPU missing succeeded");
+    CHECK_MSG(strstr(out, "PLAIT_GPU_BUSID=" MISSING_BUSID), "rank 1 does not name its GPU:\n%s",
+              out);
+    CHECK_MSG(strstr(out, "NCCL not initialised: 1 of 2 ranks"),
+              "rank 0 does not report rank 1's failure (waited in NCCL's init?):\n%s", out);
     return check_status("runtime_nccl_test");
 }
