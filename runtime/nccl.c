@@ -72,21 +72,31 @@ plait_status_t plait_nccl_open(plait_context_t *ctx, plait_nccl_t **out)
             st = nccl_fail(n, "ncclCommSplit", r);
     }
     if (st != PLAIT_OK) {
-        plait_nccl_close(n);
+        plait_nccl_abort(n);
         return st;
     }
     *out = n;
     return PLAIT_OK;
 }
 
-void plait_nccl_close(plait_nccl_t *n)
+static void release(plait_nccl_t *n, ncclResult_t (*free_comm)(ncclComm_t))
 {
     if (!n)
         return;
     for (int g = 3; g >= 0; g--)
         if (n->comms[g])
-            ncclCommDestroy(n->comms[g]);
+            free_comm(n->comms[g]);
     free(n);
+}
+
+void plait_nccl_close(plait_nccl_t *n)
+{
+    release(n, ncclCommDestroy);
+}
+
+void plait_nccl_abort(plait_nccl_t *n)
+{
+    release(n, ncclCommAbort);
 }
 
 int plait_nccl_device(const plait_nccl_t *n)

@@ -26,6 +26,10 @@ typedef struct plait_nccl plait_nccl_t;
 plait_status_t plait_nccl_open(plait_context_t *ctx, plait_nccl_t **nccl);
 /* Collective too: every rank closes. NULL is fine. */
 void plait_nccl_close(plait_nccl_t *nccl);
+/* Local: for a rank that stops on an error, whose peers may be gone or
+ * stuck; frees the communicators without waiting for any peer
+ * (ncclCommAbort, where ncclCommDestroy may wait). NULL is fine. */
+void plait_nccl_abort(plait_nccl_t *nccl);
 /* The CUDA device this rank uses. */
 int plait_nccl_device(const plait_nccl_t *nccl);
 

@@ -62,7 +62,7 @@ int train_cuda_open(struct trainer *t)
     return 0;
 }
 
-void train_cuda_close(struct trainer *t)
+void train_cuda_close(struct trainer *t, int failed)
 {
     struct train_cuda *c = t->cuda;
     if (!c)
@@ -75,7 +75,10 @@ void train_cuda_close(struct trainer *t)
         cudaStreamDestroy(c->dp_stream);
     cudaFree(c->tie_other);
     plait_cuda_p2p_close(c->p2p);
-    plait_nccl_close(c->nccl);
+    if (failed)
+        plait_nccl_abort(c->nccl);
+    else
+        plait_nccl_close(c->nccl);
     free(c->dp_started);
     free(c);
     t->cuda = NULL;

@@ -23,7 +23,8 @@ struct trainer;
 /* Selects the rank's GPU before any other CUDA work, then opens NCCL (when
  * tp or dp > 1) and the pipeline's point-to-point (pp > 1). Collective. */
 WEAK int train_cuda_open(struct trainer *t);
-WEAK void train_cuda_close(struct trainer *t);
+/* failed: the run stops on an error, so NCCL is aborted, not waited for. */
+WEAK void train_cuda_close(struct trainer *t, int failed);
 /* The TP collectives for gpt_stage_opts.comm, on device buffers. */
 WEAK gpt_comm train_cuda_tp_comm(struct trainer *t);
 

@@ -360,7 +360,7 @@ int main(int argc, char **argv)
     free(t->targets);
     model_destroy(t);
     if (t->cuda)
-        train_cuda_close(t);
+        train_cuda_close(t, rc != 0);
     plait_finalize(t->ctx);
     return rc;
 }
