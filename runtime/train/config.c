@@ -36,6 +36,8 @@ _Static_assert(sizeof(enum pipe_kind) == sizeof(int) && sizeof(enum train_device
                    sizeof(enum train_precision) == sizeof(int),
                "enum keys are stored as int");
 static const char *const schedule_names[] = {[PIPE_1F1B] = "1f1b", [PIPE_ZB_H1] = "zb-h1", NULL};
+static const char *const split_names[] = {
+    [PIPE_SPLIT_BALANCED] = "balanced", [PIPE_SPLIT_EVEN] = "even", NULL};
 static const char *const device_names[] = {
     [TRAIN_DEVICE_CPU] = "cpu", [TRAIN_DEVICE_CUDA] = "cuda", NULL};
 static const char *const precision_names[] = {[TRAIN_FP32] = "fp32", [TRAIN_BF16] = "bf16", NULL};
@@ -67,6 +69,7 @@ static const struct key_spec keys[] = {
     {"log.metrics", KEY_STRING, OFF(metrics_path), 0, 0, 0, 0, "", NULL},
     {"log.peak_tflops", KEY_FLOAT, OFF(peak_tflops), 0, 1e6, 0, 0, NULL, NULL},
     {"pipeline.schedule", KEY_ENUM, OFF(schedule), 0, 0, 0, PIPE_1F1B, NULL, schedule_names},
+    {"pipeline.split", KEY_ENUM, OFF(split), 0, 0, 0, PIPE_SPLIT_BALANCED, NULL, split_names},
     {"dp.overlap", KEY_BOOL, OFF(dp_overlap), 0, 0, 0, 1, NULL, NULL},
     {"device", KEY_ENUM, OFF(device), 0, 0, 0, TRAIN_DEVICE_CPU, NULL, device_names},
     {"precision", KEY_ENUM, OFF(precision), 0, 0, 0, TRAIN_FP32, NULL, precision_names},

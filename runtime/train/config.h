@@ -11,6 +11,7 @@
 #define TRAIN_CONFIG_MAX_KEYS 64
 
 enum pipe_kind { PIPE_1F1B, PIPE_ZB_H1 };
+enum pipe_split { PIPE_SPLIT_BALANCED, PIPE_SPLIT_EVEN };
 enum train_device { TRAIN_DEVICE_CPU, TRAIN_DEVICE_CUDA };
 enum train_precision { TRAIN_FP32, TRAIN_BF16 };
 
@@ -45,7 +46,8 @@ struct train_config {
     char metrics_path[TRAIN_PATH_MAX]; /* empty: no metrics file */
     double peak_tflops;                /* per rank, for MFU; 0: MFU not reported */
     enum pipe_kind schedule;
-    int dp_overlap; /* 0: the gradient all-reduce waits for the whole backward pass */
+    enum pipe_split split; /* how the layers are shared among the pipeline stages */
+    int dp_overlap;        /* 0: the gradient all-reduce waits for the whole backward pass */
     enum train_device device;
     enum train_precision precision; /* of the matrix products; bf16 only on CUDA */
     /* Source line of each key that was set, in schema order, for errors found

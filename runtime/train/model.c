@@ -70,8 +70,15 @@ int model_create(struct trainer *t)
 {
     const struct train_model_config *m = &t->cfg.model;
     int pp = t->place->pp_size, s = t->place->pp_rank;
-    int begin = (int)((long long)m->layers * s / pp),
-        end = (int)((long long)m->layers * (s + 1) / pp);
+    int *bounds = malloc(sizeof *bounds * ((size_t)pp + 1));
+    if (!bounds)
+        return trainer_fail(t, "out of memory for the pipeline split");
+    int split =
+        pipe_split_layers(t->cfg.split, m->layers, pp, m->vocab_size, m->dim, m->context, bounds);
+    int begin = bounds[s], end = bounds[s + 1];
+    free(bounds);
+    if (split != 0)
+        return trainer_fail(t, "%d layers cannot fill %d pipeline stages", m->layers, pp);
 
     t->actions = malloc(sizeof *t->actions * PIPE_MAX_ACTIONS((size_t)t->accum));
     if (!t->actions)

@@ -148,6 +148,38 @@ int pipe_peak_in_flight(const struct pipe_action *a, int n)
     return peak;
 }
 
+/* Stages [0, stages) share `layers` as evenly as integers allow, the
+ * larger shares first; bounds[stages] = layers. */
+static void share_evenly(int layers, int stages, int *bounds)
+{
+    for (int s = 0; s <= stages; s++)
+        bounds[s] = (int)(((long long)layers * s + stages - 1) / stages);
+}
+
+int pipe_split_layers(enum pipe_split split, int layers, int stages, int vocab, int dim,
+                      int context, int *bounds)
+{
+    if (stages < 1 || layers < stages)
+        return -1;
+    share_evenly(layers, stages, bounds);
+    if (split == PIPE_SPLIT_EVEN || stages == 1)
+        return 0;
+    /* Work in layers: the head weighs vocab / (12 dim + context) of them. */
+    double head = (double)vocab / (12.0 * dim + context), best = 0;
+    int best_last = 0;
+    for (int last = 1; last <= layers - (stages - 1); last++) {
+        int rest = layers - last, most = (rest + stages - 2) / (stages - 1);
+        double busiest = most > last + head ? most : last + head;
+        if (best_last == 0 || busiest < best) {
+            best = busiest;
+            best_last = last;
+        }
+    }
+    share_evenly(layers - best_last, stages - 1, bounds);
+    bounds[stages] = layers;
+    return 0;
+}
+
 const char *pipe_kind_name(enum pipe_kind kind)
 {
     return kind == PIPE_ZB_H1 ? "zb-h1" : "1f1b";

@@ -53,6 +53,17 @@ enum pipe_time {
     PIPE_T_N
 };
 
+/* Which layers each of `stages` stages holds: stage s has layers
+ * [bounds[s], bounds[s + 1]), every stage at least one (0, or -1 when there
+ * are fewer layers than stages). Even shares them as equally as integers
+ * allow; balanced also weighs the last stage's tied classifier and loss, a
+ * d x V product per token, in layers (a layer's products are 12 d^2 and
+ * its attention about T d per token), and gives the last stage fewer
+ * layers when that lowers the busiest stage's work. Both ways the other
+ * stages share theirs as evenly as integers allow, the larger shares first. */
+int pipe_split_layers(enum pipe_split split, int layers, int stages, int vocab, int dim,
+                      int context, int *bounds);
+
 const char *pipe_kind_name(enum pipe_kind kind);
 const char *pipe_op_name(enum pipe_op op);
 

@@ -52,6 +52,7 @@ int main(void)
     CHECK(fabs(cfg.optim.beta2 - 0.95) < 1e-15);
     CHECK_INT_EQ(cfg.seed, 1234);
     CHECK_INT_EQ(cfg.schedule, PIPE_1F1B);
+    CHECK_INT_EQ(cfg.split, PIPE_SPLIT_BALANCED);
     CHECK_INT_EQ(cfg.dp_overlap, 1);
     CHECK_INT_EQ(cfg.device, TRAIN_DEVICE_CPU);
     CHECK_INT_EQ(cfg.precision, TRAIN_FP32);
@@ -79,6 +80,7 @@ int main(void)
             ":7:", "0 is out of range; expected an integer from 1");
     refused("log = { peak_tflops = -1.5; };\n", ":7:", "-1.5 is out of range");
     refused("pipeline = { schedule = \"gpipe\"; };\n", ":7:", "\"1f1b\" or \"zb-h1\"");
+    refused("pipeline = { split = \"uniform\"; };\n", ":7:", "\"balanced\" or \"even\"");
     refused("dp = { overlap = 1; };\n", ":7:", "dp.overlap: an integer; expected true or false");
     refused("dp = { overlap = \"no\"; };\n", ":7:", "a string; expected true or false");
     refused("device = \"gpu\";\n", ":7:", "device: \"gpu\"; expected \"cpu\" or \"cuda\"");

@@ -16,14 +16,15 @@ make_dataset() {
 }
 
 # write_config FILE DATA METRICS [KEY=VALUE...]: the tiny model of etc/tiny.cfg;
-# schedule=, steps=, ckpt_dir=, ckpt_every=, overlap=, device= override.
+# schedule=, split=, steps=, ckpt_dir=, ckpt_every=, overlap=, device= override.
 write_config() {
     local file=$1 data=$2 metrics=$3
     shift 3
-    local schedule=1f1b steps=20 ckpt_dir="" ckpt_every=1000 overlap=true device=cpu precision=fp32 kv
+    local schedule=1f1b split=balanced steps=20 ckpt_dir="" ckpt_every=1000 overlap=true device=cpu precision=fp32 kv
     for kv in "$@"; do
         case $kv in
         schedule=*) schedule=${kv#*=} ;;
+        split=*) split=${kv#*=} ;;
         steps=*) steps=${kv#*=} ;;
         ckpt_dir=*) ckpt_dir=${kv#*=} ;;
         ckpt_every=*) ckpt_every=${kv#*=} ;;
@@ -42,7 +43,7 @@ seed = 1234;
 data = { path = "$data"; };
 checkpoint = { dir = "$ckpt_dir"; every = $ckpt_every; keep = 2; };
 log = { metrics = "$metrics"; };
-pipeline = { schedule = "$schedule"; };
+pipeline = { schedule = "$schedule"; split = "$split"; };
 dp = { overlap = $overlap; };
 device = "$device";
 precision = "$precision";

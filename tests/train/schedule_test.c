@@ -193,6 +193,65 @@ static void run_case(enum pipe_kind kind, int p, int m)
     check_unequal_passes(kind, p, m);
 }
 
+/* The busiest stage's work in layers, the classifier counted as
+ * vocab / (12 dim + context) of them on the last stage. */
+static double busiest(const int *bounds, int stages, double head)
+{
+    double most = 0;
+    for (int s = 0; s < stages; s++) {
+        double w = bounds[s + 1] - bounds[s] + (s == stages - 1 ? head : 0);
+        most = w > most ? w : most;
+    }
+    return most;
+}
+
+static void check_split(enum pipe_split split, int layers, int stages, int vocab, int dim,
+                        int context, const int *want)
+{
+    int got[8];
+    CHECK_INT_EQ(pipe_split_layers(split, layers, stages, vocab, dim, context, got), 0);
+    for (int s = 0; s <= stages; s++)
+        CHECK_MSG(got[s] == want[s],
+                  "%s split of %d layers over %d stages (V=%d d=%d T=%d): "
+                  "bound %d is %d, expected %d",
+                  split == PIPE_SPLIT_EVEN ? "even" : "balanced", layers, stages, vocab, dim,
+                  context, s, got[s], want[s]);
+}
+
+/* Known splits, and for many shapes: every stage holds a layer, the bounds
+ * rise to `layers`, and balanced never leaves the busiest stage busier. */
+static void test_split(void)
+{
+    int b[64];
+    CHECK_INT_EQ(pipe_split_layers(PIPE_SPLIT_EVEN, 3, 4, 256, 32, 16, b), -1);
+    CHECK_INT_EQ(pipe_split_layers(PIPE_SPLIT_BALANCED, 3, 4, 256, 32, 16, b), -1);
+    check_split(PIPE_SPLIT_EVEN, 12, 2, 50304, 768, 1024, (int[]){0, 6, 12});
+    check_split(PIPE_SPLIT_EVEN, 11, 3, 256, 32, 16, (int[]){0, 4, 8, 11});
+    check_split(PIPE_SPLIT_BALANCED, 7, 1, 50304, 768, 1024, (int[]){0, 7});
+    /* GPT-2 124M: the classifier weighs about 4.9 layers. */
+    check_split(PIPE_SPLIT_BALANCED, 12, 2, 50304, 768, 1024, (int[]){0, 8, 12});
+    check_split(PIPE_SPLIT_BALANCED, 12, 4, 50304, 768, 1024, (int[]){0, 4, 8, 11, 12});
+    /* A small vocabulary keeps the even split. */
+    check_split(PIPE_SPLIT_BALANCED, 4, 2, 256, 256, 64, (int[]){0, 2, 4});
+    check_split(PIPE_SPLIT_BALANCED, 4, 2, 256, 32, 16, (int[]){0, 2, 4});
+    for (int layers = 1; layers <= 40; layers++)
+        for (int stages = 1; stages <= layers && stages <= 16; stages++)
+            for (int vocab = 64; vocab <= 65536; vocab *= 4) {
+                int even[64], bal[64];
+                CHECK_INT_EQ(
+                    pipe_split_layers(PIPE_SPLIT_EVEN, layers, stages, vocab, 64, 128, even), 0);
+                CHECK_INT_EQ(
+                    pipe_split_layers(PIPE_SPLIT_BALANCED, layers, stages, vocab, 64, 128, bal), 0);
+                int ok = bal[0] == 0 && bal[stages] == layers && even[stages] == layers;
+                for (int s = 0; s < stages; s++)
+                    ok = ok && bal[s + 1] > bal[s] && even[s + 1] > even[s];
+                double head = vocab / (12.0 * 64 + 128);
+                CHECK_MSG(ok && busiest(bal, stages, head) <= busiest(even, stages, head) + 1e-9,
+                          "%d layers, %d stages, V=%d: balanced split not valid or busier", layers,
+                          stages, vocab);
+            }
+}
+
 int main(void)
 {
     struct pipe_action tmp[PIPE_MAX_ACTIONS(4)];
@@ -200,6 +259,7 @@ int main(void)
     CHECK_INT_EQ(pipe_schedule(PIPE_1F1B, 2, 2, 4, tmp), -1);
     CHECK_INT_EQ(pipe_schedule(PIPE_ZB_H1, 2, 0, 0, tmp), -1);
     set_passes(1, 1, 1);
+    test_split();
 
     for (int p = 1; p <= MAXP; p++)
         for (int m = 1; m <= MAXM; m++) {
