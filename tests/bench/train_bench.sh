@@ -11,9 +11,11 @@
 #   kernels' own benchmark of the same step (goal: within 5%: the trainer
 #   adds no overhead);
 # - the step time of dp=2 with the gradient all-reduce overlapped with the
-#   backward pass against without (dp.overlap = false).
+#   backward pass against without (dp.overlap = false);
+# - the step time of pp=2 with the layers split by cost (pipeline.split =
+#   "balanced") against split evenly.
 # Appends to build/bench/results.jsonl (PLAIT_BENCH_RESULTS overrides).
-# Usage: train_bench.sh [pipeline] [overhead] [dp_overlap] (default: all three).
+# Usage: train_bench.sh [pipeline] [overhead] [dp_overlap] [split] (default: all four).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
@@ -181,11 +183,41 @@ dp_overlap() {
         "the all-reduce's cost: ratio - 1"
 }
 
+# Layer split: pp=2 (1F1B, one core a stage) on a model whose classifier
+# weighs 8.1 layers (vocabulary 50304, d=512, T=64: V / (12 d + T)), 6 layers:
+# pipeline.split = "balanced" (5 + 1 layers: the busiest stage 9.1 layers'
+# work in the model) against "even" (3 + 3: 11.1); two alternating rounds,
+# the median over their steps from the second on.
+split() {
+    for round in 1 2; do
+        for how in even balanced; do
+            cat >"$tmp/split.cfg" <<CFG
+model = { vocab_size = 50304; context = 64; layers = 6; heads = 8; dim = 512; };
+optimizer = { lr = 1e-4; warmup_steps = 0; };
+batch = { micro = 4; global = 32; };
+steps = 4;
+data = { path = "$tmp/tokens.h5"; };
+log = { metrics = "$tmp/split-$how-$round.jsonl"; };
+pipeline = { split = "$how"; };
+CFG
+            cut -d' ' -f1 /proc/loadavg >>"$tmp/split-load"
+            "$bin/plait-run" -n 2 --layout pp=2 -- "$bin/plait-train" --config "$tmp/split.cfg" \
+                >/dev/null
+            cat "$tmp/split-$how-$round.jsonl" >>"$tmp/split-$how.jsonl"
+        done
+    done
+    local load
+    load=$(sort -n "$tmp/split-load" | sed -n '1p;$p' | paste -sd-)
+    emit step_time_pp2_split_balanced "$(median_of "$tmp/split-balanced.jsonl" step_s 2)" s \
+        "same model and rounds, pipeline.split = even" "$(median_of "$tmp/split-even.jsonl" step_s 2)" \
+        "ratio < 1; the split's cost model says 9.1 / 11.1 = 0.82 (load average $load)"
+}
+
 parts=("$@")
-[ $# -gt 0 ] || parts=(pipeline overhead dp_overlap)
+[ $# -gt 0 ] || parts=(pipeline overhead dp_overlap split)
 for part in "${parts[@]}"; do
     case $part in
-    pipeline | overhead | dp_overlap) "$part" ;;
-    *) echo "train_bench.sh: $part: expected pipeline, overhead or dp_overlap" >&2; exit 2 ;;
+    pipeline | overhead | dp_overlap | split) "$part" ;;
+    *) echo "train_bench.sh: $part: expected pipeline, overhead, dp_overlap or split" >&2; exit 2 ;;
     esac
 done
