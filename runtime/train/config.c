@@ -32,7 +32,8 @@ struct key_spec {
 };
 
 /* KEY_ENUM fields are stored through an int pointer. */
-_Static_assert(sizeof(enum pipe_kind) == sizeof(int) && sizeof(enum train_device) == sizeof(int) &&
+_Static_assert(sizeof(enum pipe_kind) == sizeof(int) && sizeof(enum pipe_split) == sizeof(int) &&
+                   sizeof(enum train_device) == sizeof(int) &&
                    sizeof(enum train_precision) == sizeof(int),
                "enum keys are stored as int");
 static const char *const schedule_names[] = {[PIPE_1F1B] = "1f1b", [PIPE_ZB_H1] = "zb-h1", NULL};
