@@ -57,6 +57,14 @@ static inline void bench_emit(FILE *f, const char *bench, const char *metric, do
  * argument. */
 #define BENCH_MAX_ROUNDS 31
 
+/* Collective calls a timed round makes at `bytes`: about 256 MiB moved,
+ * 5 to 200 calls. */
+static inline int bench_collective_iters(size_t bytes)
+{
+    size_t iters = ((size_t)256 << 20) / bytes;
+    return iters > 200 ? 200 : iters < 5 ? 5 : (int)iters;
+}
+
 static inline int bench_collective_args(int argc, char **argv, int *rounds, int *registered)
 {
     *rounds = argc > 1 ? atoi(argv[1]) : 5;

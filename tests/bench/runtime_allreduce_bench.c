@@ -11,53 +11,34 @@
 #include <time.h>
 
 #include "bench.h"
-#include "runtime/plait.h"
-
-static void check(plait_context_t *ctx, plait_status_t st)
-{
-    if (st != PLAIT_OK) {
-        fprintf(stderr, "runtime_allreduce_bench: %s\n", plait_error(ctx));
-        exit(1);
-    }
-}
+#include "runtime_bench.h"
 
 int main(int argc, char **argv)
 {
     int rounds = 0, registered = 0;
     if (bench_collective_args(argc, argv, &rounds, &registered) != 0)
         return 2;
-    plait_context_t *ctx;
-    char err[512];
-    if (plait_init(NULL, &ctx, err, sizeof err) != PLAIT_OK) {
-        fprintf(stderr, "runtime_allreduce_bench: %s\n", err);
-        return 1;
-    }
+    plait_context_t *ctx = bench_plait_init();
     plait_comm_t *w = plait_comm(ctx, PLAIT_GROUP_WORLD);
     int n = plait_comm_size(w);
     size_t max = 64u << 20;
-    void *p = NULL;
-    if (registered)
-        check(ctx, plait_mem_alloc(ctx, max, &p));
-    else
-        p = malloc(max);
-    float *buf = p;
+    float *buf = bench_buffer(ctx, max, registered);
     for (size_t i = 0; i < max / sizeof *buf; i++)
         buf[i] = 1.0f / (float)(i % 7 + 1);
     for (size_t bytes = 4 << 10; bytes <= max; bytes *= 4) {
-        int iters = (int)((256u << 20) / bytes);
-        iters = iters > 200 ? 200 : iters < 5 ? 5 : iters;
+        int iters = bench_collective_iters(bytes);
         size_t count = bytes / sizeof *buf;
         for (int i = 0; i < 2; i++)
-            check(ctx, plait_allreduce(w, buf, buf, count, PLAIT_FLOAT32, PLAIT_SUM));
+            bench_check(ctx, plait_allreduce(w, buf, buf, count, PLAIT_FLOAT32, PLAIT_SUM));
         /* The median of the timed rounds: on a shared machine it is steadier
          * than the best round, which rewards a lucky moment. */
         double t[BENCH_MAX_ROUNDS];
         for (int round = 0; round < rounds; round++) {
-            check(ctx, plait_barrier(w));
+            bench_check(ctx, plait_barrier(w));
             double t0 = bench_now();
             for (int i = 0; i < iters; i++)
-                check(ctx, plait_allreduce(w, buf, buf, count, PLAIT_FLOAT32, PLAIT_SUM));
-            check(ctx, plait_barrier(w));
+                bench_check(ctx, plait_allreduce(w, buf, buf, count, PLAIT_FLOAT32, PLAIT_SUM));
+            bench_check(ctx, plait_barrier(w));
             double dt = (bench_now() - t0) / iters;
             t[round] = dt;
         }
@@ -66,10 +47,7 @@ int main(int argc, char **argv)
             printf("%zu %.1f %.3f\n", bytes, m * 1e6, (double)bytes / m * 2 * (n - 1) / n / 1e9);
         fflush(stdout);
     }
-    if (registered)
-        check(ctx, plait_mem_free(ctx, buf));
-    else
-        free(buf);
+    bench_buffer_free(ctx, buf, registered);
     plait_finalize(ctx);
     return 0;
 }

@@ -27,8 +27,7 @@ int main(int argc, char **argv)
     memset(send, 1, max);
     memset(recv, 0, max);
     for (size_t bytes = 4 << 10; bytes <= max; bytes *= 4) {
-        int iters = (int)((256u << 20) / bytes);
-        iters = iters > 200 ? 200 : iters < 5 ? 5 : iters;
+        int iters = bench_collective_iters(bytes);
         int count = (int)(bytes / sizeof *recv / (size_t)n);
         for (int i = 0; i < 2; i++)
             MPI_Allgather(send, count, MPI_FLOAT, recv, count, MPI_FLOAT, MPI_COMM_WORLD);

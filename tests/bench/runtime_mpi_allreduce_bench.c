@@ -26,8 +26,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < max / sizeof *buf; i++)
         buf[i] = 1.0f / (float)(i % 7 + 1);
     for (size_t bytes = 4 << 10; bytes <= max; bytes *= 4) {
-        int iters = (int)((256u << 20) / bytes);
-        iters = iters > 200 ? 200 : iters < 5 ? 5 : iters;
+        int iters = bench_collective_iters(bytes);
         int count = (int)(bytes / sizeof *buf);
         for (int i = 0; i < 2; i++)
             MPI_Allreduce(MPI_IN_PLACE, buf, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);

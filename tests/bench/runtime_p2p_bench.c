@@ -8,18 +8,9 @@
 #include <time.h>
 
 #include "bench.h"
-#include "runtime/plait.h"
+#include "runtime_bench.h"
 
 #define WINDOW 16
-
-static int check(plait_context_t *ctx, plait_status_t st)
-{
-    if (st != PLAIT_OK) {
-        fprintf(stderr, "runtime_p2p_bench: %s\n", plait_error(ctx));
-        exit(1);
-    }
-    return 0;
-}
 
 static double latency(plait_context_t *ctx, plait_comm_t *w, char *buf, size_t size, int iters)
 {
@@ -29,11 +20,11 @@ static double latency(plait_context_t *ctx, plait_comm_t *w, char *buf, size_t s
         if (i == 0)
             t0 = bench_now();
         if (me == 0) {
-            check(ctx, plait_send(w, buf, size, peer, 1));
-            check(ctx, plait_recv(w, buf, size, peer, 1));
+            bench_check(ctx, plait_send(w, buf, size, peer, 1));
+            bench_check(ctx, plait_recv(w, buf, size, peer, 1));
         } else {
-            check(ctx, plait_recv(w, buf, size, peer, 1));
-            check(ctx, plait_send(w, buf, size, peer, 1));
+            bench_check(ctx, plait_recv(w, buf, size, peer, 1));
+            bench_check(ctx, plait_send(w, buf, size, peer, 1));
         }
     }
     return (bench_now() - t0) / iters / 2 * 1e6;
@@ -52,31 +43,26 @@ static double bandwidth(plait_context_t *ctx, plait_comm_t *w, char *buf, size_t
         int n = iters - done < WINDOW && done >= 0 ? iters - done : WINDOW;
         for (int k = 0; k < n; k++) {
             if (me == 0)
-                check(ctx, plait_isend(w, buf, size, peer, 2, &reqs[k]));
+                bench_check(ctx, plait_isend(w, buf, size, peer, 2, &reqs[k]));
             else
-                check(ctx, plait_irecv(w, buf, size, peer, 2, &reqs[k]));
+                bench_check(ctx, plait_irecv(w, buf, size, peer, 2, &reqs[k]));
         }
         for (int k = 0; k < n; k++)
-            check(ctx, plait_wait(reqs[k]));
+            bench_check(ctx, plait_wait(reqs[k]));
         done += n;
     }
     /* The receiver's acknowledgement ends the clock at delivery, not at send. */
     if (me == 0)
-        check(ctx, plait_recv(w, &ack, 1, peer, 3));
+        bench_check(ctx, plait_recv(w, &ack, 1, peer, 3));
     else
-        check(ctx, plait_send(w, &ack, 1, peer, 3));
+        bench_check(ctx, plait_send(w, &ack, 1, peer, 3));
     double secs = bench_now() - t0;
     return (double)size * iters / secs / (1024.0 * 1024.0);
 }
 
 int main(int argc, char **argv)
 {
-    plait_context_t *ctx;
-    char err[512];
-    if (plait_init(NULL, &ctx, err, sizeof err) != PLAIT_OK) {
-        fprintf(stderr, "runtime_p2p_bench: %s\n", err);
-        return 1;
-    }
+    plait_context_t *ctx = bench_plait_init();
     plait_comm_t *w = plait_comm(ctx, PLAIT_GROUP_WORLD);
     if (plait_comm_size(w) != 2) {
         fprintf(stderr, "runtime_p2p_bench: %d ranks, expected 2 (plait-run -n 2)\n",
