@@ -137,36 +137,6 @@ static double min3(double a, double b, double c)
     return m < c ? m : c;
 }
 
-static double eval(const struct search *s, const int *pos)
-{
-    const struct traffic *tr = s->tr;
-    double cost = 0;
-    for (int i = 0; i < s->n; i++)
-        for (int j = i + 1; j < s->n; j++) {
-            double w = tr->w[i * s->n + j];
-            if (w > 0)
-                cost += w * s->cpb[pos[i] * s->m + pos[j]];
-        }
-    memset(s->count, 0, sizeof(int) * (size_t)(s->nnics + 1));
-    for (int i = 0; i < s->n; i++)
-        if (tr->ext_leaf[i] > 0 || tr->ext_spine[i] > 0)
-            s->count[s->nic[pos[i]] + 1]++;
-    for (int i = 0; i < s->n; i++) {
-        if (tr->ext_leaf[i] <= 0 && tr->ext_spine[i] <= 0)
-            continue;
-        int k = s->nic[pos[i]];
-        /* A NIC shared by several tasks gives each its share; with no known
-         * NIC, assume each task has one. */
-        double share = k >= 0 ? s->network / s->count[k + 1] : s->network;
-        double path = s->path[pos[i]];
-        /* Each end of an inter-node transfer carries half its cost, so the
-         * nodes' costs add up to the job's. */
-        cost += 0.5 * tr->ext_leaf[i] * NS_PER_GB / min3(share, path, s->network);
-        cost += 0.5 * tr->ext_spine[i] * NS_PER_GB / min3(share, path, s->spine);
-    }
-    return cost;
-}
-
 /* The cost of tasks 0..k-1 alone: a lower bound of any completion, since
  * every term is non-negative and NIC shares only grow. */
 static double eval_partial(const struct search *s, const int *pos, int k)
@@ -187,12 +157,21 @@ static double eval_partial(const struct search *s, const int *pos, int k)
         if (tr->ext_leaf[i] <= 0 && tr->ext_spine[i] <= 0)
             continue;
         int nk = s->nic[pos[i]];
+        /* A NIC shared by several tasks gives each its share; with no known
+         * NIC, assume each task has one. */
         double share = nk >= 0 ? s->network / s->count[nk + 1] : s->network;
         double path = s->path[pos[i]];
+        /* Each end of an inter-node transfer carries half its cost, so the
+         * nodes' costs add up to the job's. */
         cost += 0.5 * tr->ext_leaf[i] * NS_PER_GB / min3(share, path, s->network);
         cost += 0.5 * tr->ext_spine[i] * NS_PER_GB / min3(share, path, s->spine);
     }
     return cost;
+}
+
+static double eval(const struct search *s, const int *pos)
+{
+    return eval_partial(s, pos, s->n);
 }
 
 /* Candidates a and b are interchangeable when swapping them changes no
