@@ -65,9 +65,31 @@ static void reduce_many_bf16(uint16_t *dst, const void *const *srcs, int nsrc, s
         dst[i] = plait_float_to_bf16(divisor == 1 ? acc[i] : acc[i] / (float)divisor);
 }
 
+/* d = a + b, and the same into d2 unless it is NULL, in one pass; d may be a
+ * or b (the caller's own data reduced in place). */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+sum2_float(float *d, float *restrict d2, const float *a, const float *b, size_t count)
+{
+    if (!d2) {
+        for (size_t i = 0; i < count; i++)
+            d[i] = a[i] + b[i];
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        float s = a[i] + b[i];
+        d[i] = s;
+        d2[i] = s;
+    }
+}
+
 void plait_reduce_many(void *dst, void *dst2, const void *const *srcs, int nsrc, size_t count,
                        plait_dtype_t dtype, int divisor)
 {
+    /* Two sources summed as they are: one pass, no staging through acc. */
+    if (dtype == PLAIT_FLOAT32 && nsrc == 2 && divisor == 1) {
+        sum2_float(dst, dst2, srcs[0], srcs[1], count);
+        return;
+    }
     size_t es = plait_dtype_size(dtype);
     const void *src[nsrc];
     float acc[MANY_BLOCK];
@@ -80,8 +102,11 @@ void plait_reduce_many(void *dst, void *dst2, const void *const *srcs, int nsrc,
             reduce_many_bf16((uint16_t *)d, src, nsrc, n, divisor);
         } else {
             /* Summed in acc, not in d: d may be any of the sources. */
-            memcpy(acc, src[0], n * es);
-            for (int k = 1; k < nsrc; k++)
+            if (nsrc > 1)
+                sum2_float(acc, NULL, src[0], src[1], n);
+            else
+                memcpy(acc, src[0], n * es);
+            for (int k = 2; k < nsrc; k++)
                 sum_float(acc, src[k], n);
             plait_scale(acc, n, dtype, divisor);
             memcpy(d, acc, n * es);
