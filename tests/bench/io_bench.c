@@ -269,8 +269,10 @@ static void bench_async_stall(size_t bytes)
     emit("async_ckpt_stall", stall, "s per checkpoint", "step time (s)", step, stall / step,
          "<0.05");
     double slow = bench_median(slowdown, REPS);
+    /* The writer thread's copy and CRC share the compute loop's two cores:
+     * reported, with no goal (the issue's goal is the stall above). */
     emit("async_ckpt_step_slowdown", slow, "s per step while writing", "step time (s)", step,
-         slow / step, "<0.05");
+         slow / step, "as low as possible (no goal)");
     printf(
         "# async: %.0f MB per checkpoint, deferred snapshot; stall = time in save_async, "
         "wait_snapshot and commit; slowdown = extra compute time per step while the writer runs\n",
