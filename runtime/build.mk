@@ -32,19 +32,23 @@ $(TESTBIN)/runtime_%: $(OBJ)/tests/runtime/%.o $(LIB)/libplait.a | $(BIN)/plait-
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB)/libplait.a $(PLAIT_LIBS) -lm
 
 # Benchmarks: plait's programs, and Open MPI's allreduce as the anchor.
-$(TESTBIN)/runtime_p2p_bench $(TESTBIN)/runtime_allreduce_bench $(TESTBIN)/runtime_allgather_bench: $(TESTBIN)/%: $(OBJ)/tests/bench/%.o $(LIB)/libplait.a | $(BIN)/plait-run
+$(TESTBIN)/runtime_p2p_bench $(TESTBIN)/runtime_allreduce_bench $(TESTBIN)/runtime_allgather_bench \
+	$(TESTBIN)/runtime_reduce_scatter_bench: $(TESTBIN)/%: $(OBJ)/tests/bench/%.o $(LIB)/libplait.a | $(BIN)/plait-run
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB)/libplait.a $(PLAIT_LIBS)
 
-$(TESTBIN)/runtime_mpi_allreduce_bench $(TESTBIN)/runtime_mpi_allgather_bench: $(TESTBIN)/%: tests/bench/%.c
+$(TESTBIN)/runtime_mpi_allreduce_bench $(TESTBIN)/runtime_mpi_allgather_bench \
+	$(TESTBIN)/runtime_mpi_reduce_scatter_bench: $(TESTBIN)/%: tests/bench/%.c
 	@mkdir -p $(@D)
 	mpicc $(CPPFLAGS) -O2 -std=c11 $(WARN) -o $@ $<
 
 RUNTIME_BENCH_PROGS := $(TESTBIN)/runtime_p2p_bench $(TESTBIN)/runtime_allreduce_bench \
 	$(TESTBIN)/runtime_mpi_allreduce_bench $(TESTBIN)/runtime_allgather_bench \
-	$(TESTBIN)/runtime_mpi_allgather_bench
+	$(TESTBIN)/runtime_mpi_allgather_bench $(TESTBIN)/runtime_reduce_scatter_bench \
+	$(TESTBIN)/runtime_mpi_reduce_scatter_bench
 bench: $(RUNTIME_BENCH_PROGS)
-BENCHES += tests/bench/runtime_p2p.sh tests/bench/runtime_allreduce.sh tests/bench/runtime_allgather.sh
+BENCHES += tests/bench/runtime_p2p.sh tests/bench/runtime_allreduce.sh tests/bench/runtime_allgather.sh \
+	tests/bench/runtime_reduce_scatter.sh
 
 ALL_TARGETS += $(LIB)/libplait.a $(LIB)/libplait.so $(BIN)/plait-run
 

@@ -565,7 +565,15 @@ plait_status_t plait_reduce_scatter(plait_comm_t *comm, const void *sendbuf, voi
         return plait_fail(comm->ctx, PLAIT_ERR_INVALID, "op %d: expected PLAIT_SUM or PLAIT_AVG",
                           (int)op);
     plait_request_t *req;
-    plait_status_t st = start(comm, dtype, count, comm->coll_seq++, &req);
+    plait_status_t st;
+    if (comm->shm && count) {
+        if ((st = new_request(comm, dtype, &req)) != PLAIT_OK)
+            return st;
+        st = plait_shm_reduce_scatter(req, comm, sendbuf, recvbuf, count, dtype,
+                                      op == PLAIT_AVG ? n : 1);
+        return run_shm(req, st, true, &req);
+    }
+    st = start(comm, dtype, count, comm->coll_seq++, &req);
     if (st != PLAIT_OK)
         return st;
     struct plait_collective *c = req->coll;
@@ -665,7 +673,13 @@ plait_status_t plait_barrier(plait_comm_t *comm)
 {
     int n = comm->size, me = comm->rank;
     plait_request_t *req;
-    plait_status_t st = start(comm, PLAIT_FLOAT32, 0, comm->coll_seq++, &req);
+    plait_status_t st;
+    if (comm->shm) {
+        if ((st = new_request(comm, PLAIT_FLOAT32, &req)) != PLAIT_OK)
+            return st;
+        return run_shm(req, plait_shm_barrier(req, comm), true, &req);
+    }
+    st = start(comm, PLAIT_FLOAT32, 0, comm->coll_seq++, &req);
     if (st != PLAIT_OK)
         return st;
     struct plait_collective *c = req->coll;

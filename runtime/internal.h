@@ -190,6 +190,12 @@ plait_status_t plait_shm_allgather(plait_request_t *req, plait_comm_t *comm, con
                                    void *recvbuf, size_t count, plait_dtype_t dtype);
 plait_status_t plait_shm_broadcast(plait_request_t *req, plait_comm_t *comm, void *buf,
                                    size_t count, plait_dtype_t dtype, int root);
+/* A reduce-scatter of count > 0 elements a block, the sum divided by
+ * divisor, and a barrier, on comm->shm, queued likewise. */
+plait_status_t plait_shm_reduce_scatter(plait_request_t *req, plait_comm_t *comm,
+                                        const void *sendbuf, void *recvbuf, size_t count,
+                                        plait_dtype_t dtype, int divisor);
+plait_status_t plait_shm_barrier(plait_request_t *req, plait_comm_t *comm);
 plait_status_t plait_shm_progress(plait_request_t *req, double *last_progress);
 int plait_shm_waiting_for(const plait_request_t *req);
 void plait_shm_free(plait_request_t *req);

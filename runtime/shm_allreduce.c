@@ -46,7 +46,14 @@
  * bumps arrived, the others copy it and bump gathered. Every rank bumps
  * gathered for every chunk, and no rank refills a slot before every peer has
  * gathered the chunk two before (slot_free), whichever collective that was;
- * a giver whose registered memory the others read waits for them at the end. */
+ * a giver whose registered memory the others read waits for them at the end.
+ *
+ * The reduce-scatter is the allreduce's first half: a slot holds a chunk of
+ * every block (each rank stages all but its own), each rank reduces its own
+ * block's chunk from every rank's data straight into recvbuf and bumps
+ * gathered, and the next chunk's slot_free is the only other wait. The
+ * barrier takes a sequence number with no data: arrived and gathered, then
+ * a wait for every peer's arrival. */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -67,7 +74,13 @@ struct plait_shm_comm {
  * per chunk, then RESULT until the last chunk of the result is out. */
 typedef enum { ST_STAGE, ST_ARRIVED, ST_GATHER, ST_RELEASE, ST_RESULT, ST_DONE } shm_state_t;
 
-typedef enum { SHM_ALLREDUCE, SHM_ALLGATHER, SHM_BROADCAST } shm_kind_t;
+typedef enum {
+    SHM_ALLREDUCE,
+    SHM_ALLGATHER,
+    SHM_BROADCAST,
+    SHM_REDUCE_SCATTER,
+    SHM_BARRIER
+} shm_kind_t;
 
 struct plait_shm_coll {
     plait_comm_t *comm;
@@ -77,6 +90,7 @@ struct plait_shm_coll {
     const char *src;
     char *dst;
     size_t count, esize;
+    size_t src_count;       /* elements in a rank's sendbuf: a reduce-scatter's, size x count */
     size_t chunk, off, len; /* elements: chunk size, this chunk's start and length */
     uint64_t s;             /* this chunk's sequence number */
     uint64_t base;          /* the sequence number before the first chunk's */
@@ -149,11 +163,16 @@ static struct plait_shm_coll *enqueue(plait_request_t *req, plait_comm_t *comm, 
     a->count = count;
     a->esize = plait_dtype_size(dtype);
     a->chunk = (sc->leaders ? PLAIT_HIER_CHUNK : PLAIT_SHM_CHUNK) / a->esize;
+    a->src_count = count;
+    if (kind == SHM_REDUCE_SCATTER) {
+        /* A chunk of every block in one slot. */
+        a->src_count = count * (size_t)sc->size;
+        a->chunk /= (size_t)sc->size;
+    }
     a->lagging = -1;
-    size_t bytes = count * a->esize;
-    if (!plait_shm_find(req->ctx, sendbuf, bytes, &a->src_ref))
+    if (!count || !plait_shm_find(req->ctx, sendbuf, a->src_count * a->esize, &a->src_ref))
         a->src_ref.id = 0;
-    if (!plait_shm_find(req->ctx, recvbuf, bytes, &a->dst_ref))
+    if (!count || !plait_shm_find(req->ctx, recvbuf, count * a->esize, &a->dst_ref))
         a->dst_ref.id = 0;
     plait_request_t **tail = &sc->queue;
     while (*tail)
@@ -193,6 +212,25 @@ plait_status_t plait_shm_broadcast(plait_request_t *req, plait_comm_t *comm, voi
     return PLAIT_OK;
 }
 
+plait_status_t plait_shm_reduce_scatter(plait_request_t *req, plait_comm_t *comm,
+                                        const void *sendbuf, void *recvbuf, size_t count,
+                                        plait_dtype_t dtype, int divisor)
+{
+    struct plait_shm_coll *a =
+        enqueue(req, comm, SHM_REDUCE_SCATTER, sendbuf, recvbuf, count, dtype);
+    if (!a)
+        return plait_fail(comm->ctx, PLAIT_ERR_NO_MEMORY, "out of memory for a reduce-scatter");
+    a->divisor = divisor;
+    return PLAIT_OK;
+}
+
+plait_status_t plait_shm_barrier(plait_request_t *req, plait_comm_t *comm)
+{
+    if (!enqueue(req, comm, SHM_BARRIER, NULL, NULL, 0, PLAIT_FLOAT32))
+        return plait_fail(comm->ctx, PLAIT_ERR_NO_MEMORY, "out of memory for a barrier");
+    return PLAIT_OK;
+}
+
 /* Copy this rank's chunk, but for its own slice, into its slot. */
 static void stage(struct plait_shm_coll *a, char *slot)
 {
@@ -211,7 +249,7 @@ static const char *peer_part(plait_context_t *ctx, struct plait_shm_coll *a, int
     struct plait_shm_comm *sc = a->comm->shm;
     if (!ref->id)
         return plait_shm_slot(sc->segs[j], sc->group, (unsigned)(a->s % 2)) + at * a->esize;
-    char *base = plait_shm_peer_region(ctx, a->comm->world_ranks[j], ref, a->count * a->esize);
+    char *base = plait_shm_peer_region(ctx, a->comm->world_ranks[j], ref, a->src_count * a->esize);
     return base ? base + (a->off + at) * a->esize : NULL;
 }
 
@@ -327,12 +365,14 @@ static plait_status_t check_alive(plait_context_t *ctx, struct plait_shm_coll *a
     return st == PLAIT_OK && other >= 0 && other != a->lagging ? check_peer(ctx, a, other) : st;
 }
 
-static bool all_registered(struct plait_shm_coll *a)
+/* Whether every rank's data for this chunk (and, with results, its result)
+ * lies in registered memory. */
+static bool all_registered(struct plait_shm_coll *a, bool results)
 {
     struct plait_shm_comm *sc = a->comm->shm;
     unsigned b = (unsigned)(a->s % 2);
     for (int j = 0; j < sc->size; j++)
-        if (!ctrl(sc, j)->src[b].id || !ctrl(sc, j)->dst[b].id)
+        if (!ctrl(sc, j)->src[b].id || (results && !ctrl(sc, j)->dst[b].id))
             return false;
     return true;
 }
@@ -434,7 +474,7 @@ static plait_status_t step(plait_context_t *ctx, struct plait_shm_coll *a)
     case ST_ARRIVED: {
         if (!all_reached(a, offsetof(plait_shm_ctrl_t, arrived), a->s))
             return waiting(ctx, a);
-        if (a->off == 0 && !hier && all_registered(a))
+        if (a->off == 0 && !hier && all_registered(a, true))
             a->len = a->chunk = a->count;
         plait_status_t st = reduce(ctx, a);
         if (st != PLAIT_OK)
@@ -536,6 +576,99 @@ static plait_status_t copy_step(plait_context_t *ctx, struct plait_shm_coll *a)
     }
 }
 
+/* Where rank j's part of block `me` for this reduce-scatter chunk lies: in
+ * its slot, where it staged each block's part of the chunk one after the
+ * other (its own left out), or in place in its registered sendbuf; NULL if
+ * that cannot be mapped. */
+static const char *rs_part(plait_context_t *ctx, struct plait_shm_coll *a, int j)
+{
+    struct plait_shm_comm *sc = a->comm->shm;
+    size_t es = a->esize, me = (size_t)sc->me;
+    if (j == sc->me)
+        return a->src + (me * a->count + a->off) * es;
+    const plait_shm_ref_t *ref = &ctrl(sc, j)->src[a->s % 2];
+    if (!ref->id)
+        return plait_shm_slot(sc->segs[j], sc->group, (unsigned)(a->s % 2)) + me * a->len * es;
+    char *base = plait_shm_peer_region(ctx, a->comm->world_ranks[j], ref, a->src_count * es);
+    return base ? base + (me * a->count + a->off) * es : NULL;
+}
+
+/* One step of a reduce-scatter: per chunk, STAGE (every rank makes its part
+ * of each block readable and bumps arrived) and ARRIVED (each reduces its
+ * own block's part from every rank's data in comm rank order, straight into
+ * recvbuf, and bumps gathered: it has read the chunk); then RELEASE on a rank
+ * whose registered sendbuf the others read. The next chunk goes to the other
+ * slot, which slot_free hands back once every peer has read the chunk
+ * before: no second wait per chunk, as the allreduce's gather has. */
+static plait_status_t rs_step(plait_context_t *ctx, struct plait_shm_coll *a)
+{
+    struct plait_shm_comm *sc = a->comm->shm;
+    size_t es = a->esize, gathered = offsetof(plait_shm_ctrl_t, gathered);
+    switch (a->state) {
+    case ST_STAGE: {
+        if (!slot_free(a, sc->seq + 1))
+            return waiting(ctx, a);
+        a->s = ++sc->seq;
+        unsigned b = (unsigned)(a->s % 2);
+        a->len = a->count - a->off < a->chunk ? a->count - a->off : a->chunk;
+        char *slot = plait_shm_slot(sc->segs[sc->me], sc->group, b);
+        for (int k = 0; !a->src_ref.id && k < sc->size; k++)
+            if (k != sc->me)
+                memcpy(slot + (size_t)k * a->len * es,
+                       a->src + ((size_t)k * a->count + a->off) * es, a->len * es);
+        ctrl(sc, sc->me)->src[b] = a->src_ref;
+        publish(a, offsetof(plait_shm_ctrl_t, arrived), a->s);
+        a->state = ST_ARRIVED;
+        return PLAIT_OK;
+    }
+    case ST_ARRIVED: {
+        if (!all_reached(a, offsetof(plait_shm_ctrl_t, arrived), a->s))
+            return waiting(ctx, a);
+        if (a->off == 0 && all_registered(a, false))
+            a->len = a->chunk = a->count;
+        const void *srcs[sc->size];
+        for (int j = 0; j < sc->size; j++)
+            if (!(srcs[j] = rs_part(ctx, a, j)))
+                return unmappable(ctx, a, j);
+        plait_reduce_many(a->dst + a->off * es, NULL, srcs, sc->size, a->len, a->dtype, a->divisor);
+        publish(a, gathered, a->s);
+        a->off += a->len;
+        a->state = a->off < a->count ? ST_STAGE : a->src_ref.id ? ST_RELEASE : ST_DONE;
+        return PLAIT_OK;
+    }
+    case ST_RELEASE:
+        if (!all_reached(a, gathered, a->s))
+            return waiting(ctx, a);
+        a->state = ST_DONE;
+        return PLAIT_OK;
+    default:
+        return PLAIT_OK;
+    }
+}
+
+/* A barrier takes a sequence number of its own, with no data: every rank
+ * bumps arrived and, since it reads nothing, gathered (slot_free counts on
+ * every rank bumping it for every number), and waits until all have
+ * arrived. Being queued like the others, a rank arrives only once it is done
+ * with every collective started before on the communicator. */
+static plait_status_t barrier_step(plait_context_t *ctx, struct plait_shm_coll *a)
+{
+    struct plait_shm_comm *sc = a->comm->shm;
+    if (a->state == ST_STAGE) {
+        a->s = ++sc->seq;
+        publish(a, offsetof(plait_shm_ctrl_t, gathered), a->s);
+        publish(a, offsetof(plait_shm_ctrl_t, arrived), a->s);
+        a->state = ST_ARRIVED;
+        return PLAIT_OK;
+    }
+    if (a->state == ST_ARRIVED) {
+        if (!all_reached(a, offsetof(plait_shm_ctrl_t, arrived), a->s))
+            return waiting(ctx, a);
+        a->state = ST_DONE;
+    }
+    return PLAIT_OK;
+}
+
 /* Hierarchical: take each stream as far as it goes without waiting, the
  * node's reduce-scatter first (the leaders' step feeds on it), then the
  * leaders' step, then the result; *moved says whether any advanced. While
@@ -602,9 +735,17 @@ plait_status_t plait_shm_progress(plait_request_t *req, double *last_progress)
     while (a->state != ST_DONE) {
         shm_state_t before = a->state;
         bool moved = false;
-        plait_status_t st = sc->leaders ? hier_round(req->ctx, a, last_progress, &moved)
-                            : a->kind == SHM_ALLREDUCE ? step(req->ctx, a)
-                                                       : copy_step(req->ctx, a);
+        plait_status_t st;
+        if (sc->leaders)
+            st = hier_round(req->ctx, a, last_progress, &moved);
+        else if (a->kind == SHM_ALLREDUCE)
+            st = step(req->ctx, a);
+        else if (a->kind == SHM_REDUCE_SCATTER)
+            st = rs_step(req->ctx, a);
+        else if (a->kind == SHM_BARRIER)
+            st = barrier_step(req->ctx, a);
+        else
+            st = copy_step(req->ctx, a);
         if (st != PLAIT_OK)
             return req->status = st;
         if (sc->leaders ? !moved : a->state == before)

@@ -5,6 +5,7 @@
  * integers, so every sum is exact and results must match bit for bit. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "runtime/internal.h"
 #include "runtime/shm.h"
@@ -267,6 +268,83 @@ static void test_allgather_reduce_scatter(plait_comm_t *comm, plait_group_t g, p
     free(dst);
 }
 
+/* The node-local reduce-scatter's order: every element of a block summed
+ * over the ranks in group rank order (in float, bf16 rounded once, the
+ * average divided once), however the blocks are cut into chunks (a slot
+ * holds a chunk of every block) and whichever ranks' sendbufs are
+ * registered. Lengths 0, 1, odd, and two chunks and a ragged remainder;
+ * plain, all registered, and even ranks registered with odd ones plain. */
+static void test_reduce_scatter_order(plait_context_t *ctx, plait_comm_t *comm, plait_group_t g,
+                                      plait_dtype_t dt)
+{
+    int n = plait_comm_size(comm), me = plait_comm_rank(comm);
+    size_t es = plait_dtype_size(dt), chunk = PLAIT_SHM_CHUNK / es / (size_t)n;
+    const size_t lens[] = {0, 1, 1001, 2 * chunk + 77};
+    for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
+        size_t len = lens[l], total = len * (size_t)n;
+        void *reg = NULL;
+        CHECK_INT_EQ(plait_mem_alloc(ctx, total * es + 1, &reg), PLAIT_OK);
+        char *plain = malloc(total * es + 1), *got = malloc(len * es + 1);
+        char *want[2] = {malloc(len * es + 1), malloc(len * es + 1)};
+        for (size_t i = 0; i < total; i++) {
+            put(plain, i, inexact(me, i), dt);
+            put(reg, i, inexact(me, i), dt);
+        }
+        for (size_t i = 0; i < len; i++) {
+            float sum = rounded(inexact(0, (size_t)me * len + i), dt);
+            for (int r = 1; r < n; r++)
+                sum += rounded(inexact(r, (size_t)me * len + i), dt);
+            put(want[0], i, sum, dt);
+            put(want[1], i, sum / (float)n, dt);
+        }
+        static const char *const mems[] = {"plain", "registered", "mixed"};
+        for (int m = 0; m < 3; m++)
+            for (int avg = 0; avg < 2; avg++) {
+                const char *src = m == 0 || (m == 2 && me % 2) ? plain : reg;
+                memset(got, 0xff, len * es);
+                CHECK_INT_EQ(
+                    plait_reduce_scatter(comm, src, got, len, dt, avg ? PLAIT_AVG : PLAIT_SUM),
+                    PLAIT_OK);
+                char what[96];
+                snprintf(what, sizeof what, "reduce-scatter %s %s against a serial sum", mems[m],
+                         avg ? "avg" : "sum");
+                if (comm->shm)
+                    EXPECT_ALL(what, len, memcmp(got + i * es, want[avg] + i * es, es), 0);
+            }
+        CHECK_INT_EQ(plait_mem_free(ctx, reg), PLAIT_OK);
+        free(plain);
+        free(got);
+        free(want[0]);
+        free(want[1]);
+    }
+}
+
+/* A barrier holds every rank until the last arrives: the rank that comes
+ * late (each in turn, after a nap, so that a barrier that does not wait
+ * lets the others through first) notes the time it enters, every rank the
+ * time it leaves, and no rank may leave before any has entered. The same
+ * clock serves every process of this machine. */
+static void test_barrier_waits(plait_comm_t *comm, plait_group_t g)
+{
+    int n = plait_comm_size(comm), me = plait_comm_rank(comm);
+    for (int late = 0; late < n; late++) {
+        if (me == late)
+            nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        CHECK_INT_EQ(plait_barrier(comm), PLAIT_OK);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        int64_t entered = (int64_t)t0.tv_sec * 1000000000 + t0.tv_nsec, all[n];
+        /* Two four-byte elements per rank: the allgather only copies them. */
+        CHECK_INT_EQ(plait_allgather(comm, &entered, all, 2, PLAIT_FLOAT32), PLAIT_OK);
+        int64_t left = (int64_t)t1.tv_sec * 1000000000 + t1.tv_nsec, last = all[0];
+        for (int r = 1; r < n; r++)
+            last = all[r] > last ? all[r] : last;
+        CHECK_MSG(left >= last, "barrier %s: rank %d left %lld ns before rank %d (late) entered",
+                  gname(g), me, (long long)(last - left), late);
+    }
+}
+
 static void test_broadcast(plait_comm_t *comm, plait_group_t g, plait_dtype_t dt, size_t len)
 {
     int n = plait_comm_size(comm), me = plait_comm_rank(comm);
@@ -312,6 +390,29 @@ static void test_copy_chunks(plait_context_t *ctx, plait_comm_t *comm, plait_gro
         float want;
         EXPECT_ALL("allreduce back to back", len, get(plain, i, dt),
                    (want = 0, accumulate(&want, n, i, round), want));
+        /* A non-blocking allreduce still running when a reduce-scatter and
+         * a barrier start behind it, the reduce-scatter over two chunks of
+         * its slots (one rank: what the buffers hold), from registered
+         * memory on even ranks. */
+        size_t rs = PLAIT_SHM_CHUNK / es / (size_t)n + 5;
+        rs = rs < len ? rs : len;
+        char *rs_src = me % 2 ? plain : reg;
+        for (size_t i = 0; i < rs * (size_t)n; i++)
+            put(rs_src, i, input(me, i, 14 + round), dt);
+        float *bucket = malloc(1001 * sizeof *bucket);
+        for (size_t i = 0; i < 1001; i++)
+            bucket[i] = input(me, i, 17 + round);
+        plait_request_t *req;
+        CHECK_INT_EQ(plait_iallreduce(comm, bucket, bucket, 1001, PLAIT_FLOAT32, PLAIT_SUM, &req),
+                     PLAIT_OK);
+        CHECK_INT_EQ(plait_reduce_scatter(comm, rs_src, out, rs, dt, PLAIT_SUM), PLAIT_OK);
+        CHECK_INT_EQ(plait_barrier(comm), PLAIT_OK);
+        CHECK_INT_EQ(plait_wait(req), PLAIT_OK);
+        EXPECT_ALL("reduce-scatter back to back", rs, get(out, i, dt),
+                   (want = 0, accumulate(&want, n, (size_t)me * rs + i, 14 + round), want));
+        EXPECT_ALL("iallreduce before a reduce-scatter", (size_t)1001, bucket[i],
+                   (want = 0, accumulate(&want, n, i, 17 + round), want));
+        free(bucket);
         int root = round % n;
         for (size_t i = 0; me == root && i < len; i++)
             put(plain, i, input(root, i, 8 + round), dt);
@@ -468,8 +569,11 @@ static int run_rank(void)
                 test_registered(ctx, comm, g, dt, reg_lengths[l]);
             test_order(ctx, comm, g, dt);
         }
-        for (plait_dtype_t dt = PLAIT_FLOAT32; dt <= PLAIT_BFLOAT16; dt++)
+        for (plait_dtype_t dt = PLAIT_FLOAT32; dt <= PLAIT_BFLOAT16; dt++) {
             test_copy_chunks(ctx, comm, g, dt);
+            test_reduce_scatter_order(ctx, comm, g, dt);
+        }
+        test_barrier_waits(comm, g);
         /* The hierarchical allreduce's chunks: one short of one, exactly
          * one, several and a remainder, and its summation order. */
         for (plait_dtype_t dt = PLAIT_FLOAT32; comm->hier && dt <= PLAIT_BFLOAT16; dt++) {

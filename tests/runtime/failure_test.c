@@ -1,5 +1,6 @@
 /* A rank that dies or never answers must not hang the others: killed with
- * SIGKILL, the survivors fail naming it (plait-run tells them); silent, the
+ * SIGKILL (mid-allreduce, or before a reduce-scatter or a barrier), the
+ * survivors fail naming it (plait-run tells them); silent, the
  * one waiting for it fails after PLAIT_TIMEOUT naming its rank and host;
  * gone before joining, the others' plait_init fails naming it. */
 #include <signal.h>
@@ -31,12 +32,33 @@ static int run_rank(const char *mode)
         for (int i = 0; i < 100000 && st == PLAIT_OK; i++)
             st = plait_allreduce(world, buf, buf, sizeof buf / sizeof buf[0], PLAIT_FLOAT32,
                                  PLAIT_SUM);
+    } else if (strcmp(mode, "kill_reduce_scatter") == 0 && st == PLAIT_OK) {
+        float *send = calloc(4000, sizeof *send), recv[1000];
+        if (rank == 2)
+            raise(SIGKILL);
+        st = plait_reduce_scatter(world, send, recv, 1000, PLAIT_FLOAT32, PLAIT_SUM);
+        free(send);
+    } else if (strcmp(mode, "kill_barrier") == 0 && st == PLAIT_OK) {
+        if (rank == 2)
+            raise(SIGKILL);
+        st = plait_barrier(world);
     } else if (strcmp(mode, "silent_allreduce") == 0 && st == PLAIT_OK) {
         float buf[1000] = {0};
         if (rank == 1)
             sleep(4);
         else
             st = plait_allreduce(world, buf, buf, 1000, PLAIT_FLOAT32, PLAIT_SUM);
+    } else if (strcmp(mode, "silent_reduce_scatter") == 0 && st == PLAIT_OK) {
+        float send[3000] = {0}, recv[1000];
+        if (rank == 1)
+            sleep(4);
+        else
+            st = plait_reduce_scatter(world, send, recv, 1000, PLAIT_FLOAT32, PLAIT_AVG);
+    } else if (strcmp(mode, "silent_barrier") == 0 && st == PLAIT_OK) {
+        if (rank == 1)
+            sleep(4);
+        else
+            st = plait_barrier(world);
     } else if (strcmp(mode, "silent_allgather") == 0 && st == PLAIT_OK) {
         float mine[1000] = {0}, *all = calloc(3000, sizeof *all);
         if (rank == 1)
@@ -84,6 +106,21 @@ int main(int argc, char **argv)
     }
     CHECK_STR_CONTAINS(out, "died: killed by signal 9");
 
+    /* Killed before a node-local reduce-scatter, and before a node-local
+     * barrier: the survivors, waiting for its counters, fail naming it. */
+    static const char *const before[] = {"kill_reduce_scatter", "kill_barrier"};
+    for (int m = 0; m < 2; m++) {
+        status = launch_ranks(4, "dp=4", before[m], "PLAIT_TIMEOUT=60", out, sizeof out);
+        CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGKILL,
+                  "%s: plait-run should exit with the killed rank's status, got wait status %d",
+                  before[m], status);
+        for (int r = 0; r < 4; r++) {
+            snprintf(want, sizeof want, "rank %d: peer rank 2 (host ", r);
+            if (r != 2)
+                CHECK_STR_CONTAINS(out, want);
+        }
+    }
+
     status = launch_ranks(2, "dp=2", "silent", "PLAIT_TIMEOUT=1", out, sizeof out);
     CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 1,
               "plait-run should exit 1 like the rank that timed out, got wait status %d", status);
@@ -97,6 +134,18 @@ int main(int argc, char **argv)
     CHECK_STR_CONTAINS(out, "rank 0: peer rank 1 (host ");
     CHECK_STR_CONTAINS(out, "rank 2: peer rank 1 (host ");
     CHECK_STR_CONTAINS(out, "no answer within 1 s (PLAIT_TIMEOUT)");
+
+    /* And in the node-local reduce-scatter and barrier. */
+    static const char *const silent[] = {"silent_reduce_scatter", "silent_barrier"};
+    for (int m = 0; m < 2; m++) {
+        status = launch_ranks(3, "dp=3", silent[m], "PLAIT_TIMEOUT=1", out, sizeof out);
+        CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 1,
+                  "%s: plait-run should exit 1 like the ranks that timed out, got wait status %d",
+                  silent[m], status);
+        CHECK_STR_CONTAINS(out, "rank 0: peer rank 1 (host ");
+        CHECK_STR_CONTAINS(out, "rank 2: peer rank 1 (host ");
+        CHECK_STR_CONTAINS(out, "no answer within 1 s (PLAIT_TIMEOUT)");
+    }
 
     /* And in the node-local allgather (and broadcast). */
     status = launch_ranks(3, "dp=3", "silent_allgather", "PLAIT_TIMEOUT=1", out, sizeof out);
