@@ -386,6 +386,16 @@ static bool shm_copies(const plait_comm_t *comm, size_t count)
     return comm->shm && count && comm->size > 2;
 }
 
+/* Whether a reduce-scatter takes the node-local path: every group of 3 or
+ * more, and groups of 2 from 64 KiB of a rank's output. Below that, UCX's
+ * ring of 2 (one eager exchange) measured 1.01-1.12x the slots (a staging
+ * copy and a wait on the peer); from 64 KiB the slots are 1.2-2.5x faster
+ * (docs/performance.md). */
+static bool shm_reduces(const plait_comm_t *comm, size_t count, plait_dtype_t dtype)
+{
+    return comm->shm && count && (comm->size > 2 || count * plait_dtype_size(dtype) >= PLAIT_LARGE);
+}
+
 /* An empty collective request, for the node-local path. */
 static plait_status_t new_request(plait_comm_t *comm, plait_dtype_t dtype, plait_request_t **out)
 {
@@ -566,7 +576,7 @@ plait_status_t plait_reduce_scatter(plait_comm_t *comm, const void *sendbuf, voi
                           (int)op);
     plait_request_t *req;
     plait_status_t st;
-    if (comm->shm && count) {
+    if (shm_reduces(comm, count, dtype)) {
         if ((st = new_request(comm, dtype, &req)) != PLAIT_OK)
             return st;
         st = plait_shm_reduce_scatter(req, comm, sendbuf, recvbuf, count, dtype,
