@@ -389,7 +389,7 @@ static bool shm_copies(const plait_comm_t *comm, size_t count)
 /* Whether a reduce-scatter takes the node-local path: every group of 3 or
  * more, and groups of 2 from 64 KiB of a rank's output. Below that, UCX's
  * ring of 2 (one eager exchange) measured 1.01-1.12x the slots (a staging
- * copy and a wait on the peer); from 64 KiB the slots are 1.2-2.5x faster
+ * copy and a wait on the peer); from 64 KiB the slots are 1.2-3.5x faster
  * (docs/performance.md). */
 static bool shm_reduces(const plait_comm_t *comm, size_t count, plait_dtype_t dtype)
 {
