@@ -18,7 +18,7 @@ DEBIAN_PACKAGES := build-essential pkg-config clang-format \
 	slurmctld slurmd slurm-client libslurm-dev libpmi2-0-dev munge \
 	libucx-dev ucx-utils libhwloc-dev hwloc libconfig-dev \
 	libhdf5-dev hdf5-tools libisal-dev libopenblas-dev openmpi-bin libopenmpi-dev \
-	python3-h5py python3-numpy libclang-rt-14-dev
+	python3-h5py python3-numpy clang libclang-rt-14-dev
 
 TOP := $(abspath .)
 PREFIX ?= /usr/local
@@ -109,7 +109,7 @@ deps:
 tests: $(UNIT_TESTS) $(GPU_TESTS)
 
 check: deps
-	$(MAKE) all tests
+	$(MAKE) all tests fuzzers
 	$(MAKE) SANITIZE=1 tests
 	tests/run --build build --asan-build build/asan \
 		--unit "$(notdir $(UNIT_TESTS))" --gpu "$(notdir $(GPU_TESTS))" $(SCRIPT_TESTS)
