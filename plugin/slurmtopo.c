@@ -1,5 +1,6 @@
 /* Slurm's topology.conf (topology/tree): which leaf switch each node is under,
  * and Slurm's host list and tasks-per-node notations. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,19 +86,21 @@ int plait_hostlist_expand(const char *list, char ***names, int *n, char *err, si
                 char *dash = strchr(r, '-');
                 int width = (int)(dash ? (size_t)(dash - r) : strlen(r));
                 char *e1, *e2;
+                errno = 0;
                 long a = strtol(r, &e1, 10), b = a;
-                if (e1 == r || a < 0)
+                if (e1 == r || a < 0 || errno)
                     goto bad;
                 if (dash) {
                     b = strtol(dash + 1, &e2, 10);
-                    if (e2 == dash + 1 || *e2 || b < a || b - a >= MAX_HOSTS)
+                    if (e2 == dash + 1 || *e2 || errno || b < a || b - a >= MAX_HOSTS)
                         goto bad;
                 } else if (*e1) {
                     goto bad;
                 }
-                for (long v = a; v <= b; v++) {
+                /* Counted from a: v++ past b would overflow at LONG_MAX. */
+                for (long k = 0; k <= b - a; k++) {
                     char name[600];
-                    snprintf(name, sizeof(name), "%s%0*ld%s", item, width, v, suffix);
+                    snprintf(name, sizeof(name), "%s%0*ld%s", item, width, a + k, suffix);
                     if (push(names, n, &cap, name))
                         goto bad;
                 }

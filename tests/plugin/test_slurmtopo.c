@@ -110,6 +110,11 @@ int main(void)
     hosts_bad("n1,,n2");
     hosts_bad("n[a-b]");
     hosts_bad("n[[1]]");
+    /* Found by fuzz_options: the range's last number at LONG_MAX overflowed
+     * the loop; numbers past it are refused, not clamped. */
+    hosts("n[9223372036854775806-9223372036854775807]",
+          "n9223372036854775806 n9223372036854775807 ");
+    hosts_bad("n[9223372036854775808]");
 
     int c[8];
     CHECK_INT_EQ(plait_tasks_per_node("8(x2),4", c, 8), 3);
