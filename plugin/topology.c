@@ -3,10 +3,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hwloc.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -378,6 +382,127 @@ static hwloc_topology_t new_topology(char *err, size_t errlen)
     return topo;
 }
 
+/* Seconds hwloc may take over one file before it counts as hung. */
+#define CANONICAL_TIMEOUT_S 60
+
+/* The child of canonical_xml(): hwloc's import, then its export, written
+ * to fd as a length and the bytes. Never returns. */
+static void canonical_child(int fd, const char *xml, size_t len)
+{
+    /* The host process's crash handlers (Slurm's, a sanitizer's) must not
+     * report the child's crash as its own: it just dies. */
+    static const int fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+    for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
+        signal(fatal[i], SIG_DFL);
+    char err[256];
+    hwloc_topology_t topo = new_topology(err, sizeof(err));
+    char *out = NULL;
+    int olen = 0;
+    uint64_t n = 0;
+    if (topo && hwloc_topology_set_xmlbuffer(topo, xml, (int)len + 1) == 0 &&
+        hwloc_topology_load(topo) == 0 &&
+        hwloc_topology_export_xmlbuffer(topo, &out, &olen, 0) == 0)
+        n = (uint64_t)olen;
+    int ok = write(fd, &n, sizeof(n)) == (ssize_t)sizeof(n);
+    for (size_t done = 0; ok && done < n;) {
+        ssize_t w = write(fd, out + done, (size_t)n - done);
+        ok = w > 0 || (w < 0 && errno == EINTR);
+        done += w > 0 ? (size_t)w : 0;
+    }
+    _exit(ok ? 0 : 1);
+}
+
+/* Reads the child's answer: 0 and *xml (NUL-terminated, hwloc's own
+ * export), or -1 when it had none, died or ran past the timeout. */
+static int canonical_read(int fd, pid_t pid, char **xml, char *err, size_t errlen)
+{
+    uint64_t n = 0;
+    char *buf = NULL;
+    size_t got = 0, want = sizeof(n);
+    for (;;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        int pr = poll(&p, 1, CANONICAL_TIMEOUT_S * 1000);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr == 0) {
+            kill(pid, SIGKILL);
+            snprintf(err, errlen, "hwloc did not finish reading it in %d s", CANONICAL_TIMEOUT_S);
+            break;
+        }
+        char *dst = buf ? buf + got - sizeof(n) : (char *)&n + got;
+        ssize_t r = pr < 0 ? -1 : read(fd, dst, want - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        if (got == sizeof(n) && !buf) {
+            if (n == 0 || n > PLAIT_TOPOLOGY_MAX_BYTES * 4ull || !(buf = malloc((size_t)n + 1)))
+                break;
+            want += (size_t)n;
+        }
+        if (buf && got == want) {
+            buf[n] = '\0';
+            *xml = buf;
+            return 0;
+        }
+    }
+    free(buf);
+    return -1;
+}
+
+/* hwloc's XML import trusts its input: hwloc 2.9 dereferences NULL on an
+ * object without complete_cpuset (lstopo --input crashes as well). Topology
+ * files are written by users and admins, and plait runs inside srun and
+ * slurmstepd, so hwloc first reads the file in a child process and exports
+ * it again: a crash or hang there refuses the file, and the process itself
+ * only ever imports hwloc's own export. */
+static int canonical_xml(const char *xml, size_t len, char **canon, char *err, size_t errlen)
+{
+    int fds[2];
+    *canon = NULL;
+    err[0] = '\0';
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        snprintf(err, errlen, "cannot check it: pipe: %s", strerror(errno));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        canonical_child(fds[1], xml, len);
+    }
+    close(fds[1]);
+    if (pid < 0) {
+        snprintf(err, errlen, "cannot check it: fork: %s", strerror(errno));
+        close(fds[0]);
+        return -1;
+    }
+    int rc = canonical_read(fds[0], pid, canon, err, errlen);
+    close(fds[0]);
+    int status = 0;
+    pid_t w;
+    while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+        ;
+    if (rc == 0 && w == pid && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+        rc = -1;
+    if (rc != 0 && !err[0]) {
+        if (w == pid && WIFSIGNALED(status))
+            snprintf(err, errlen,
+                     "hwloc crashed reading it (signal %d): not a valid hwloc XML topology "
+                     "(expected the output of 'lstopo --of xml')",
+                     WTERMSIG(status));
+        else
+            snprintf(err, errlen,
+                     "not a valid hwloc XML topology (expected the output of "
+                     "'lstopo --of xml')");
+    }
+    if (rc != 0) {
+        free(*canon);
+        *canon = NULL;
+    }
+    return rc;
+}
+
 int plait_topology_load_buffer(plait_topology_t **out, const char *buf, size_t len,
                                const char *name, char *err, size_t errlen)
 {
@@ -400,6 +525,14 @@ int plait_topology_load_buffer(plait_topology_t **out, const char *buf, size_t l
     }
     memcpy(copy, buf, len);
     copy[len] = '\0';
+    char *canon;
+    if (canonical_xml(copy, len, &canon, err, errlen)) {
+        free(copy);
+        return -1;
+    }
+    free(copy);
+    copy = canon;
+    len = strlen(canon);
     hwloc_topology_t topo = new_topology(err, errlen);
     int rc = -1;
     if (topo) {

@@ -170,6 +170,19 @@ int main(void)
     load_bad("hello, world, this is not xml at all", "not an hwloc XML topology");
     load_bad("<?xml version=\"1.0\"?><topology version=\"2.0\"><object type=\"Machine\">",
              "hwloc XML topology (expected");
+    /* Found by fuzz_hwloc: a PU without complete_cpuset makes hwloc 2.9
+     * dereference NULL (lstopo --input too); hwloc reads files in a child,
+     * so this process lives on and refuses the file. */
+    load_bad("<?xml version=\"1.0\"?><topology version=\"2.0\">"
+             "<object type=\"Machine\" cpuset=\"0x3\" complete_cpuset=\"0x3\" "
+             "nodeset=\"0x1\" complete_nodeset=\"0x1\" gp_index=\"1\">"
+             "<object type=\"NUMANode\" os_index=\"0\" cpuset=\"0x3\" complete_cpuset=\"0x3\" "
+             "nodeset=\"0x1\" complete_nodeset=\"0x1\" gp_index=\"2\"/>"
+             "<object type=\"PU\" os_index=\"0\" cpuset=\"0x1\" complete_cpuset=\"0x1\" "
+             "nodeset=\"0x1\" complete_nodeset=\"0x1\" gp_index=\"3\"/>"
+             "<object type=\"PU\" os_index=\"1\" cpuset=\"0x2\" "
+             "nodeset=\"0x1\" complete_nodeset=\"0x1\" gp_index=\"4\"/></object></topology>",
+             "hwloc XML topology (expected");
     plait_topology_t *t = NULL;
     char err[512];
     CHECK(plait_topology_load_file(&t, "/nonexistent.xml", err, sizeof(err)) == -1);
