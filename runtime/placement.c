@@ -49,12 +49,13 @@ plait_status_t plait_layout_parse(const char *layout, int world, int *dp, int *t
         v[which] = (int)n;
         s = *end ? end + 1 : end;
     }
+    /* In long: two sizes of up to 2^20 overflow an int. */
     if (!v[1])
-        v[1] = v[0] && v[2] ? world / (v[0] * v[2]) : 1;
+        v[1] = v[0] && v[2] ? (int)(world / ((long)v[0] * v[2])) : 1;
     if (!v[2])
-        v[2] = v[0] ? world / (v[0] * v[1]) : 1;
+        v[2] = v[0] ? (int)(world / ((long)v[0] * v[1])) : 1;
     if (!v[0])
-        v[0] = world / (v[1] * v[2]);
+        v[0] = (int)(world / ((long)v[1] * v[2]));
     if (v[0] < 1 || v[1] < 1 || v[2] < 1 || (long)v[0] * v[1] * v[2] != world) {
         snprintf(err, errlen, "layout '%s': dp*tp*pp must equal the world size %d",
                  layout ? layout : "", world);
@@ -95,8 +96,9 @@ static plait_status_t from_contract(plait_placement_t *p, char *err, size_t errl
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         if (env_int(vars[i].name, vars[i].min, vars[i].out, err, errlen) != PLAIT_OK)
             return PLAIT_ERR_INVALID;
-    int expect = (p->dp_rank * p->pp_size + p->pp_rank) * p->tp_size + p->tp_rank;
-    if (p->dp_size * p->tp_size * p->pp_size != p->world_size || p->rank != expect ||
+    /* In long: each variable may be up to 2^20, and a user can set them. */
+    long expect = ((long)p->dp_rank * p->pp_size + p->pp_rank) * p->tp_size + p->tp_rank;
+    if ((long)p->dp_size * p->tp_size * p->pp_size != p->world_size || p->rank != expect ||
         p->rank >= p->world_size || p->dp_rank >= p->dp_size || p->tp_rank >= p->tp_size ||
         p->pp_rank >= p->pp_size || p->local_rank >= p->local_size) {
         snprintf(err, errlen,
@@ -116,16 +118,16 @@ static int tasks_on_node(const char *spec, int node)
     while (s && *s) {
         char *end;
         long tasks = strtol(s, &end, 10), reps = 1;
-        if (end == s)
+        if (end == s || tasks < 0 || tasks > 1 << 20)
             return -1;
         if (strncmp(end, "(x", 2) == 0) {
             reps = strtol(end + 2, &end, 10);
-            if (*end++ != ')')
+            if (*end++ != ')' || reps < 1)
                 return -1;
         }
         if (node < reps)
             return (int)tasks;
-        node -= (int)reps;
+        node -= (int)reps; /* reps <= node here */
         s = *end == ',' ? end + 1 : NULL;
     }
     return -1;

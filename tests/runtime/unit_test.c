@@ -25,6 +25,10 @@ static void test_layout(void)
                  PLAIT_ERR_INVALID);
     CHECK_STR_CONTAINS(err, "layout 'dp=2,xx=1': expected dp=N,tp=N,pp=N");
     CHECK_INT_EQ(plait_layout_parse("dp=0", 2, &dp, &tp, &pp, err, sizeof err), PLAIT_ERR_INVALID);
+    /* Found by fuzz_env: two sizes of 2^20 overflowed an int product. */
+    CHECK_INT_EQ(plait_layout_parse("dp=1048576,pp=1048576", 4, &dp, &tp, &pp, err, sizeof err),
+                 PLAIT_ERR_INVALID);
+    CHECK_STR_CONTAINS(err, "dp*tp*pp must equal the world size 4");
 }
 
 static void clear_env(void)
@@ -99,6 +103,23 @@ static void test_placement(void)
     setenv("PLAIT_DP_SIZE", "two", 1);
     CHECK_INT_EQ(plait_placement_from_env(&p, NULL, err, sizeof err), PLAIT_ERR_INVALID);
     CHECK_STR_CONTAINS(err, "PLAIT_DP_SIZE='two': expected an integer from 1");
+    /* Found by fuzz_env: sizes of 2^20 overflowed the int products checked. */
+    setenv("PLAIT_TP_RANK", "0", 1);
+    setenv("PLAIT_DP_SIZE", "1048576", 1);
+    setenv("PLAIT_TP_SIZE", "1048576", 1);
+    CHECK_INT_EQ(plait_placement_from_env(&p, NULL, err, sizeof err), PLAIT_ERR_INVALID);
+    CHECK_STR_CONTAINS(err, "DP*TP*PP = world size");
+    clear_env();
+
+    /* Found by fuzz_env: a negative repeat count overflowed the node count. */
+    setenv("SLURM_PROCID", "4", 1);
+    setenv("SLURM_STEP_ID", "0", 1);
+    setenv("SLURM_STEP_NUM_TASKS", "8", 1);
+    setenv("SLURM_LOCALID", "0", 1);
+    setenv("SLURM_NODEID", "1", 1);
+    setenv("SLURM_STEP_TASKS_PER_NODE", "4(x-2147483648),4", 1);
+    CHECK_INT_EQ(plait_placement_from_env(&p, NULL, err, sizeof err), PLAIT_ERR_INVALID);
+    CHECK_STR_CONTAINS(err, "expected a task count for node 1");
     clear_env();
 
     /* Fake nodes for tests: rank 13 of 16 lies on the third of 8,4,4. */
