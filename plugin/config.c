@@ -70,6 +70,15 @@ static int parse_bool(const char *s, int *out)
     return 0;
 }
 
+const char *plait_printable(const char *s, char *buf, size_t len)
+{
+    size_t i = 0;
+    for (; s[i] && i + 1 < len; i++)
+        buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+    buf[i] = '\0';
+    return buf;
+}
+
 static int set_path(char *dst, const char *value)
 {
     size_t n = strlen(value);
@@ -153,6 +162,7 @@ int plait_config_read_file(struct plait_config *c, const char *path, char *err, 
         const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
         const char *name = config_setting_name(s);
         const char *str;
+        char shown[256];
         if (!name)
             continue;
 #undef FAIL
@@ -167,12 +177,14 @@ int plait_config_read_file(struct plait_config *c, const char *path, char *err, 
             if (read_string(s, path, name, &str, err, errlen))
                 goto out;
             if (plait_placement_parse(str, &c->placement))
-                FAIL(s, "placement = \"%s\" (expected \"topo\", \"block\" or \"none\")", str);
+                FAIL(s, "placement = \"%s\" (expected \"topo\", \"block\" or \"none\")",
+                     plait_printable(str, shown, sizeof(shown)));
         } else if (!strcmp(name, "topology") || !strcmp(name, "slurm_topology")) {
             if (read_string(s, path, name, &str, err, errlen))
                 goto out;
             if (set_path(!strcmp(name, "topology") ? c->topology : c->slurm_topology, str))
-                FAIL(s, "%s = \"%s\" is not a usable path", name, str);
+                FAIL(s, "%s = \"%s\" is not a usable path", name,
+                     plait_printable(str, shown, sizeof(shown)));
         } else if (!strcmp(name, "bind") || !strcmp(name, "nvml")) {
             if (config_setting_type(s) != CONFIG_TYPE_BOOL)
                 FAIL(s, "'%s' must be true or false", name);

@@ -24,6 +24,9 @@ void plait_config_init(struct plait_config *c);
  * arguments. Returns 0, or -1 with one line naming the argument or file:line,
  * the value and what is expected. */
 int plait_config_load(struct plait_config *c, int ac, char **av, char *err, size_t errlen);
+/* s as it may appear in a one-line message: control characters (a
+ * newline in a quoted value) as '?', cut to fit buf. Returns buf. */
+const char *plait_printable(const char *s, char *buf, size_t len);
 /* Reads one libconfig file over *c. */
 int plait_config_read_file(struct plait_config *c, const char *path, char *err, size_t errlen);
 

@@ -15,11 +15,7 @@ struct plait_opts plait_opts;
 static const char *printable(const char *s)
 {
     static char buf[512];
-    size_t i = 0;
-    for (; s[i] && i + 1 < sizeof(buf); i++)
-        buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
-    buf[i] = '\0';
-    return buf;
+    return plait_printable(s, buf, sizeof(buf));
 }
 
 static int usable_text(const char *s, size_t max)

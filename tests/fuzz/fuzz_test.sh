@@ -33,7 +33,7 @@ runs_of() {
     esac
 }
 
-export LSAN_OPTIONS=suppressions=$top/tests/fuzz/lsan.supp
+export LSAN_OPTIONS=suppressions=$top/tests/fuzz/lsan.supp:print_suppressions=0
 mkdir -p build/fuzz/artifacts build/fuzz/logs
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -79,6 +79,10 @@ int main(void)
     bad_file("cost = { dp_bytes = \"x\"; };\n", 1, "'cost.dp_bytes' must be a number");
     bad_file("cost = 3;\n", 1, "'cost' must be a group");
     bad_file("placement = \"topo\";\nbind = ;\n", 2, "syntax error");
+    /* Found by fuzz_plait_conf: a quoted value's newline was copied into the
+     * message, which then took two lines. */
+    bad_file("placement = \"to\npo\";\n", 1, "placement = \"to?po\" (expected");
+    bad_file("topology = \"/a\\nb\";\n", 1, "topology = \"/a?b\" is not a usable path");
 
     plait_config_init(&c);
     CHECK(plait_config_read_file(&c, "/nonexistent/plait.conf", err, sizeof(err)) == -1);
