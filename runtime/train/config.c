@@ -79,6 +79,17 @@ static const struct key_spec keys[] = {
 #define NKEYS (sizeof keys / sizeof keys[0])
 _Static_assert(NKEYS <= TRAIN_CONFIG_MAX_KEYS, "raise TRAIN_CONFIG_MAX_KEYS");
 
+/* A string from the file as it may appear in a one-line message: libconfig
+ * strings may hold newlines. */
+static const char *printable(const char *s, char *buf, size_t len)
+{
+    size_t i = 0;
+    for (; s[i] && i + 1 < len; i++)
+        buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+    buf[i] = '\0';
+    return buf;
+}
+
 static void fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
@@ -178,7 +189,7 @@ int train_parse_ckpt_every(const char *text, int *steps, double *minutes)
 static int set_value(struct train_config *cfg, const struct key_spec *k, const config_setting_t *s,
                      const char *where, char *err, size_t errlen)
 {
-    char want[128];
+    char want[128], shown[256];
     int type = config_setting_type(s);
     void *field = (char *)cfg + k->offset;
     double num = 0;
@@ -276,8 +287,8 @@ out_of_range:
              (long long)config_setting_get_int64(s), expected(k, want, sizeof want));
     return -1;
 bad_string:
-    fail(err, errlen, "%s: %s: \"%s\"; expected %s", where, k->path, str,
-         expected(k, want, sizeof want));
+    fail(err, errlen, "%s: %s: \"%s\"; expected %s", where, k->path,
+         printable(str, shown, sizeof shown), expected(k, want, sizeof want));
     return -1;
 }
 
@@ -458,7 +469,8 @@ int train_config_check_layout(const struct train_config *cfg, int dp, int tp, in
              cfg->model.layers, pp);
         return -1;
     }
-    if (cfg->global_batch % (cfg->micro_batch * dp)) {
+    /* In long: batch.micro and dp may each be up to 2^20. */
+    if (cfg->global_batch % ((long)cfg->micro_batch * dp)) {
         train_config_where(cfg, "batch.global", w, sizeof w);
         fail(err, errlen, "%s: batch.global: %d is not a multiple of batch.micro %d x dp %d", w,
              cfg->global_batch, cfg->micro_batch, dp);
@@ -479,7 +491,7 @@ void train_config_where(const struct train_config *cfg, const char *key, char *b
 
 int train_config_accum(const struct train_config *cfg, int dp)
 {
-    return cfg->global_batch / (cfg->micro_batch * dp);
+    return (int)(cfg->global_batch / ((long)cfg->micro_batch * dp));
 }
 
 double train_lr_at(const struct train_optim_config *o, int steps, int step)

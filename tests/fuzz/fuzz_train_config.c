@@ -11,7 +11,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = train_config_load(path, &cfg, err, sizeof err);
     fuzz_one_line("train_config_load", rc, err);
     if (rc == 0) {
-        static const int layouts[][3] = {{1, 1, 1}, {2, 2, 2}, {1, 8, 4}};
+        /* dp up to 2^20, as PLAIT_DP_SIZE allows. */
+        static const int layouts[][3] = {{1, 1, 1}, {2, 2, 2}, {1, 8, 4}, {1 << 20, 1, 1}};
         for (size_t i = 0; i < sizeof layouts / sizeof layouts[0]; i++) {
             const int *l = layouts[i];
             rc = train_config_check_layout(&cfg, l[0], l[1], l[2], err, sizeof err);

@@ -86,6 +86,8 @@ int main(void)
     refused("device = \"gpu\";\n", ":7:", "device: \"gpu\"; expected \"cpu\" or \"cuda\"");
     refused("device = 1;\n", ":7:", "device: an integer; expected \"cpu\" or \"cuda\"");
     refused("precision = \"fp16\";\n", ":7:", "precision: \"fp16\"; expected \"fp32\" or \"bf16\"");
+    /* Found by fuzz_train_config: a string's newline went into the message. */
+    refused("device = \"cu\nda\";\n", ":7:", "device: \"cu?da\"; expected");
     refused("checkpoint = { every = \"5 hours\"; };\n", ":7:", "\"Tmin\"");
     refused("checkpoint = { every = 0; };\n", ":7:", "out of range");
     refused("model2 = 1;\n", ":7:", "unknown key 'model2'");
@@ -137,6 +139,10 @@ int main(void)
     CHECK_STR_CONTAINS(err, ":1: model.heads");
     CHECK(train_config_check_layout(&cfg, 1, 1, 4, err, sizeof err) == -1);
     CHECK_STR_CONTAINS(err, "model.layers: 2 layers for pp=4");
+    /* Found by fuzz_train_config: batch.micro x dp overflowed an int. */
+    cfg.micro_batch = cfg.global_batch = 1 << 20;
+    CHECK(train_config_check_layout(&cfg, 1 << 20, 1, 1, err, sizeof err) == -1);
+    CHECK_STR_CONTAINS(err, "is not a multiple of batch.micro 1048576 x dp 1048576");
 
     /* Warmup rises linearly to lr, cosine falls to min_lr at the last step. */
     struct train_optim_config o = {.lr = 1.0, .min_lr = 0.1, .warmup_steps = 4};
