@@ -299,10 +299,10 @@ static int write_regions(hid_t f, const struct ckpt_manifest *m)
     return rc ? -1 : 0;
 }
 
-static int read_regions(hid_t f, struct ckpt_manifest *m)
+static int read_regions(hid_t f, struct ckpt_manifest *m, long long max)
 {
     long long n = io_array_len(f, "regions/shard");
-    if (n < 0)
+    if (n < 0 || n > max)
         return -1;
     size_t un = (size_t)n;
     int32_t *shard = calloc(un + 1, sizeof *shard), *slice = calloc(un + 1, sizeof *slice);
@@ -417,7 +417,8 @@ int ckpt_manifest_seal(const char *dir, char *err)
     return io_write_file_atomic(seal, line, (size_t)n, err);
 }
 
-static int check_seal(const char *dir, char *err)
+/* On success *bytes is the manifest's size. */
+static int check_seal(const char *dir, uint64_t *bytes, char *err)
 {
     char path[4096], seal[4096];
     unsigned want_crc;
@@ -432,12 +433,11 @@ static int check_seal(const char *dir, char *err)
         return -1;
     }
     uint32_t crc;
-    uint64_t bytes;
-    if (io_file_crc32c(path, &crc, &bytes, err) != 0)
+    if (io_file_crc32c(path, &crc, bytes, err) != 0)
         return -1;
-    if (crc != want_crc || bytes != want_bytes) {
+    if (crc != want_crc || *bytes != want_bytes) {
         io_errf(err, "%s has CRC32C %08x and %llu bytes, %s says %08x and %llu", IO_MANIFEST, crc,
-                (unsigned long long)bytes, IO_MANIFEST_SEAL, want_crc, want_bytes);
+                (unsigned long long)*bytes, IO_MANIFEST_SEAL, want_crc, want_bytes);
         return -1;
     }
     return 0;
@@ -449,8 +449,13 @@ int ckpt_manifest_read(struct ckpt_manifest *m, const char *dir, char *err)
     char path[4096], format[64] = "";
     snprintf(path, sizeof path, "%s/" IO_MANIFEST, dir);
     io_h5_quiet();
-    if (check_seal(dir, err) != 0)
+    uint64_t bytes;
+    if (check_seal(dir, &bytes, err) != 0)
         return -1;
+    /* HDF5 takes a dataset's length from its header, which a damaged file
+     * can make as large as it likes; the writer stores every element, so a
+     * table never has more elements than the file has bytes. */
+    long long max = (long long)bytes;
     hid_t f = io_h5_open(path);
     if (f < 0) {
         io_errf(err, "manifest '%s' is missing or unreadable", path);
@@ -465,7 +470,8 @@ int ckpt_manifest_read(struct ckpt_manifest *m, const char *dir, char *err)
         rc = io_attr_get_i64(f, attrs[i], &v[i]);
     long long nt = rc ? -1 : io_array_len(f, "tensors/name");
     long long ns = rc ? -1 : io_array_len(f, "slices/tensor");
-    if (rc || nt < 0 || ns < 0 || v[6] < 1 || v[6] > 1 << 20) {
+    if (rc || nt < 0 || ns < 0 || nt > max || ns > max || v[6] < 1 || v[6] > 1 << 20 ||
+        v[6] > max) {
         io_errf(err, "manifest '%s' is not a %s manifest", path, IO_FORMAT_VERSION);
         H5Fclose(f);
         return -1;
@@ -529,7 +535,7 @@ int ckpt_manifest_read(struct ckpt_manifest *m, const char *dir, char *err)
     rc = rc || io_array_get(f, "slices/extent", H5T_NATIVE_INT64, w_s, wide);
     for (long long i = 0; !rc && i < ns; i++)
         memcpy(m->slices[i].extent, wide[i], sizeof wide[i]);
-    rc = rc || read_regions(f, m);
+    rc = rc || read_regions(f, m, max);
     for (size_t i = 0; m->shard_file && i < n; i++)
         m->shard_file[i][IO_NAME_LEN - 1] = 0;
     H5Tclose(ntype);

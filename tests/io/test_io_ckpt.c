@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io/io_internal.h"
+#include "io/ckpt_internal.h"
 #include "tests/check.h"
 #include "tests/io/thread_comm.h"
 
@@ -440,6 +440,39 @@ static void test_bad_input(void)
     plait_ckpt_reader_close(r);
 }
 
+/* Replaces the int32 table `name` of step_dir's manifest by one of n
+ * elements, none written (HDF5 reads them back as zeros), and reseals it:
+ * a hostile manifest needs no bytes to claim any length. */
+static void forge_table(const char *step_dir, const char *name, hsize_t n)
+{
+    char path[600], err[PLAIT_IO_ERRLEN];
+    snprintf(path, sizeof path, "%s/" IO_MANIFEST, step_dir);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t space = H5Screate_simple(1, &n, NULL);
+    CHECK(f >= 0 && H5Ldelete(f, name, H5P_DEFAULT) >= 0);
+    hid_t d = H5Dcreate2(f, name, H5T_NATIVE_INT32, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK(d >= 0);
+    H5Dclose(d);
+    H5Sclose(space);
+    H5Fclose(f);
+    CHECK_INT_EQ(ckpt_manifest_seal(step_dir, err), 0);
+}
+
+/* Found by fuzz_manifest: manifests whose tables, sealed as the writer
+ * would, claim what the file cannot hold. */
+static void test_hostile_manifest(void)
+{
+    char dir[300], step[400], err[PLAIT_IO_ERRLEN];
+    snprintf(dir, sizeof dir, "%s/hostile", root);
+    snprintf(step, sizeof step, "%s/step-00000001", dir);
+    /* 2^40 regions: were allocated (4 TiB each table) before any check. */
+    CHECK_INT_EQ(save(dir, 2, 1, 3, 0), 0);
+    forge_table(step, "regions/shard", (hsize_t)1 << 40);
+    CHECK(plait_ckpt_open(step, err) == NULL);
+    CHECK_STR_CONTAINS(err, "is damaged");
+    rm_rf(dir);
+}
+
 /* The checksum itself: the standard check value, and the chaining of
  * pieces and combination of parts (blocks, tensor regions) equal to one
  * pass. */
@@ -482,6 +515,7 @@ int main(void)
     test_retention();
     test_leftovers_and_failed_rank();
     test_bad_input();
+    test_hostile_manifest();
     rm_rf(root);
     return check_status("test_io_ckpt");
 }
