@@ -6,16 +6,28 @@
 #include "plugin/env.h"
 #include "plugin/request.h"
 
-enum { LAYOUT, PLACEMENT, TOPOLOGY, CKPT_DIR, CKPT_EVERY, COUNTS, STEP_GPUS, CVD, TASKS, NODES,
-       ARGS, NFIELDS = ARGS + 8 };
+enum {
+    LAYOUT,
+    PLACEMENT,
+    TOPOLOGY,
+    CKPT_DIR,
+    CKPT_EVERY,
+    COUNTS,
+    STEP_GPUS,
+    CVD,
+    TASKS,
+    NODES,
+    ARGS,
+    NFIELDS = ARGS + 8
+};
 
 static void request(char **f)
 {
     char err[1024];
     struct plait_config cfg;
     plait_config_init(&cfg);
-    plait_opts = (struct plait_opts){1,         f[LAYOUT],   f[PLACEMENT], f[TOPOLOGY],
-                                     f[CKPT_DIR], f[CKPT_EVERY]};
+    plait_opts =
+        (struct plait_opts){1, f[LAYOUT], f[PLACEMENT], f[TOPOLOGY], f[CKPT_DIR], f[CKPT_EVERY]};
     struct plait_request req;
     int rc = plait_request_parse(&cfg, &req, err, sizeof err);
     fuzz_one_line("plait_request_parse", rc, err);
