@@ -536,8 +536,13 @@ int ckpt_manifest_read(struct ckpt_manifest *m, const char *dir, char *err)
     for (long long i = 0; !rc && i < ns; i++)
         memcpy(m->slices[i].extent, wide[i], sizeof wide[i]);
     rc = rc || read_regions(f, m, max);
-    for (size_t i = 0; m->shard_file && i < n; i++)
-        m->shard_file[i][IO_NAME_LEN - 1] = 0;
+    /* The writer names shard i so: any other name, "../x" say, would have
+     * the reader open files outside the checkpoint. */
+    for (size_t i = 0; !rc && i < n; i++) {
+        char want[IO_NAME_LEN];
+        snprintf(want, sizeof want, CKPT_SHARD_FMT, (int)i);
+        rc = strncmp(m->shard_file[i], want, IO_NAME_LEN) != 0;
+    }
     H5Tclose(ntype);
     free(i32);
     free(wide);

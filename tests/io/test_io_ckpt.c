@@ -440,18 +440,19 @@ static void test_bad_input(void)
     plait_ckpt_reader_close(r);
 }
 
-/* Replaces the int32 table `name` of step_dir's manifest by one of n
- * elements, none written (HDF5 reads them back as zeros), and reseals it:
- * a hostile manifest needs no bytes to claim any length. */
-static void forge_table(const char *step_dir, const char *name, hsize_t n)
+/* Replaces the table `name` of step_dir's manifest by n elements of type
+ * from data (NULL: none written, read back as zeros: a hostile manifest
+ * needs no bytes to claim any length) and reseals it. */
+static void forge_table(const char *step_dir, const char *name, hid_t type, hsize_t n,
+                        const void *data)
 {
     char path[600], err[PLAIT_IO_ERRLEN];
     snprintf(path, sizeof path, "%s/" IO_MANIFEST, step_dir);
     hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
     hid_t space = H5Screate_simple(1, &n, NULL);
     CHECK(f >= 0 && H5Ldelete(f, name, H5P_DEFAULT) >= 0);
-    hid_t d = H5Dcreate2(f, name, H5T_NATIVE_INT32, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    CHECK(d >= 0);
+    hid_t d = H5Dcreate2(f, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK(d >= 0 && (!data || H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0));
     H5Dclose(d);
     H5Sclose(space);
     H5Fclose(f);
@@ -467,7 +468,17 @@ static void test_hostile_manifest(void)
     snprintf(step, sizeof step, "%s/step-00000001", dir);
     /* 2^40 regions: were allocated (4 TiB each table) before any check. */
     CHECK_INT_EQ(save(dir, 2, 1, 3, 0), 0);
-    forge_table(step, "regions/shard", (hsize_t)1 << 40);
+    forge_table(step, "regions/shard", H5T_NATIVE_INT32, (hsize_t)1 << 40, NULL);
+    CHECK(plait_ckpt_open(step, err) == NULL);
+    CHECK_STR_CONTAINS(err, "is damaged");
+    rm_rf(dir);
+    /* A shard named out of the directory (and with a newline, which went
+     * into plait_ckpt_verify's message). */
+    CHECK_INT_EQ(save(dir, 2, 1, 3, 0), 0);
+    char names[2][IO_NAME_LEN] = {"shard-00000.h5", "../x\n"};
+    hid_t type = io_name_type();
+    forge_table(step, "shards/file", type, 2, names);
+    H5Tclose(type);
     CHECK(plait_ckpt_open(step, err) == NULL);
     CHECK_STR_CONTAINS(err, "is damaged");
     rm_rf(dir);
