@@ -509,6 +509,7 @@ int ckpt_manifest_read(struct ckpt_manifest *m, const char *dir, char *err)
         memcpy(m->tensors[i].name, names[i], IO_NAME_LEN);
         m->tensors[i].name[IO_NAME_LEN - 1] = 0;
         memcpy(m->tensors[i].shape, wide[i], sizeof wide[i]);
+        rc = !io_valid_name(m->tensors[i].name); /* as the writer checked it */
     }
     rc = rc || io_array_get(f, "tensors/dtype", H5T_NATIVE_INT32, (size_t)nt, i32);
     for (long long i = 0; !rc && i < nt; i++)

@@ -151,30 +151,12 @@ plait_ckpt_writer *plait_ckpt_writer_open(const struct plait_ckpt_config *cfg,
     return w;
 }
 
-/* Names become HDF5 paths: '/' nests groups; empty, "." and ".."
- * components would not name a dataset. */
-static int valid_name(const char *name)
-{
-    size_t n = name ? strlen(name) : 0;
-    if (n == 0 || n >= IO_NAME_LEN - 16)
-        return 0;
-    for (const char *c = name; *c;) {
-        size_t len = strcspn(c, "/");
-        if (len == 0 || (len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
-            return 0;
-        c += len;
-        if (*c == '/' && !*++c)
-            return 0;
-    }
-    return 1;
-}
-
 int plait_ckpt_register(plait_ckpt_writer *w, const struct plait_tensor_slice *t)
 {
-    if (!valid_name(t->name)) {
+    if (!io_valid_name(t->name)) {
         io_errf(w->err,
                 "tensor name '%s' is not usable (expected 1-%d characters in '/'-separated "
-                "parts, none empty, '.' or '..')",
+                "parts, none empty, '.' or '..', no control characters)",
                 t->name ? t->name : "", IO_NAME_LEN - 17);
         return -1;
     }
@@ -228,7 +210,7 @@ static void free_blobs(struct ckpt_blob *b, int n)
 
 int plait_ckpt_set_blob(plait_ckpt_writer *w, const char *name, const void *data, size_t bytes)
 {
-    if (!valid_name(name)) {
+    if (!io_valid_name(name)) {
         io_errf(w->err, "blob name '%s' is not usable (expected a tensor-like name)",
                 name ? name : "");
         return -1;

@@ -78,6 +78,10 @@ int io_array_get(hid_t loc, const char *name, hid_t type, size_t elems, void *bu
 long long io_array_len(hid_t loc, const char *name);
 /* A fixed-length string type of IO_NAME_LEN bytes; close with H5Tclose. */
 hid_t io_name_type(void);
+/* Whether a tensor or blob name may be used: names become HDF5 paths ('/'
+ * nests groups; empty, "." and ".." components would not name a dataset)
+ * and appear in one-line messages (no control characters). */
+int io_valid_name(const char *name);
 
 #define IO_FORMAT_VERSION "plait-ckpt-1"
 #define IO_MANIFEST       "manifest.h5"

@@ -776,3 +776,22 @@ hid_t io_name_type(void)
     H5Tset_strpad(t, H5T_STR_NULLTERM);
     return t;
 }
+
+int io_valid_name(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n >= IO_NAME_LEN - 16)
+        return 0;
+    for (const char *c = name; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            return 0;
+    for (const char *c = name; *c;) {
+        size_t len = strcspn(c, "/");
+        if (len == 0 || (len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
+            return 0;
+        c += len;
+        if (*c == '/' && !*++c)
+            return 0;
+    }
+    return 1;
+}

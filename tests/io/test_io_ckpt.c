@@ -413,6 +413,8 @@ static void test_bad_input(void)
     CHECK_INT_EQ(plait_ckpt_register(w, &t), -1);
     t.name = "h/";
     CHECK_INT_EQ(plait_ckpt_register(w, &t), -1);
+    t.name = "h\nw";
+    CHECK_INT_EQ(plait_ckpt_register(w, &t), -1);
     t.name = "h.0.attn.weight";
     t.extent[0] = 5;
     CHECK_INT_EQ(plait_ckpt_register(w, &t), -1);
@@ -478,6 +480,13 @@ static void test_hostile_manifest(void)
     char names[2][IO_NAME_LEN] = {"shard-00000.h5", "../x\n"};
     hid_t type = io_name_type();
     forge_table(step, "shards/file", type, 2, names);
+    CHECK(plait_ckpt_open(step, err) == NULL);
+    CHECK_STR_CONTAINS(err, "is damaged");
+    rm_rf(dir);
+    /* A tensor name the writer would refuse (a newline went into messages). */
+    CHECK_INT_EQ(save(dir, 2, 1, 3, 0), 0);
+    char tensors[2][IO_NAME_LEN] = {"layer0/w\n", "bias"};
+    forge_table(step, "tensors/name", type, 2, tensors);
     H5Tclose(type);
     CHECK(plait_ckpt_open(step, err) == NULL);
     CHECK_STR_CONTAINS(err, "is damaged");
