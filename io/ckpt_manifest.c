@@ -443,6 +443,31 @@ static int check_seal(const char *dir, uint64_t *bytes, char *err)
     return 0;
 }
 
+/* Whether every tensor's shape is non-negative with a byte count that fits
+ * in int64_t, and every slice lies inside its tensor: readers add offsets
+ * and extents and multiply shapes without checking again. */
+static int geometry_ok(const struct ckpt_manifest *m)
+{
+    for (int i = 0; i < m->ntensors; i++) {
+        const struct ckpt_tensor *t = &m->tensors[i];
+        int64_t bytes = (int64_t)io_dtype_size((enum plait_dtype)t->dtype);
+        for (int d = 0; d < t->ndim; d++) {
+            if (t->shape[d] < 0 || (t->shape[d] > 0 && bytes > INT64_MAX / t->shape[d]))
+                return 0;
+            bytes *= t->shape[d];
+        }
+    }
+    for (int i = 0; i < m->nslices; i++) {
+        const struct ckpt_slice *s = &m->slices[i];
+        const struct ckpt_tensor *t = &m->tensors[s->tensor];
+        for (int d = 0; d < t->ndim; d++)
+            if (s->offset[d] < 0 || s->offset[d] > t->shape[d] || s->extent[d] < 0 ||
+                s->extent[d] > t->shape[d] - s->offset[d])
+                return 0;
+    }
+    return 1;
+}
+
 int ckpt_manifest_read(struct ckpt_manifest *m, const char *dir, char *err)
 {
     memset(m, 0, sizeof *m);
@@ -536,7 +561,7 @@ int ckpt_manifest_read(struct ckpt_manifest *m, const char *dir, char *err)
     rc = rc || io_array_get(f, "slices/extent", H5T_NATIVE_INT64, w_s, wide);
     for (long long i = 0; !rc && i < ns; i++)
         memcpy(m->slices[i].extent, wide[i], sizeof wide[i]);
-    rc = rc || read_regions(f, m, max);
+    rc = rc || read_regions(f, m, max) || !geometry_ok(m);
     /* The writer names shard i so: any other name, "../x" say, would have
      * the reader open files outside the checkpoint. */
     for (size_t i = 0; !rc && i < n; i++) {

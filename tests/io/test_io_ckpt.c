@@ -442,16 +442,16 @@ static void test_bad_input(void)
     plait_ckpt_reader_close(r);
 }
 
-/* Replaces the table `name` of step_dir's manifest by n elements of type
- * from data (NULL: none written, read back as zeros: a hostile manifest
- * needs no bytes to claim any length) and reseals it. */
-static void forge_table(const char *step_dir, const char *name, hid_t type, hsize_t n,
-                        const void *data)
+/* Replaces the table `name` of step_dir's manifest by a rank-1 or rank-2
+ * one of type from data (NULL: none written, read back as zeros: a hostile
+ * manifest needs no bytes to claim any length) and reseals it. */
+static void forge_table(const char *step_dir, const char *name, hid_t type, int rank,
+                        const hsize_t *dims, const void *data)
 {
     char path[600], err[PLAIT_IO_ERRLEN];
     snprintf(path, sizeof path, "%s/" IO_MANIFEST, step_dir);
     hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
-    hid_t space = H5Screate_simple(1, &n, NULL);
+    hid_t space = H5Screate_simple(rank, dims, NULL);
     CHECK(f >= 0 && H5Ldelete(f, name, H5P_DEFAULT) >= 0);
     hid_t d = H5Dcreate2(f, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     CHECK(d >= 0 && (!data || H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0));
@@ -470,7 +470,8 @@ static void test_hostile_manifest(void)
     snprintf(step, sizeof step, "%s/step-00000001", dir);
     /* 2^40 regions: were allocated (4 TiB each table) before any check. */
     CHECK_INT_EQ(save(dir, 2, 1, 3, 0), 0);
-    forge_table(step, "regions/shard", H5T_NATIVE_INT32, (hsize_t)1 << 40, NULL);
+    hsize_t huge = (hsize_t)1 << 40, two = 2;
+    forge_table(step, "regions/shard", H5T_NATIVE_INT32, 1, &huge, NULL);
     CHECK(plait_ckpt_open(step, err) == NULL);
     CHECK_STR_CONTAINS(err, "is damaged");
     rm_rf(dir);
@@ -479,15 +480,31 @@ static void test_hostile_manifest(void)
     CHECK_INT_EQ(save(dir, 2, 1, 3, 0), 0);
     char names[2][IO_NAME_LEN] = {"shard-00000.h5", "../x\n"};
     hid_t type = io_name_type();
-    forge_table(step, "shards/file", type, 2, names);
+    forge_table(step, "shards/file", type, 1, &two, names);
     CHECK(plait_ckpt_open(step, err) == NULL);
     CHECK_STR_CONTAINS(err, "is damaged");
     rm_rf(dir);
     /* A tensor name the writer would refuse (a newline went into messages). */
     CHECK_INT_EQ(save(dir, 2, 1, 3, 0), 0);
     char tensors[2][IO_NAME_LEN] = {"layer0/w\n", "bias"};
-    forge_table(step, "tensors/name", type, 2, tensors);
+    forge_table(step, "tensors/name", type, 1, &two, tensors);
     H5Tclose(type);
+    CHECK(plait_ckpt_open(step, err) == NULL);
+    CHECK_STR_CONTAINS(err, "is damaged");
+    rm_rf(dir);
+    /* A slice from 2^62 for 2^62 rows: its end overflowed int64_t in the
+     * reader (UBSan); slices must lie inside their tensor. */
+    CHECK_INT_EQ(save(dir, 2, 1, 3, 0), 0);
+    struct ckpt_manifest m;
+    CHECK_INT_EQ(ckpt_manifest_read(&m, step, err), 0);
+    int nslices = m.nslices;
+    ckpt_manifest_free(&m);
+    int64_t(*wide)[PLAIT_IO_MAX_DIMS] = calloc((size_t)nslices + 1, sizeof *wide);
+    wide[0][0] = (int64_t)1 << 62;
+    hsize_t dims[2] = {(hsize_t)nslices, PLAIT_IO_MAX_DIMS};
+    forge_table(step, "slices/offset", H5T_NATIVE_INT64, 2, dims, wide);
+    forge_table(step, "slices/extent", H5T_NATIVE_INT64, 2, dims, wide);
+    free(wide);
     CHECK(plait_ckpt_open(step, err) == NULL);
     CHECK_STR_CONTAINS(err, "is damaged");
     rm_rf(dir);
