@@ -26,10 +26,11 @@ fi
 # Runs per target in make check: about 3 s each on a shared core.
 runs_of() {
     case $1 in
-    fuzz_hwloc) echo 300 ;;
-    fuzz_manifest) echo 1000 ;;
-    fuzz_train_config | fuzz_plait_conf) echo 3000 ;;
-    *) echo 20000 ;;
+    fuzz_hwloc) echo 1000 ;;
+    fuzz_manifest) echo 600 ;;
+    fuzz_train_config | fuzz_plait_conf) echo 4000 ;;
+    fuzz_slurm_topology) echo 15000 ;;
+    *) echo 100000 ;;
     esac
 }
 
