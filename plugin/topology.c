@@ -382,8 +382,13 @@ static hwloc_topology_t new_topology(char *err, size_t errlen)
     return topo;
 }
 
-/* Seconds hwloc may take over one file before it counts as hung. */
-#define CANONICAL_TIMEOUT_S 60
+/* Seconds hwloc may take over one file: milliseconds for real ones. */
+#define CANONICAL_TIMEOUT_S 10
+/* CPU numbers no machine reaches: hwloc 2.9 numbers a PU without os_index
+ * 2^32 - 1 and exports a set that large (half a gigabyte of text, seconds). */
+#define CANONICAL_MAX_CPU (1 << 20)
+/* The child's exit status for such a file. */
+#define CANONICAL_CPU_TOO_LARGE 2
 
 /* The child of canonical_xml(): hwloc's import, then its export, written
  * to fd as a length and the bytes. Never returns. */
@@ -399,9 +404,13 @@ static void canonical_child(int fd, const char *xml, size_t len)
     char *out = NULL;
     int olen = 0;
     uint64_t n = 0;
-    if (topo && hwloc_topology_set_xmlbuffer(topo, xml, (int)len + 1) == 0 &&
-        hwloc_topology_load(topo) == 0 &&
-        hwloc_topology_export_xmlbuffer(topo, &out, &olen, 0) == 0)
+    if (!topo || hwloc_topology_set_xmlbuffer(topo, xml, (int)len + 1) != 0 ||
+        hwloc_topology_load(topo) != 0)
+        _exit(1);
+    for (hwloc_obj_t pu = NULL; (pu = hwloc_get_next_obj_by_type(topo, HWLOC_OBJ_PU, pu));)
+        if (pu->os_index >= CANONICAL_MAX_CPU)
+            _exit(CANONICAL_CPU_TOO_LARGE);
+    if (hwloc_topology_export_xmlbuffer(topo, &out, &olen, 0) == 0)
         n = (uint64_t)olen;
     int ok = write(fd, &n, sizeof(n)) == (ssize_t)sizeof(n);
     for (size_t done = 0; ok && done < n;) {
@@ -426,7 +435,10 @@ static int canonical_read(int fd, pid_t pid, char **xml, char *err, size_t errle
             continue;
         if (pr == 0) {
             kill(pid, SIGKILL);
-            snprintf(err, errlen, "hwloc did not finish reading it in %d s", CANONICAL_TIMEOUT_S);
+            snprintf(err, errlen,
+                     "hwloc took over %d s reading it: not a usable hwloc XML topology "
+                     "(expected the output of 'lstopo --of xml')",
+                     CANONICAL_TIMEOUT_S);
             break;
         }
         char *dst = buf ? buf + got - sizeof(n) : (char *)&n + got;
@@ -486,7 +498,12 @@ static int canonical_xml(const char *xml, size_t len, char **canon, char *err, s
     if (rc == 0 && w == pid && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
         rc = -1;
     if (rc != 0 && !err[0]) {
-        if (w == pid && WIFSIGNALED(status))
+        if (w == pid && WIFEXITED(status) && WEXITSTATUS(status) == CANONICAL_CPU_TOO_LARGE)
+            snprintf(err, errlen,
+                     "it numbers a CPU %d or more (a PU without os_index?): not a usable hwloc "
+                     "XML topology (expected the output of 'lstopo --of xml')",
+                     CANONICAL_MAX_CPU);
+        else if (w == pid && WIFSIGNALED(status))
             snprintf(err, errlen,
                      "hwloc crashed reading it (signal %d): not a valid hwloc XML topology "
                      "(expected the output of 'lstopo --of xml')",

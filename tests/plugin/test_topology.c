@@ -183,6 +183,16 @@ int main(void)
              "<object type=\"PU\" os_index=\"1\" cpuset=\"0x2\" "
              "nodeset=\"0x1\" complete_nodeset=\"0x1\" gp_index=\"4\"/></object></topology>",
              "hwloc XML topology (expected");
+    /* Found by fuzz_hwloc: a PU without os_index is CPU 2^32 - 1 to hwloc
+     * 2.9, which then took seconds and a gigabyte exporting it. */
+    load_bad("<?xml version=\"1.0\"?><topology version=\"2.0\">"
+             "<object type=\"Machine\" cpuset=\"0x1\" complete_cpuset=\"0x1\" "
+             "nodeset=\"0x1\" complete_nodeset=\"0x1\" gp_index=\"1\">"
+             "<object type=\"NUMANode\" os_index=\"0\" cpuset=\"0x1\" complete_cpuset=\"0x1\" "
+             "nodeset=\"0x1\" complete_nodeset=\"0x1\" gp_index=\"2\"/>"
+             "<object type=\"PU\" cpuset=\"0x1\" complete_cpuset=\"0x1\" "
+             "nodeset=\"0x1\" complete_nodeset=\"0x1\" gp_index=\"3\"/></object></topology>",
+             "numbers a CPU 1048576 or more");
     plait_topology_t *t = NULL;
     char err[512];
     CHECK(plait_topology_load_file(&t, "/nonexistent.xml", err, sizeof(err)) == -1);
