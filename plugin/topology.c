@@ -384,8 +384,9 @@ static hwloc_topology_t new_topology(char *err, size_t errlen)
 
 /* Seconds hwloc may take over one file: milliseconds for real ones. */
 #define CANONICAL_TIMEOUT_S 10
-/* CPU numbers no machine reaches: hwloc 2.9 numbers a PU without os_index
- * 2^32 - 1 and exports a set that large (half a gigabyte of text, seconds). */
+/* CPU and NUMA node numbers no machine reaches: hwloc 2.9 numbers a PU or
+ * NUMA node without os_index 2^32 - 1 and exports a set that large (half a
+ * gigabyte of text, seconds). */
 #define CANONICAL_MAX_CPU (1 << 20)
 /* The child's exit status for such a file. */
 #define CANONICAL_CPU_TOO_LARGE 2
@@ -407,9 +408,11 @@ static void canonical_child(int fd, const char *xml, size_t len)
     if (!topo || hwloc_topology_set_xmlbuffer(topo, xml, (int)len + 1) != 0 ||
         hwloc_topology_load(topo) != 0)
         _exit(1);
-    for (hwloc_obj_t pu = NULL; (pu = hwloc_get_next_obj_by_type(topo, HWLOC_OBJ_PU, pu));)
-        if (pu->os_index >= CANONICAL_MAX_CPU)
-            _exit(CANONICAL_CPU_TOO_LARGE);
+    static const hwloc_obj_type_t numbered[] = {HWLOC_OBJ_PU, HWLOC_OBJ_NUMANODE};
+    for (size_t i = 0; i < sizeof(numbered) / sizeof(numbered[0]); i++)
+        for (hwloc_obj_t o = NULL; (o = hwloc_get_next_obj_by_type(topo, numbered[i], o));)
+            if (o->os_index >= CANONICAL_MAX_CPU)
+                _exit(CANONICAL_CPU_TOO_LARGE);
     if (hwloc_topology_export_xmlbuffer(topo, &out, &olen, 0) == 0)
         n = (uint64_t)olen;
     int ok = write(fd, &n, sizeof(n)) == (ssize_t)sizeof(n);
@@ -500,8 +503,8 @@ static int canonical_xml(const char *xml, size_t len, char **canon, char *err, s
     if (rc != 0 && !err[0]) {
         if (w == pid && WIFEXITED(status) && WEXITSTATUS(status) == CANONICAL_CPU_TOO_LARGE)
             snprintf(err, errlen,
-                     "it numbers a CPU %d or more (a PU without os_index?): not a usable hwloc "
-                     "XML topology (expected the output of 'lstopo --of xml')",
+                     "it numbers a CPU or NUMA node %d or more (one without os_index?): not a "
+                     "usable hwloc XML topology (expected the output of 'lstopo --of xml')",
                      CANONICAL_MAX_CPU);
         else if (w == pid && WIFSIGNALED(status))
             snprintf(err, errlen,

@@ -183,8 +183,9 @@ int main(void)
              "<object type=\"PU\" os_index=\"1\" cpuset=\"0x2\" "
              "nodeset=\"0x1\" complete_nodeset=\"0x1\" gp_index=\"4\"/></object></topology>",
              "hwloc XML topology (expected");
-    /* Found by fuzz_hwloc: a PU without os_index is CPU 2^32 - 1 to hwloc
-     * 2.9, which then took seconds and a gigabyte exporting it. */
+    /* Found by fuzz_hwloc: a PU (or NUMA node) without os_index is number
+     * 2^32 - 1 to hwloc 2.9, which then took seconds and a gigabyte exporting
+     * it. */
     load_bad("<?xml version=\"1.0\"?><topology version=\"2.0\">"
              "<object type=\"Machine\" cpuset=\"0x1\" complete_cpuset=\"0x1\" "
              "nodeset=\"0x1\" complete_nodeset=\"0x1\" gp_index=\"1\">"
@@ -192,7 +193,15 @@ int main(void)
              "nodeset=\"0x1\" complete_nodeset=\"0x1\" gp_index=\"2\"/>"
              "<object type=\"PU\" cpuset=\"0x1\" complete_cpuset=\"0x1\" "
              "nodeset=\"0x1\" complete_nodeset=\"0x1\" gp_index=\"3\"/></object></topology>",
-             "numbers a CPU 1048576 or more");
+             "numbers a CPU or NUMA node 1048576 or more");
+    load_bad("<?xml version=\"1.0\"?><topology version=\"2.0\">"
+             "<object type=\"Machine\" cpuset=\"0x1\" complete_cpuset=\"0x1\" "
+             "nodeset=\"0x1\" complete_nodeset=\"0x1\" gp_index=\"1\">"
+             "<object type=\"NUMANode\" cpuset=\"0x1\" complete_cpuset=\"0x1\" "
+             "nodeset=\"0x1\" complete_nodeset=\"0x1\" gp_index=\"2\"/>"
+             "<object type=\"PU\" os_index=\"0\" cpuset=\"0x1\" complete_cpuset=\"0x1\" "
+             "nodeset=\"0x1\" complete_nodeset=\"0x1\" gp_index=\"3\"/></object></topology>",
+             "numbers a CPU or NUMA node 1048576 or more");
     plait_topology_t *t = NULL;
     char err[512];
     CHECK(plait_topology_load_file(&t, "/nonexistent.xml", err, sizeof(err)) == -1);
