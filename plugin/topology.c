@@ -385,11 +385,36 @@ static hwloc_topology_t new_topology(char *err, size_t errlen)
 /* Seconds hwloc may take over one file: milliseconds for real ones. */
 #define CANONICAL_TIMEOUT_S 10
 /* CPU and NUMA node numbers no machine reaches: hwloc 2.9 numbers a PU or
- * NUMA node without os_index 2^32 - 1 and exports a set that large (half a
- * gigabyte of text, seconds). */
+ * NUMA node without os_index 2^32 - 1, takes a mangled set as one that
+ * large, and exports it (half a gigabyte of text, seconds). */
 #define CANONICAL_MAX_CPU (1 << 20)
 /* The child's exit status for such a file. */
 #define CANONICAL_CPU_TOO_LARGE 2
+
+/* Whether a finite set names a CPU or NUMA node of CANONICAL_MAX_CPU or
+ * more (hwloc_bitmap_last's int is negative from 2^31 on). */
+static int set_too_large(hwloc_const_bitmap_t set)
+{
+    if (!set || hwloc_bitmap_weight(set) <= 0)
+        return 0;
+    int last = hwloc_bitmap_last(set);
+    return last < 0 || last >= CANONICAL_MAX_CPU;
+}
+
+/* Whether any object's sets do: the normal levels and the NUMA nodes (I/O
+ * objects have none). */
+static int sets_too_large(hwloc_topology_t topo)
+{
+    int depths = hwloc_topology_get_depth(topo);
+    for (int d = -1; d < depths; d++) {
+        int depth = d < 0 ? HWLOC_TYPE_DEPTH_NUMANODE : d;
+        for (hwloc_obj_t o = NULL; (o = hwloc_get_next_obj_by_depth(topo, depth, o));)
+            if (set_too_large(o->cpuset) || set_too_large(o->complete_cpuset) ||
+                set_too_large(o->nodeset) || set_too_large(o->complete_nodeset))
+                return 1;
+    }
+    return 0;
+}
 
 /* The child of canonical_xml(): hwloc's import, then its export, written
  * to fd as a length and the bytes. Never returns. */
@@ -408,11 +433,8 @@ static void canonical_child(int fd, const char *xml, size_t len)
     if (!topo || hwloc_topology_set_xmlbuffer(topo, xml, (int)len + 1) != 0 ||
         hwloc_topology_load(topo) != 0)
         _exit(1);
-    static const hwloc_obj_type_t numbered[] = {HWLOC_OBJ_PU, HWLOC_OBJ_NUMANODE};
-    for (size_t i = 0; i < sizeof(numbered) / sizeof(numbered[0]); i++)
-        for (hwloc_obj_t o = NULL; (o = hwloc_get_next_obj_by_type(topo, numbered[i], o));)
-            if (o->os_index >= CANONICAL_MAX_CPU)
-                _exit(CANONICAL_CPU_TOO_LARGE);
+    if (sets_too_large(topo))
+        _exit(CANONICAL_CPU_TOO_LARGE);
     if (hwloc_topology_export_xmlbuffer(topo, &out, &olen, 0) == 0)
         n = (uint64_t)olen;
     int ok = write(fd, &n, sizeof(n)) == (ssize_t)sizeof(n);
@@ -503,8 +525,9 @@ static int canonical_xml(const char *xml, size_t len, char **canon, char *err, s
     if (rc != 0 && !err[0]) {
         if (w == pid && WIFEXITED(status) && WEXITSTATUS(status) == CANONICAL_CPU_TOO_LARGE)
             snprintf(err, errlen,
-                     "it numbers a CPU or NUMA node %d or more (one without os_index?): not a "
-                     "usable hwloc XML topology (expected the output of 'lstopo --of xml')",
+                     "it has a CPU or NUMA node numbered %d or more (one without os_index, or a "
+                     "mangled set?): not a usable hwloc XML topology (expected the output of "
+                     "'lstopo --of xml')",
                      CANONICAL_MAX_CPU);
         else if (w == pid && WIFSIGNALED(status))
             snprintf(err, errlen,

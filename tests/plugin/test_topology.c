@@ -193,7 +193,7 @@ int main(void)
              "nodeset=\"0x1\" complete_nodeset=\"0x1\" gp_index=\"2\"/>"
              "<object type=\"PU\" cpuset=\"0x1\" complete_cpuset=\"0x1\" "
              "nodeset=\"0x1\" complete_nodeset=\"0x1\" gp_index=\"3\"/></object></topology>",
-             "numbers a CPU or NUMA node 1048576 or more");
+             "CPU or NUMA node numbered 1048576 or more");
     load_bad("<?xml version=\"1.0\"?><topology version=\"2.0\">"
              "<object type=\"Machine\" cpuset=\"0x1\" complete_cpuset=\"0x1\" "
              "nodeset=\"0x1\" complete_nodeset=\"0x1\" gp_index=\"1\">"
@@ -201,7 +201,7 @@ int main(void)
              "nodeset=\"0x1\" complete_nodeset=\"0x1\" gp_index=\"2\"/>"
              "<object type=\"PU\" os_index=\"0\" cpuset=\"0x1\" complete_cpuset=\"0x1\" "
              "nodeset=\"0x1\" complete_nodeset=\"0x1\" gp_index=\"3\"/></object></topology>",
-             "numbers a CPU or NUMA node 1048576 or more");
+             "CPU or NUMA node numbered 1048576 or more");
     plait_topology_t *t = NULL;
     char err[512];
     CHECK(plait_topology_load_file(&t, "/nonexistent.xml", err, sizeof(err)) == -1);
