@@ -20,7 +20,10 @@ for lib in $needed; do
 done
 readelf -d "$so" | grep -q 'BIND_NOW\|FLAGS.*NOW' || fail "not linked with -z now"
 readelf -l "$so" | grep -q GNU_RELRO || fail "no RELRO segment"
-nm -D "$so" | grep -q ' U __stack_chk_fail' || fail "no stack protector"
+# Into a variable first: grep -q exits at its match, and under pipefail the
+# SIGPIPE nm then gets fails the check once nm writes more than one buffer.
+symbols=$(nm -D "$so")
+grep -q ' U __stack_chk_fail' <<<"$symbols" || fail "no stack protector"
 # NVML only through dlopen, by name.
-grep -q 'libnvidia-ml.so.1' "$so" && nm -D "$so" | grep -q ' U dlopen' || fail "no dlopen of libnvidia-ml.so.1"
+grep -q 'libnvidia-ml.so.1' "$so" && grep -q ' U dlopen' <<<"$symbols" || fail "no dlopen of libnvidia-ml.so.1"
 echo "plait.so: exports $(echo $exported | wc -w) SPANK symbols, needs: $needed"
