@@ -10,36 +10,8 @@
 # times (default 5), their order rotating every repetition, unbound, each
 # reporting the median of PLAIT_BENCH_ROUNDS timed rounds (default 5); each
 # figure is the median over the repetitions.
-set -euo pipefail
-top=$(cd "$(dirname "$0")/../.." && pwd)
-build=${PLAIT_BUILD:-$top/build}
-out=$build/bench/results.jsonl
-reps=${PLAIT_BENCH_REPS:-5}
-rounds=${PLAIT_BENCH_ROUNDS:-5}
-mkdir -p "$(dirname "$out")"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
-run() {
-    case $1 in
-    shm) "$build/bin/plait-run" -n "$2" "$build/tests/runtime_allgather_bench" "$rounds" plain ;;
-    ucx) PLAIT_SHM=0 "$build/bin/plait-run" -n "$2" "$build/tests/runtime_allgather_bench" "$rounds" plain ;;
-    mpi) mpirun --allow-run-as-root --oversubscribe --bind-to none -np "$2" \
-        "$build/tests/runtime_mpi_allgather_bench" "$rounds" plain ;;
-    esac
-}
-
-load_before=$(cut -d' ' -f1 /proc/loadavg)
-for rep in $(seq "$reps"); do
-    for n in 2 4; do
-        progs=(shm mpi ucx)
-        for i in 0 1 2; do
-            p=${progs[$(((i + rep) % 3))]}
-            run "$p" "$n" >"$work/$p.$n.$rep"
-        done
-    done
-done
-load_after=$(cut -d' ' -f1 /proc/loadavg)
+source "$(dirname "$0")/runtime_collective_lib.sh"
+run_rotating runtime_allgather_bench runtime_mpi_allgather_bench
 
 python3 - "$work" "$reps" "$load_before" "$load_after" >>"$out" <<'PY'
 import json, statistics, sys
