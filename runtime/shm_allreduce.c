@@ -449,6 +449,16 @@ static plait_status_t waiting(plait_context_t *ctx, struct plait_shm_coll *a)
     return a->comm->shm->leaders ? PLAIT_OK : check_alive(ctx, a, -1);
 }
 
+/* The last step of a rank whose registered memory the others read: done
+ * once every peer says it has read the last chunk. */
+static plait_status_t release(plait_context_t *ctx, struct plait_shm_coll *a)
+{
+    if (!all_reached(a, offsetof(plait_shm_ctrl_t, gathered), a->s))
+        return waiting(ctx, a);
+    a->state = ST_DONE;
+    return PLAIT_OK;
+}
+
 static plait_status_t step(plait_context_t *ctx, struct plait_shm_coll *a)
 {
     struct plait_shm_comm *sc = a->comm->shm;
@@ -509,10 +519,7 @@ static plait_status_t step(plait_context_t *ctx, struct plait_shm_coll *a)
         return PLAIT_OK;
     }
     case ST_RELEASE:
-        if (!all_reached(a, offsetof(plait_shm_ctrl_t, gathered), a->s))
-            return waiting(ctx, a);
-        a->state = ST_DONE;
-        return PLAIT_OK;
+        return release(ctx, a);
     case ST_RESULT:
     case ST_DONE:
         break;
@@ -567,10 +574,7 @@ static plait_status_t copy_step(plait_context_t *ctx, struct plait_shm_coll *a)
         return PLAIT_OK;
     }
     case ST_RELEASE:
-        if (!all_reached(a, gathered, a->s))
-            return waiting(ctx, a);
-        a->state = ST_DONE;
-        return PLAIT_OK;
+        return release(ctx, a);
     default:
         return PLAIT_OK;
     }
@@ -637,10 +641,7 @@ static plait_status_t rs_step(plait_context_t *ctx, struct plait_shm_coll *a)
         return PLAIT_OK;
     }
     case ST_RELEASE:
-        if (!all_reached(a, gathered, a->s))
-            return waiting(ctx, a);
-        a->state = ST_DONE;
-        return PLAIT_OK;
+        return release(ctx, a);
     default:
         return PLAIT_OK;
     }
