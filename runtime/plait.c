@@ -336,16 +336,16 @@ plait_status_t plait_wait(plait_request_t *req)
     plait_context_t *ctx = req->ctx;
     double last = plait_now();
     plait_status_t st;
-    /* Every 16 spins: look at the clock, the launcher and the timeout, and
-     * once the wait has lasted ctx->yield_after give the core away: ranks
-     * often outnumber free cores (tests, busy nodes), and the peer this one
-     * waits for may need it. */
+    /* Every 16 spins (every spin when crowded: the peer waited for may be
+     * waiting for this very core): look at the clock, the launcher and the
+     * timeout, and once the wait has lasted ctx->yield_after give the core
+     * away: ranks often outnumber free cores (tests, busy nodes). */
     double start = last;
     for (unsigned spins = 1;; spins++) {
         st = advance(req, &last);
         if (st != PLAIT_OK || req->done)
             break;
-        bool look = spins % 16 == 0;
+        bool look = ctx->yield_after == 0 || spins % 16 == 0;
         double now = look ? plait_now() : -1;
         st = plait_progress_all(ctx, now);
         if (st != PLAIT_OK)
