@@ -38,7 +38,7 @@ $(TESTBIN)/runtime_p2p_bench $(TESTBIN)/runtime_allreduce_bench $(TESTBIN)/runti
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB)/libplait.a $(PLAIT_LIBS)
 
 $(TESTBIN)/runtime_mpi_allreduce_bench $(TESTBIN)/runtime_mpi_allgather_bench \
-	$(TESTBIN)/runtime_mpi_reduce_scatter_bench: $(TESTBIN)/%: tests/bench/%.c
+	$(TESTBIN)/runtime_mpi_reduce_scatter_bench: $(TESTBIN)/%: tests/bench/%.c tests/bench/mpi_bench.h tests/bench/bench.h
 	@mkdir -p $(@D)
 	mpicc $(CPPFLAGS) -O2 -std=c11 $(WARN) -o $@ $<
 

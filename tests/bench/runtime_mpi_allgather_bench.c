@@ -2,28 +2,17 @@
  * MPI_Allgather (fp32), the same sizes, warm-up and median of `rounds` timed
  * rounds; with "registered" the blocks come from MPI_Alloc_mem.
  * Usage: [rounds [plain|registered]] */
-#include <mpi.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "bench.h"
+#include "mpi_bench.h"
 
 int main(int argc, char **argv)
 {
-    MPI_Init(&argc, &argv);
-    int rounds = 0, registered = 0;
-    if (bench_collective_args(argc, argv, &rounds, &registered) != 0)
-        MPI_Abort(MPI_COMM_WORLD, 2);
-    int n, me;
-    MPI_Comm_size(MPI_COMM_WORLD, &n);
-    MPI_Comm_rank(MPI_COMM_WORLD, &me);
+    int rounds = 0, registered = 0, n, me;
+    mpi_bench_init(&argc, &argv, &rounds, &registered, &n, &me);
     size_t max = 64u << 20;
-    float *send, *recv = malloc(max);
-    if (registered)
-        MPI_Alloc_mem((MPI_Aint)max, MPI_INFO_NULL, &send);
-    else
-        send = malloc(max);
+    float *send = mpi_bench_buffer(max, registered), *recv = mpi_bench_buffer(max, 0);
     memset(send, 1, max);
     memset(recv, 0, max);
     for (size_t bytes = 4 << 10; bytes <= max; bytes *= 4) {
@@ -45,11 +34,8 @@ int main(int argc, char **argv)
             printf("%zu %.1f %.3f\n", bytes, m * 1e6, total / m * (n - 1) / n / 1e9);
         fflush(stdout);
     }
-    if (registered)
-        MPI_Free_mem(send);
-    else
-        free(send);
-    free(recv);
+    mpi_bench_buffer_free(send, registered);
+    mpi_bench_buffer_free(recv, 0);
     MPI_Finalize();
     return 0;
 }

@@ -2,27 +2,16 @@
  * MPI_Allreduce (fp32 sum, in place), the same sizes, warm-up and median of
  * `rounds` timed rounds; with "registered" the buffer comes from
  * MPI_Alloc_mem. Usage: [rounds [plain|registered]] */
-#include <mpi.h>
 #include <stdio.h>
-#include <stdlib.h>
 
-#include "bench.h"
+#include "mpi_bench.h"
 
 int main(int argc, char **argv)
 {
-    MPI_Init(&argc, &argv);
-    int rounds = 0, registered = 0;
-    if (bench_collective_args(argc, argv, &rounds, &registered) != 0)
-        MPI_Abort(MPI_COMM_WORLD, 2);
-    int n, me;
-    MPI_Comm_size(MPI_COMM_WORLD, &n);
-    MPI_Comm_rank(MPI_COMM_WORLD, &me);
+    int rounds = 0, registered = 0, n, me;
+    mpi_bench_init(&argc, &argv, &rounds, &registered, &n, &me);
     size_t max = 64u << 20;
-    float *buf;
-    if (registered)
-        MPI_Alloc_mem((MPI_Aint)max, MPI_INFO_NULL, &buf);
-    else
-        buf = malloc(max);
+    float *buf = mpi_bench_buffer(max, registered);
     for (size_t i = 0; i < max / sizeof *buf; i++)
         buf[i] = 1.0f / (float)(i % 7 + 1);
     for (size_t bytes = 4 << 10; bytes <= max; bytes *= 4) {
@@ -47,10 +36,7 @@ int main(int argc, char **argv)
             printf("%zu %.1f %.3f\n", bytes, m * 1e6, (double)bytes / m * 2 * (n - 1) / n / 1e9);
         fflush(stdout);
     }
-    if (registered)
-        MPI_Free_mem(buf);
-    else
-        free(buf);
+    mpi_bench_buffer_free(buf, registered);
     MPI_Finalize();
     return 0;
 }

@@ -3,31 +3,18 @@
  * warm-up and median of `rounds` timed rounds; with "registered" the send
  * buffer comes from MPI_Alloc_mem.
  * Usage: [rounds [plain|registered]] */
-#include <mpi.h>
 #include <stdio.h>
-#include <stdlib.h>
 
-#include "bench.h"
+#include "mpi_bench.h"
 
 #define BARRIERS 2000
 
 int main(int argc, char **argv)
 {
-    MPI_Init(&argc, &argv);
-    int rounds = 0, registered = 0;
-    if (bench_collective_args(argc, argv, &rounds, &registered) != 0)
-        MPI_Abort(MPI_COMM_WORLD, 2);
-    int n, me;
-    MPI_Comm_size(MPI_COMM_WORLD, &n);
-    MPI_Comm_rank(MPI_COMM_WORLD, &me);
+    int rounds = 0, registered = 0, n, me;
+    mpi_bench_init(&argc, &argv, &rounds, &registered, &n, &me);
     size_t max = 64u << 20;
-    float *send, *recv = malloc(max);
-    if (registered)
-        MPI_Alloc_mem((MPI_Aint)(max * (size_t)n), MPI_INFO_NULL, &send);
-    else
-        send = malloc(max * (size_t)n);
-    if (!send || !recv)
-        MPI_Abort(MPI_COMM_WORLD, 1);
+    float *send = mpi_bench_buffer(max * (size_t)n, registered), *recv = mpi_bench_buffer(max, 0);
     for (size_t i = 0; i < max * (size_t)n / sizeof *send; i++)
         send[i] = 1.0f / (float)(i % 7 + 1);
     double t[BENCH_MAX_ROUNDS];
@@ -59,11 +46,8 @@ int main(int argc, char **argv)
     }
     if (me == 0)
         printf("barrier %.2f\n", bench_median(t, rounds) * 1e6);
-    if (registered)
-        MPI_Free_mem(send);
-    else
-        free(send);
-    free(recv);
+    mpi_bench_buffer_free(send, registered);
+    mpi_bench_buffer_free(recv, 0);
     MPI_Finalize();
     return 0;
 }
