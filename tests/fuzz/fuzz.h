@@ -1,7 +1,7 @@
 /* What every libFuzzer target shares: the input as text, as lines or as a
  * file, and the check that a refusal is one line. A target includes this,
  * defines LLVMFuzzerTestOneInput and lets libFuzzer supply main();
- * tests/fuzz/run.sh runs them (docs/development.md, "Fuzzing"). */
+ * tests/fuzz/fuzz_test.sh runs them (docs/development.md, "Fuzzing"). */
 #ifndef PLAIT_TESTS_FUZZ_H
 #define PLAIT_TESTS_FUZZ_H
 
