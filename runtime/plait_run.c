@@ -50,11 +50,13 @@ typedef struct {
     int listen_fd;
 } launcher_t;
 
-static volatile sig_atomic_t interrupted;
+/* The last SIGINT/SIGTERM and how many came. */
+static volatile sig_atomic_t interrupted, interrupts;
 
 static void on_signal(int sig)
 {
     interrupted = sig;
+    interrupts++;
 }
 
 static double now_s(void)
@@ -247,21 +249,29 @@ static int run(launcher_t *l, char **argv)
         }
         l->running++;
     }
-    bool forwarded = false;
+    int forwarded = 0;
     while (l->running > 0) {
         struct pollfd pfd = {.fd = l->listen_fd, .events = POLLIN};
         if (poll(&pfd, 1, 50) > 0)
             accept_rank(l);
         reap(l);
-        if (interrupted && !forwarded) {
-            fprintf(stderr, "plait-run: %s: stopping the ranks\n", strsignal(interrupted));
-            kill_all(l, SIGTERM);
-            forwarded = true;
+        /* The first interrupt asks the ranks to stop and waits for them as
+         * long as they take (plait-train writes its checkpoint then); the
+         * second kills them. */
+        if (interrupts > forwarded && forwarded < 2) {
+            forwarded = interrupts > 1 ? 2 : 1;
+            if (forwarded == 1)
+                fprintf(stderr,
+                        "plait-run: %s: stopping the ranks (SIGTERM); interrupt again to kill "
+                        "them\n",
+                        strsignal(interrupted));
+            else
+                fprintf(stderr, "plait-run: %s again: killing the ranks\n", strsignal(interrupted));
+            kill_all(l, forwarded == 1 ? SIGTERM : SIGKILL);
             if (l->first_failed < 0) {
                 l->first_failed = 0;
                 l->first_status = interrupted; /* as if killed by that signal */
             }
-            l->kill_at = now_s() + GRACE_S;
         }
         if (l->kill_at > 0 && now_s() > l->kill_at && l->running > 0) {
             kill_all(l, SIGKILL);

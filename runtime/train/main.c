@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-/* Set by SIGUSR1/SIGTERM, acted on at the end of a step. A signal handler
+/* Set by SIGUSR1/SIGTERM/SIGINT, acted on at the end of a step. A signal handler
  * can reach nothing else. */
 static volatile sig_atomic_t stop_requested;
 
@@ -333,11 +333,14 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    /* SA_RESTART: the signal must not fail a system call inside UCX or HDF5. */
+    /* SA_RESTART: the signal must not fail a system call inside UCX or HDF5.
+     * Ctrl-C stops as SIGTERM does; a second one kills at once. */
     struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGUSR1, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_flags |= SA_RESETHAND;
+    sigaction(SIGINT, &sa, NULL);
 
     if (plait_init(NULL, &t->ctx, t->err, sizeof t->err) != PLAIT_OK) {
         fprintf(stderr, "plait-train: %s\n", t->err);

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # plait-run's command line: bad input gets one line naming the value and what
 # was expected; ranks get the placement contract; the exit status is the
-# first failing rank's.
+# first failing rank's; an interrupt stops the ranks, a second kills them.
 set -euo pipefail
 run=$PLAIT_BUILD/bin/plait-run
 fail() { echo "plait_run_test: $*" >&2; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 
 expect_error() { # expected-status expected-text args...
     local want=$1 text=$2 out rc=0
@@ -34,4 +36,26 @@ want="0 8 0/2 0/2 0/2 0/8
 7 8 1/2 1/2 1/2 7/8"
 [ "$out" = "$want" ] || fail "placement: got
 $out"
-echo "plait-run: options, placement contract and exit status ok"
+# An interrupt: the ranks get SIGTERM and as long as they need to stop (here
+# longer than the 10 s grace after a failure); a second interrupt kills them.
+# plait-run exits 130 either way.
+"$run" -n 1 sh -c 'trap "sleep 11; exit 75" TERM; while :; do sleep 0.1; done' 2>"$tmp/slow" &
+pid=$!
+sleep 1
+kill -INT "$pid"
+rc=0
+wait "$pid" || rc=$?
+[ "$rc" -eq 130 ] || fail "after one interrupt: exit $rc, expected 130 ($(cat "$tmp/slow"))"
+grep -q "rank 0 (pid [0-9]*) exited with status 75" "$tmp/slow" || fail "the stopping rank was not waited for: $(cat "$tmp/slow")"
+"$run" -n 2 sh -c 'trap "" TERM INT; exec sleep 60' 2>"$tmp/stuck" &
+pid=$!
+sleep 1
+kill -INT "$pid"
+sleep 0.5
+kill -0 "$pid" || fail "plait-run ended before the second interrupt: $(cat "$tmp/stuck")"
+kill -INT "$pid"
+rc=0
+wait "$pid" || rc=$?
+[ "$rc" -eq 130 ] || fail "after two interrupts: exit $rc, expected 130 ($(cat "$tmp/stuck"))"
+[ "$(grep -c "killed by signal 9" "$tmp/stuck")" -eq 2 ] || fail "the second interrupt did not kill both ranks: $(cat "$tmp/stuck")"
+echo "plait-run: options, placement contract, exit status and interrupts ok"

@@ -5,7 +5,8 @@
 # was never interrupted (h5diff of the exported checkpoints), and the same
 # losses from the resumed step on. A flipped byte in the last checkpoint makes
 # the next start fall back to the previous one. Resumed on another layout
-# (tp=2), the checkpoint reshards and the loss carries on within 1e-4.
+# (tp=2), the checkpoint reshards and the loss carries on within 1e-4. Ctrl-C
+# (SIGINT to the process group) checkpoints like SIGTERM.
 source "$PLAIT_TOP/tests/train/lib.sh"
 tmp=$(mktemp -d)
 pids=()
@@ -90,4 +91,27 @@ worst = max(abs(a[s] - b[s]) / abs(a[s]) for s in b)
 print(f"resharded to tp=2: max relative loss difference {worst:.3g}")
 assert worst < 1e-4
 PY
+# Ctrl-C at a terminal: SIGINT to plait-run and every rank (one process group).
+# The ranks finish the step, checkpoint and exit 75; plait-run waits for them
+# and exits 130.
+config interrupted
+setsid "$bin/plait-run" -n 4 --layout dp=2,pp=2 -- "$bin/plait-train" --config "$tmp/interrupted.cfg" \
+    >"$tmp/interrupted.out" 2>"$tmp/interrupted.err" &
+run=$!
+pids+=("$run")
+for _ in $(seq 1200); do
+    [ -f "$tmp/interrupted.jsonl" ] && [ "$(wc -l <"$tmp/interrupted.jsonl")" -ge 3 ] && break
+    sleep 0.05
+done
+kill -INT -- -"$run"
+rc=0
+wait "$run" || rc=$?
+cat "$tmp/interrupted.err"
+[ "$rc" -eq 130 ] || { echo "plait-run exited $rc after Ctrl-C; expected 130"; exit 1; }
+[ "$(grep -c 'exited with status 75' "$tmp/interrupted.err")" -eq 4 ] || { echo "not every rank exited 75"; exit 1; }
+stop=$(sed -n 's/^stopping after step \([0-9]*\) on a signal, checkpoint written$/\1/p' "$tmp/interrupted.out")
+[ -n "$stop" ] || { echo "no checkpoint on Ctrl-C:"; tail -n 3 "$tmp/interrupted.out"; exit 1; }
+grep -qx "step-$(printf %08d "$stop")" "$tmp/interrupted.ckpt/latest"
+"$bin/plait-ckpt" verify "$tmp/interrupted.ckpt"
+echo "Ctrl-C: stopped after step $stop with a checkpoint"
 echo "resume_test: ok"
