@@ -86,6 +86,22 @@ static int mkdir_p(const char *dir, char *err)
     return 0;
 }
 
+/* A directory that exists but cannot be written (read-only, full, another
+ * user's) would fail only at the first save, after the training before it
+ * was done: try now. The probe is a temporary, removed by the next writer if
+ * this one dies. */
+static int check_writable(const char *dir, char *err)
+{
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/.tmp-probe-XXXXXX", dir);
+    if (!mkdtemp(probe)) {
+        io_errf(err, "checkpoint directory '%s' is not writable: %s", dir, strerror(errno));
+        return -1;
+    }
+    rmdir(probe);
+    return 0;
+}
+
 /* Leftovers of a writer killed mid-save: never loadable, removed at start. */
 static void remove_temporaries(const char *dir)
 {
@@ -138,12 +154,14 @@ plait_ckpt_writer *plait_ckpt_writer_open(const struct plait_ckpt_config *cfg,
     w->prune_after = -1;
     int64_t failed = 0;
     if (w->comm.rank == 0) {
-        failed = mkdir_p(w->dir, err) != 0;
+        failed = mkdir_p(w->dir, err) != 0 || check_writable(w->dir, err) != 0;
         if (!failed)
             remove_temporaries(w->dir);
     }
-    if (c_max(w, &failed, 1) != 0 || failed) {
-        if (w->comm.rank != 0)
+    int agreed = c_max(w, &failed, 1) == 0;
+    if (!agreed || failed) {
+        /* Every rank gives rank 0's reason, so that a job can say it once. */
+        if ((!agreed || c_bcast(w, err, PLAIT_IO_ERRLEN) != 0) && w->comm.rank != 0)
             io_errf(err, "checkpoint directory '%s' could not be prepared by rank 0", cfg->dir);
         plait_ckpt_writer_close(w);
         return NULL;

@@ -123,8 +123,11 @@ int ckpt_open(struct trainer *t, struct train_ckpt **out)
         .allreduce_max_i64 = io_allreduce_max_i64,
         .broadcast = io_broadcast,
     };
-    if (add_slices(t, c))
-        return -1;
+    return add_slices(t, c);
+}
+
+int ckpt_open_writer(struct trainer *t, struct train_ckpt *c)
+{
     if (!t->cfg.ckpt_dir[0])
         return 0;
     struct plait_ckpt_config cc = {
@@ -135,9 +138,12 @@ int ckpt_open(struct trainer *t, struct train_ckpt **out)
         cc.copy_ctx = t;
     }
     c->writer = plait_ckpt_writer_open(&cc, t->err);
-    if (!c->writer)
-        return -1;
-    for (int i = 0; i < c->nslices; i++)
+    return c->writer ? 0 : -1;
+}
+
+int ckpt_register(struct trainer *t, struct train_ckpt *c)
+{
+    for (int i = 0; i < c->nslices && c->writer; i++)
         if (c->saved[i] && plait_ckpt_register(c->writer, &c->slices[i]))
             return trainer_fail(t, "%s", plait_ckpt_writer_error(c->writer));
     return 0;

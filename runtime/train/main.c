@@ -251,7 +251,13 @@ static int setup(struct run *r)
     if (open_data(t))
         return -1;
     r->same_everywhere = 0;
-    if (model_create(t) || ckpt_open(t, &r->ckpt) || ckpt_resume(t, r->ckpt, &r->first_step) < 0)
+    if (model_create(t) || ckpt_open(t, &r->ckpt))
+        return -1;
+    r->same_everywhere = 1;
+    if (ckpt_open_writer(t, r->ckpt))
+        return -1;
+    r->same_everywhere = 0;
+    if (ckpt_register(t, r->ckpt) || ckpt_resume(t, r->ckpt, &r->first_step) < 0)
         return -1;
 
     float flops = (float)model_flops_per_step(t);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "io/ckpt_internal.h"
@@ -442,6 +443,41 @@ static void test_bad_input(void)
     plait_ckpt_reader_close(r);
 }
 
+static int open_unwritable(struct thread_rank *tr, void *dir)
+{
+    struct plait_io_comm comm = thread_comm(tr);
+    char err[PLAIT_IO_ERRLEN], want[400];
+    struct plait_ckpt_config cfg = {.dir = dir, .comm = &comm};
+    plait_ckpt_writer *w = plait_ckpt_writer_open(&cfg, err);
+    snprintf(want, sizeof want, "checkpoint directory '%s' is not writable: Permission denied",
+             (const char *)dir);
+    if (!w && strcmp(err, want) == 0)
+        return 0;
+    fprintf(stderr, "rank %d, unwritable directory: %s\n", comm.rank, w ? "accepted" : err);
+    return 1;
+}
+
+/* A checkpoint directory that exists but cannot be written is refused when
+ * the writer opens, before any training, not at the first save, and every
+ * rank has rank 0's reason. Root writes anywhere: the writer then runs as
+ * nobody in a child. */
+static void test_unwritable_dir(void)
+{
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/readonly", root);
+    CHECK(mkdir(dir, 0755) == 0 && chmod(dir, 0555) == 0 && chmod(root, 0755) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(3);
+        _exit(thread_run(2, open_unwritable, dir));
+    }
+    int status = -1;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+    CHECK(chmod(dir, 0755) == 0);
+}
+
 /* Replaces the table `name` of step_dir's manifest by a rank-1 or rank-2
  * one of type from data (NULL: none written, read back as zeros: a hostile
  * manifest needs no bytes to claim any length) and reseals it. */
@@ -552,6 +588,7 @@ int main(void)
     test_retention();
     test_leftovers_and_failed_rank();
     test_bad_input();
+    test_unwritable_dir();
     test_hostile_manifest();
     rm_rf(root);
     return check_status("test_io_ckpt");

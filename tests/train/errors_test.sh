@@ -2,7 +2,8 @@
 # Bad input stops plait-train before any work with one line naming the thing,
 # the value and what was expected, and a non-zero exit: an unknown argument,
 # a bad config (file:line), a layout the model cannot be split over, a missing
-# dataset. A rank that dies makes the others exit non-zero naming it.
+# dataset, a checkpoint directory that cannot be made. A rank that dies makes
+# the others exit non-zero naming it.
 source "$PLAIT_TOP/tests/train/lib.sh"
 tmp=$(mktemp -d)
 pids=()
@@ -51,6 +52,10 @@ refused "batch.global: 8 is not a multiple of batch.micro 2 x dp 3" \
 
 write_config "$tmp/nodata.cfg" "$tmp/missing.h5" ""
 refused "missing.h5" "$bin/plait-run" -n 2 --layout pp=2 -- "$bin/plait-train" --config "$tmp/nodata.cfg"
+# Rank 0 prepares the checkpoint directory; its reason is said once.
+write_config "$tmp/nockpt.cfg" "$tmp/tokens.h5" "" ckpt_dir="$tmp/good.cfg/ckpt"
+refused "cannot create checkpoint directory '$tmp/good.cfg/ckpt': Not a directory" \
+    "$bin/plait-run" -n 2 --layout pp=2 -- "$bin/plait-train" --config "$tmp/nockpt.cfg"
 
 # A rank killed mid-run: the others stop, naming it.
 write_config "$tmp/long.cfg" "$tmp/tokens.h5" "$tmp/long.jsonl" steps=100000
