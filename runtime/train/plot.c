@@ -6,6 +6,7 @@
  * extension. */
 #include "metrics.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,9 +107,15 @@ static int write_svg(FILE *f, const char *title, const int *steps, const double 
     return ferror(f) ? -1 : 0;
 }
 
-static int usage(void)
+/* Without MSG: the usage, on stdout (--help). */
+static int usage(const char *msg, const char *arg)
 {
-    fprintf(stderr, "usage: plait-plot METRICS.jsonl [-o OUT.svg]\n");
+    if (!msg) {
+        printf("usage: plait-plot METRICS.jsonl [-o OUT.svg]\n");
+        return 0;
+    }
+    fprintf(stderr, "plait-plot: %s%s%s%s; expected METRICS.jsonl [-o OUT.svg]\n", msg,
+            arg ? " '" : "", arg ? arg : "", arg ? "'" : "");
     return 2;
 }
 
@@ -116,17 +123,21 @@ int main(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return usage(NULL, NULL);
+        else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
             out = argv[++i];
+        else if (strcmp(argv[i], "-o") == 0)
+            return usage("-o without a file name", NULL);
         else if (argv[i][0] == '-')
-            return usage();
+            return usage("unknown option", argv[i]);
         else if (!in)
             in = argv[i];
         else
-            return usage();
+            return usage("a second metrics file", argv[i]);
     }
     if (!in)
-        return usage();
+        return usage("no metrics file", NULL);
     char derived[4096];
     if (!out) {
         const char *dot = strrchr(in, '.'), *slash = strrchr(in, '/');
@@ -158,7 +169,7 @@ int main(int argc, char **argv)
     }
     FILE *f = fopen(out, "w");
     if (!f) {
-        perror(out);
+        fprintf(stderr, "plait-plot: %s: cannot write: %s\n", out, strerror(errno));
         goto out;
     }
     char title[600];

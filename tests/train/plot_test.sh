@@ -39,4 +39,20 @@ grep -q "missing.jsonl: cannot open" "$tmp/err"
 echo '{"step":1}' >"$tmp/empty.jsonl"
 if "$plot" "$tmp/empty.jsonl" 2>"$tmp/err"; then echo "no points accepted"; exit 1; fi
 grep -q "no step with a finite loss" "$tmp/err"
+# --help on stdout, exit 0; a bad command line: one line naming it, exit 2.
+"$plot" --help | grep -qx "usage: plait-plot METRICS.jsonl \[-o OUT.svg\]"
+refused() { # expected-text args...
+    local want=$1 rc=0
+    shift
+    "$plot" "$@" >/dev/null 2>"$tmp/err" || rc=$?
+    [ "$rc" -eq 2 ] || { echo "plait-plot $*: exit $rc, expected 2"; exit 1; }
+    grep -qF -- "$want" "$tmp/err" && [ "$(wc -l <"$tmp/err")" -eq 1 ] ||
+        { echo "plait-plot $*: expected one line with '$want':"; cat "$tmp/err"; exit 1; }
+}
+refused "unknown option '--out'" "$tmp/m.jsonl" --out x.svg
+refused "-o without a file name" "$tmp/m.jsonl" -o
+refused "a second metrics file '$tmp/n.jsonl'" "$tmp/m.jsonl" "$tmp/n.jsonl"
+refused "no metrics file"
+if "$plot" "$tmp/m.jsonl" -o "$tmp/nodir/m.svg" 2>"$tmp/err"; then echo "unwritable output accepted"; exit 1; fi
+grep -q "^plait-plot: $tmp/nodir/m.svg: cannot write: No such file or directory$" "$tmp/err"
 echo "plot_test: ok"
