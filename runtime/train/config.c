@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 enum key_kind {
     KEY_INT,
@@ -399,6 +400,12 @@ int train_config_load(const char *file, struct train_config *cfg, char *err, siz
     for (size_t i = 0; i < NKEYS; i++)
         set_default(cfg, &keys[i]);
 
+    /* libconfig reads a directory as an empty, failing file with errno 0. */
+    struct stat st;
+    if (stat(file, &st) == 0 && S_ISDIR(st.st_mode)) {
+        fail(err, errlen, "%s: cannot read: a directory; expected a readable libconfig file", file);
+        return -1;
+    }
     config_t lc;
     config_init(&lc);
     int rc = -1;

@@ -321,6 +321,8 @@ int main(int argc, char **argv)
             config = argv[i] + 9;
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
             return usage(NULL);
+        else if (strcmp(argv[i], "--config") == 0)
+            return usage("--config without a FILE; expected --config FILE");
         else {
             char msg[300];
             snprintf(msg, sizeof msg, "unknown argument '%.200s'; expected --config FILE", argv[i]);

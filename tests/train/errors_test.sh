@@ -29,6 +29,8 @@ refused() {
 refused "unknown argument '--confg'" "$bin/plait-train" --confg x.cfg
 refused "missing --config FILE" "$bin/plait-train"
 refused "nope.cfg: cannot read" "$bin/plait-train" --config "$tmp/nope.cfg"
+refused "--config without a FILE" "$bin/plait-train" --config
+refused "$tmp: cannot read: a directory; expected a readable libconfig file" "$bin/plait-train" --config "$tmp"
 
 write_config "$tmp/good.cfg" "$tmp/tokens.h5" ""
 sed 's/seed = 1234;/seed = 1234;\nlearning_rate = 0.1;/' "$tmp/good.cfg" >"$tmp/unknown.cfg"
