@@ -1,5 +1,6 @@
 /* plait-ckpt: lists, verifies, inspects and exports checkpoint directories. */
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +14,8 @@ static void usage(FILE *f)
                "       plait-ckpt verify DIR|DIR/step-N\n"
                "       plait-ckpt inspect DIR|DIR/step-N\n"
                "       plait-ckpt export DIR|DIR/step-N OUT.h5\n"
-               "DIR is a checkpoint directory; without step-N the newest valid checkpoint is "
-               "used.\n");
+               "DIR is a checkpoint directory: verify checks each of its checkpoints, inspect "
+               "and export take the newest valid one.\n");
 }
 
 static int is_step_dir(const char *path)
@@ -36,7 +37,8 @@ static char **step_dirs(const char *dir, int *n)
     *n = 0;
     DIR *d = opendir(dir);
     if (!d) {
-        fprintf(stderr, "plait-ckpt: cannot open checkpoint directory '%s'\n", dir);
+        fprintf(stderr, "plait-ckpt: cannot open checkpoint directory '%s': %s\n", dir,
+                strerror(errno));
         return NULL;
     }
     char **v = NULL;

@@ -84,5 +84,6 @@ grep -q 'shard-00001.h5 has CRC32C' "$tmp/err" || fail "verify did not name the 
 grep -q 'loaded step 2' "$tmp/out" || fail "load did not fall back to step 2"
 grep -q 'skipping checkpoint .*step-00000003: shard-00001.h5' "$tmp/err" || fail "no warning"
 if "$bin/plait-ckpt" list "$tmp/nonexistent" 2>"$tmp/err"; then fail "list of nothing"; fi
-grep -q "cannot open checkpoint directory" "$tmp/err" || fail "list error"
+grep -qx "plait-ckpt: cannot open checkpoint directory '$tmp/nonexistent': No such file or directory" "$tmp/err" ||
+    fail "list error: $(cat "$tmp/err")"
 echo "tools ok"
