@@ -133,7 +133,21 @@ static int tasks_on_node(const char *spec, int node)
     return -1;
 }
 
-static plait_status_t from_slurm(plait_placement_t *p, const char *layout, char *err, size_t errlen)
+/* FROM names where the layout came from in a refusal: "PLAIT_LAYOUT: ", or
+ * "" for the caller's own. */
+static plait_status_t parse_layout(plait_placement_t *p, const char *layout, const char *from,
+                                   char *err, size_t errlen)
+{
+    char why[512];
+    if (plait_layout_parse(layout, p->world_size, &p->dp_size, &p->tp_size, &p->pp_size, why,
+                           sizeof why) == PLAIT_OK)
+        return PLAIT_OK;
+    snprintf(err, errlen, "%s%s", from, why);
+    return PLAIT_ERR_INVALID;
+}
+
+static plait_status_t from_slurm(plait_placement_t *p, const char *layout, const char *from,
+                                 char *err, size_t errlen)
 {
     int node = 0;
     if (env_int("SLURM_PROCID", 0, &p->rank, err, errlen) ||
@@ -151,8 +165,7 @@ static plait_status_t from_slurm(plait_placement_t *p, const char *layout, char 
                  spec ? spec : "", node);
         return PLAIT_ERR_INVALID;
     }
-    if (plait_layout_parse(layout, p->world_size, &p->dp_size, &p->tp_size, &p->pp_size, err,
-                           errlen) != PLAIT_OK)
+    if (parse_layout(p, layout, from, err, errlen) != PLAIT_OK)
         return PLAIT_ERR_INVALID;
     p->tp_rank = p->rank % p->tp_size;
     p->pp_rank = p->rank / p->tp_size % p->pp_size;
@@ -194,14 +207,15 @@ static plait_status_t test_nodes(plait_placement_t *p, const char *spec, char *e
     return PLAIT_OK;
 }
 
-static plait_status_t from_env(plait_placement_t *p, const char *layout, char *err, size_t errlen)
+static plait_status_t from_env(plait_placement_t *p, const char *layout, const char *from,
+                               char *err, size_t errlen)
 {
     if (getenv("PLAIT_RANK"))
         return from_contract(p, err, errlen);
     if (getenv("SLURM_PROCID") && getenv("SLURM_STEP_ID"))
-        return from_slurm(p, layout, err, errlen);
+        return from_slurm(p, layout, from, err, errlen);
     p->world_size = p->local_size = p->dp_size = p->tp_size = p->pp_size = 1;
-    return plait_layout_parse(layout, 1, &p->dp_size, &p->tp_size, &p->pp_size, err, errlen);
+    return parse_layout(p, layout, from, err, errlen);
 }
 
 plait_status_t plait_placement_from_env(plait_placement_t *p, const char *layout, char *err,
@@ -209,9 +223,12 @@ plait_status_t plait_placement_from_env(plait_placement_t *p, const char *layout
 {
     memset(p, 0, sizeof *p);
     set_host(p);
-    if (!layout || !*layout)
+    const char *from = "";
+    if (!layout || !*layout) {
         layout = getenv("PLAIT_LAYOUT");
-    plait_status_t st = from_env(p, layout, err, errlen);
+        from = "PLAIT_LAYOUT: ";
+    }
+    plait_status_t st = from_env(p, layout, from, err, errlen);
     const char *nodes = getenv("PLAIT_TEST_NODES");
     return st == PLAIT_OK && nodes ? test_nodes(p, nodes, err, errlen) : st;
 }

@@ -83,6 +83,13 @@ static void test_placement(void)
     setenv("SLURM_STEP_TASKS_PER_NODE", "3,6", 1);
     CHECK_INT_EQ(plait_placement_from_env(&p, NULL, err, sizeof err), PLAIT_OK);
     CHECK_INT_EQ(p.local_size, 6);
+    /* A refused layout is named by where it came from. */
+    setenv("PLAIT_LAYOUT", "tp=3", 1);
+    CHECK_INT_EQ(plait_placement_from_env(&p, NULL, err, sizeof err), PLAIT_ERR_INVALID);
+    CHECK_STR_EQ(err, "PLAIT_LAYOUT: layout 'tp=3': dp*tp*pp must equal the world size 16");
+    CHECK_INT_EQ(plait_placement_from_env(&p, "tp=3", err, sizeof err), PLAIT_ERR_INVALID);
+    CHECK_STR_EQ(err, "layout 'tp=3': dp*tp*pp must equal the world size 16");
+    setenv("PLAIT_LAYOUT", "dp=2,tp=4,pp=2", 1);
     setenv("SLURM_STEP_TASKS_PER_NODE", "8", 1);
     CHECK_INT_EQ(plait_placement_from_env(&p, NULL, err, sizeof err), PLAIT_ERR_INVALID);
     CHECK_STR_CONTAINS(err, "SLURM_STEP_TASKS_PER_NODE='8': expected a task count for node 1");
