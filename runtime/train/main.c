@@ -47,7 +47,13 @@ static int env_rank_zero(void)
 static int usage(const char *msg)
 {
     if (!msg) {
-        printf("usage: plait-train --config FILE\n");
+        printf("usage: plait-train --config FILE\n"
+               "Every rank runs it: srun --mpi=pmi2 plait-train --config FILE, or\n"
+               "plait-run -n N --layout dp=D,tp=T,pp=P -- plait-train --config FILE.\n"
+               "Every config key: etc/tiny.cfg (installed in share/plait/examples/).\n"
+               "PLAIT_CKPT_DIR and PLAIT_CKPT_EVERY override checkpoint.dir and .every;\n"
+               "PLAIT_TIMEOUT: seconds to wait for a silent peer (60).\n"
+               "SIGUSR1, SIGTERM, Ctrl-C: checkpoint after the step and exit 75 (requeue).\n");
         return 0;
     }
     fprintf(stderr, "plait-train: %s\n", msg);

@@ -26,6 +26,7 @@ refused() {
     echo "refused: $(grep -v '^plait-run: rank' "$tmp/err")"
 }
 
+"$bin/plait-train" --help | grep -q "^SIGUSR1, SIGTERM, Ctrl-C: checkpoint after the step and exit 75"
 refused "unknown argument '--confg'" "$bin/plait-train" --confg x.cfg
 refused "missing --config FILE" "$bin/plait-train"
 refused "nope.cfg: cannot read" "$bin/plait-train" --config "$tmp/nope.cfg"
