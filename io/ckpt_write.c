@@ -86,9 +86,9 @@ static int mkdir_p(const char *dir, char *err)
     return 0;
 }
 
-/* A directory that exists but cannot be written (read-only, full, another
- * user's) would fail only at the first save, after the training before it
- * was done: try now. The probe is a temporary, removed by the next writer if
+/* A directory that exists but cannot be written (read-only, another user's)
+ * would fail only at the first save, after the training before it was done:
+ * try now. The probe is a temporary, removed by the next writer if
  * this one dies. */
 static int check_writable(const char *dir, char *err)
 {
