@@ -1,13 +1,14 @@
-/* The --plait-layout and --plait-placement values, and rank coordinates. */
+/* Layouts (layout.h): the one parser of dp=D,tp=T,pp=P, and rank coordinates. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "placement.h"
+#include "layout.h"
 
 #define LAYOUT_EXPECTED                                                                            \
-    "expected dp=D,tp=T,pp=P (positive integers, any order, at most one left out)"
+    "expected dp=D,tp=T,pp=P (positive integers, any order; one left out is inferred from the "    \
+    "task count, and of two left out tp or pp is 1)"
 
 int plait_layout_parse(const char *text, plait_layout_t *out, char *err, size_t errlen)
 {
@@ -66,14 +67,9 @@ int plait_layout_parse(const char *text, plait_layout_t *out, char *err, size_t 
             }
         }
     }
-    int missing = !l.dp + !l.tp + !l.pp;
-    if (missing > 1) {
-        snprintf(err, errlen, "only %s given; %s",
-                 l.dp   ? "dp"
-                 : l.tp ? "tp"
-                        : "pp",
-                 LAYOUT_EXPECTED);
-        return -1;
+    if ((!l.dp + !l.tp + !l.pp) > 1) {
+        l.tp = l.tp ? l.tp : 1;
+        l.pp = l.pp ? l.pp : 1;
     }
     *out = l;
     return 0;
@@ -132,22 +128,4 @@ void plait_rank_coords(const plait_layout_t *l, int rank, int *dp, int *tp, int 
 int plait_coords_rank(const plait_layout_t *l, int dp, int tp, int pp)
 {
     return (dp * l->pp + pp) * l->tp + tp;
-}
-
-int plait_placement_parse(const char *text, enum plait_placement *out)
-{
-    if (!strcmp(text, "topo"))
-        *out = PLAIT_PLACE_TOPO;
-    else if (!strcmp(text, "block"))
-        *out = PLAIT_PLACE_BLOCK;
-    else if (!strcmp(text, "none"))
-        *out = PLAIT_PLACE_NONE;
-    else
-        return -1;
-    return 0;
-}
-
-const char *plait_placement_name(enum plait_placement p)
-{
-    return p == PLAIT_PLACE_TOPO ? "topo" : p == PLAIT_PLACE_BLOCK ? "block" : "none";
 }

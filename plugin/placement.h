@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "layout.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -20,9 +22,6 @@ extern "C" {
 #define PLAIT_MAX_CPUS        2048
 #define PLAIT_PCI_DEPTH       12
 #define PLAIT_MAX_PU_PER_CORE 8
-/* Largest number of ranks in one layout dimension and in a job. */
-#define PLAIT_MAX_DIM   (1 << 20)
-#define PLAIT_MAX_WORLD (1 << 24)
 
 /* ---- CPU sets (OS CPU numbers) ---------------------------------------- */
 
@@ -45,22 +44,7 @@ int plait_cpus_format(const plait_cpus_t *s, char *buf, size_t len);
  * PLAIT_MAX_CPUS. */
 int plait_cpus_parse(const char *text, plait_cpus_t *s);
 
-/* ---- Layout ------------------------------------------------------------ */
-
-typedef struct plait_layout {
-    int dp, tp, pp; /* 0: left out, to be inferred */
-} plait_layout_t;
-
-/* "dp=D,tp=T,pp=P" in any order, at most one left out. Returns 0, or -1 with
- * a message saying what is expected. */
-int plait_layout_parse(const char *text, plait_layout_t *out, char *err, size_t errlen);
-/* Infers a left-out dimension from the task count and checks dp*tp*pp equals
- * it. ntasks <= 0 means unknown: only a complete layout passes then. */
-int plait_layout_resolve(plait_layout_t *l, long ntasks, char *err, size_t errlen);
-/* "dp=2,tp=4,pp=1" */
-int plait_layout_format(const plait_layout_t *l, char *buf, size_t len);
-void plait_rank_coords(const plait_layout_t *l, int rank, int *dp, int *tp, int *pp);
-int plait_coords_rank(const plait_layout_t *l, int dp, int tp, int pp);
+/* ---- --plait-placement ------------------------------------------------- */
 
 enum plait_placement { PLAIT_PLACE_TOPO, PLAIT_PLACE_BLOCK, PLAIT_PLACE_NONE };
 int plait_placement_parse(const char *text, enum plait_placement *out);

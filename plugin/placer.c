@@ -1038,3 +1038,21 @@ out:
     free(gpus);
     return rc;
 }
+
+int plait_placement_parse(const char *text, enum plait_placement *out)
+{
+    if (!strcmp(text, "topo"))
+        *out = PLAIT_PLACE_TOPO;
+    else if (!strcmp(text, "block"))
+        *out = PLAIT_PLACE_BLOCK;
+    else if (!strcmp(text, "none"))
+        *out = PLAIT_PLACE_NONE;
+    else
+        return -1;
+    return 0;
+}
+
+const char *plait_placement_name(enum plait_placement p)
+{
+    return p == PLAIT_PLACE_TOPO ? "topo" : p == PLAIT_PLACE_BLOCK ? "block" : "none";
+}

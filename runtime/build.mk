@@ -2,7 +2,7 @@
 
 PLAIT_LIB_SRCS := runtime/plait.c runtime/placement.c runtime/bootstrap.c runtime/rendezvous.c \
 	runtime/transport.c runtime/collectives.c runtime/reduce.c runtime/shm.c \
-	runtime/shm_allreduce.c
+	runtime/shm_allreduce.c plugin/layout.c
 PLAIT_LIB_OBJS := $(PLAIT_LIB_SRCS:%.c=$(OBJ)/%.o)
 PLAIT_LIBS := $(call pkg_libs,ucx) -lpmi2
 EXTRA_CFLAGS_runtime := -I. $(call pkg_cflags,ucx)
@@ -21,7 +21,8 @@ $(LIB)/libplait.so: $(PLAIT_LIB_OBJS) runtime/libplait.map
 	$(CC) -shared -Wl,-soname,libplait.so -Wl,--version-script=runtime/libplait.map $(LDFLAGS) \
 		-o $@ $(PLAIT_LIB_OBJS) $(PLAIT_LIBS)
 
-$(BIN)/plait-run: $(OBJ)/runtime/plait_run.o $(OBJ)/runtime/placement.o $(OBJ)/runtime/rendezvous.o
+$(BIN)/plait-run: $(OBJ)/runtime/plait_run.o $(OBJ)/runtime/placement.o $(OBJ)/runtime/rendezvous.o \
+	$(OBJ)/plugin/layout.o
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^
 

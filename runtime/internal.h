@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <ucp/api/ucp.h>
 
+#include "plugin/layout.h"
 #include "runtime/plait.h"
 
 #define PLAIT_HOST_MAX 64
@@ -115,9 +116,10 @@ double plait_now(void);
 /* placement.c: fill p from PLAIT_*, else SLURM_*, else a single process. */
 plait_status_t plait_placement_from_env(plait_placement_t *p, const char *layout, char *err,
                                         size_t errlen);
-/* Parse "dp=2,tp=2,pp=1" for world ranks into dp, tp, pp. */
-plait_status_t plait_layout_parse(const char *layout, int world, int *dp, int *tp, int *pp,
-                                  char *err, size_t errlen);
+/* "dp=2,tp=2,pp=1" (plugin/layout.h's rules; NULL or "": data parallel)
+ * for world ranks, into dp, tp, pp. */
+plait_status_t plait_layout_for_world(const char *layout, int world, int *dp, int *tp, int *pp,
+                                      char *err, size_t errlen);
 
 /* Whether the ranks on rank me's host that may run on any of its CPUs, me
  * included, outnumber those CPUs. */

@@ -28,40 +28,17 @@ static plait_status_t env_int(const char *name, int min, int *out, char *err, si
     return PLAIT_OK;
 }
 
-plait_status_t plait_layout_parse(const char *layout, int world, int *dp, int *tp, int *pp,
-                                  char *err, size_t errlen)
+plait_status_t plait_layout_for_world(const char *layout, int world, int *dp, int *tp, int *pp,
+                                      char *err, size_t errlen)
 {
-    int v[3] = {0, 0, 0}; /* dp, tp, pp; 0 = derive */
-    static const char *const names[3] = {"dp", "tp", "pp"};
-    const char *s = layout ? layout : "";
-    while (*s) {
-        int which = -1;
-        for (int i = 0; i < 3; i++)
-            if (strncmp(s, names[i], 2) == 0 && s[2] == '=')
-                which = i;
-        char *end;
-        long n = which < 0 ? 0 : strtol(s + 3, &end, 10);
-        if (which < 0 || end == s + 3 || n < 1 || n > 1 << 20 || (*end && *end != ',')) {
-            snprintf(err, errlen, "layout '%s': expected dp=N,tp=N,pp=N (any of them, N >= 1)",
-                     layout);
-            return PLAIT_ERR_INVALID;
-        }
-        v[which] = (int)n;
-        s = *end ? end + 1 : end;
-    }
-    /* In long: two sizes of up to 2^20 overflow an int. */
-    if (!v[1])
-        v[1] = v[0] && v[2] ? (int)(world / ((long)v[0] * v[2])) : 1;
-    if (!v[2])
-        v[2] = v[0] ? (int)(world / ((long)v[0] * v[1])) : 1;
-    if (!v[0])
-        v[0] = (int)(world / ((long)v[1] * v[2]));
-    if (v[0] < 1 || v[1] < 1 || v[2] < 1 || (long)v[0] * v[1] * v[2] != world) {
-        snprintf(err, errlen, "layout '%s': dp*tp*pp must equal the world size %d",
-                 layout ? layout : "", world);
+    plait_layout_t l = {0, 1, 1}; /* none given: data parallel */
+    char why[400];
+    if ((layout && *layout && plait_layout_parse(layout, &l, why, sizeof why) != 0) ||
+        plait_layout_resolve(&l, world, why, sizeof why) != 0) {
+        snprintf(err, errlen, "layout '%s': %s", layout ? layout : "", why);
         return PLAIT_ERR_INVALID;
     }
-    *dp = v[0], *tp = v[1], *pp = v[2];
+    *dp = l.dp, *tp = l.tp, *pp = l.pp;
     return PLAIT_OK;
 }
 
@@ -139,8 +116,8 @@ static plait_status_t parse_layout(plait_placement_t *p, const char *layout, con
                                    char *err, size_t errlen)
 {
     char why[512];
-    if (plait_layout_parse(layout, p->world_size, &p->dp_size, &p->tp_size, &p->pp_size, why,
-                           sizeof why) == PLAIT_OK)
+    if (plait_layout_for_world(layout, p->world_size, &p->dp_size, &p->tp_size, &p->pp_size, why,
+                               sizeof why) == PLAIT_OK)
         return PLAIT_OK;
     snprintf(err, errlen, "%s%s", from, why);
     return PLAIT_ERR_INVALID;

@@ -322,7 +322,7 @@ int main(int argc, char **argv)
         return 2;
     }
     char err[256];
-    if (plait_layout_parse(layout, l.n, &l.dp, &l.tp, &l.pp, err, sizeof err) != PLAIT_OK) {
+    if (plait_layout_for_world(layout, l.n, &l.dp, &l.tp, &l.pp, err, sizeof err) != PLAIT_OK) {
         fprintf(stderr, "plait-run: --layout: %s\n", err);
         return 2;
     }

@@ -26,7 +26,7 @@ $(FUZZ_BUILD)/bin/fuzz_slurm_topology $(FUZZ_BUILD)/bin/fuzz_hwloc: $(FUZZ_PLUGI
 
 FUZZ_TRAIN_CONFIG_OBJS := $(call fuzz_objs,runtime/train/config.c)
 $(FUZZ_BUILD)/bin/fuzz_train_config: $(FUZZ_TRAIN_CONFIG_OBJS)
-$(FUZZ_BUILD)/bin/fuzz_env: $(call fuzz_objs,runtime/placement.c) $(FUZZ_TRAIN_CONFIG_OBJS)
+$(FUZZ_BUILD)/bin/fuzz_env: $(call fuzz_objs,runtime/placement.c plugin/layout.c) $(FUZZ_TRAIN_CONFIG_OBJS)
 $(FUZZ_BUILD)/bin/fuzz_train_config $(FUZZ_BUILD)/bin/fuzz_env: FUZZ_LIBS = $(TRAIN_LIBS)
 
 $(FUZZ_BUILD)/bin/fuzz_manifest: $(call fuzz_objs,$(IO_SRCS))

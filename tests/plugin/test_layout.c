@@ -46,7 +46,10 @@ int main(void)
     layout_ok("dp=4,tp=2", 4, 2, 0);
     layout_ok("dp=1048576,tp=1,pp=1", 1048576, 1, 1);
     layout_bad("", "empty");
-    layout_bad("tp=8", "only tp given");
+    /* Of two left out, tp or pp is 1 (the one still left out, dp, is inferred). */
+    layout_ok("tp=8", 0, 8, 1);
+    layout_ok("pp=4", 0, 1, 4);
+    layout_ok("dp=4", 4, 1, 1);
     layout_bad("dp=2,dp=3,tp=1", "dp given twice");
     layout_bad("xp=2,tp=2", "unknown dimension 'xp'");
     layout_bad("dp=0,tp=2", "dp='0' is not a positive integer");
@@ -68,6 +71,8 @@ int main(void)
     resolve("dp=3,tp=2,pp=1", 8, 0, 0, 0, "dp*tp*pp = 6 but the job has 8 tasks");
     resolve("tp=3,pp=1", 8, 0, 0, 0, "8 tasks are not a multiple of 3");
     resolve("tp=4,pp=2", -1, 0, 0, 0, "dp is left out but the number of tasks is not known");
+    resolve("tp=4", 16, 4, 4, 1, NULL);
+    resolve("dp=4", 16, 0, 0, 0, "dp*tp*pp = 4 but the job has 16 tasks");
 
     plait_layout_t l = {2, 4, 3};
     int ok = 1;

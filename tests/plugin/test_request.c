@@ -86,8 +86,6 @@ int main(void)
 
     set_opts("dp=2,tp=4,pp=2,ep=2", NULL, NULL, NULL, NULL);
     parse_bad("--plait-layout=dp=2,tp=4,pp=2,ep=2: unknown dimension 'ep'");
-    set_opts("tp=4", NULL, NULL, NULL, NULL);
-    parse_bad("--plait-layout=tp=4: only tp given");
     set_opts(NULL, "random", NULL, NULL, NULL);
     parse_bad("--plait-placement=random: expected topo, block or none");
     set_opts(NULL, NULL, "", NULL, NULL);
@@ -121,6 +119,11 @@ int main(void)
     CHECK(check(32, 4, 8, 8, NULL, &r, err, sizeof(err)) == 0 && r.layout.dp == 4);
     CHECK(check(-1, -1, -1, -1, NULL, &r, err, sizeof(err)) == 0 && r.layout.dp == 0);
     check_bad(12, -1, -1, -1, NULL, "12 tasks are not a multiple of 8");
+    /* tp alone, as plait-run and PLAIT_LAYOUT take it: pp=1, dp inferred. */
+    set_opts("tp=4", NULL, NULL, NULL, NULL);
+    CHECK(check(32, 4, 8, 8, NULL, &r, err, sizeof(err)) == 0 && r.layout.dp == 8 &&
+          r.layout.pp == 1);
+    check_bad(12, -1, -1, -1, NULL, "--plait-layout=tp=4: 12 tasks are not a multiple of 4");
     set_opts("dp=4,tp=3", NULL, NULL, NULL, NULL);
     check_bad(24, 3, 8, 0, NULL, "tp=3 but the job has 8 tasks per node");
     CHECK(check(24, 4, 6, 0, NULL, &r, err, sizeof(err)) == 0 && r.layout.pp == 2);

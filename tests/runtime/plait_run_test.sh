@@ -19,7 +19,7 @@ expect_error() { # expected-status expected-text args...
 expect_error 2 "-n '0': expected a number of ranks from 1 to 4096" -n 0 true
 expect_error 2 "-n N is required" true
 expect_error 2 "no program given" -n 2
-expect_error 2 "--layout: layout 'dp=3': dp*tp*pp must equal the world size 4" -n 4 --layout dp=3 true
+expect_error 2 "--layout: layout 'dp=3': dp*tp*pp = 3 but the job has 4 tasks" -n 4 --layout dp=3 true
 expect_error 127 "cannot run '/nonexistent/prog'" -n 2 /nonexistent/prog
 expect_error 3 "rank 1 (pid" -n 2 sh -c '[ "$PLAIT_RANK" = 1 ] && exit 3; exit 0'
 
