@@ -8,23 +8,26 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Counted atomically: checks also run on threads at once (the ranks of
+ * tests/io/thread_comm.h), where a plain ++ is a data race. */
 static int check_failures;
 static int check_count;
+#define CHECK_TALLY(counter) __atomic_fetch_add(&(counter), 1, __ATOMIC_RELAXED)
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
-        check_count++;                                                                             \
+        CHECK_TALLY(check_count);                                                                  \
         if (!(cond)) {                                                                             \
-            check_failures++;                                                                      \
+            CHECK_TALLY(check_failures);                                                           \
             fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
         }                                                                                          \
     } while (0)
 
 #define CHECK_MSG(cond, ...)                                                                       \
     do {                                                                                           \
-        check_count++;                                                                             \
+        CHECK_TALLY(check_count);                                                                  \
         if (!(cond)) {                                                                             \
-            check_failures++;                                                                      \
+            CHECK_TALLY(check_failures);                                                           \
             fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);               \
             fprintf(stderr, __VA_ARGS__);                                                          \
             fputc('\n', stderr);                                                                   \
