@@ -18,7 +18,7 @@ DEBIAN_PACKAGES := build-essential pkg-config clang-format \
 	slurmctld slurmd slurm-client libslurm-dev libpmi2-0-dev munge \
 	libucx-dev ucx-utils libhwloc-dev hwloc libconfig-dev \
 	libhdf5-dev hdf5-tools libisal-dev libopenblas-dev openmpi-bin libopenmpi-dev \
-	python3-h5py python3-numpy clang libclang-rt-14-dev
+	python3-h5py python3-numpy clang libclang-rt-14-dev libomp-dev
 
 TOP := $(abspath .)
 PREFIX ?= /usr/local
@@ -26,10 +26,22 @@ DESTDIR ?=
 SLURM_PLUGIN_DIR ?= $(shell pkg-config --variable=libdir slurm 2>/dev/null || echo /usr/lib/x86_64-linux-gnu)/slurm-wlm
 
 # SANITIZE=1 builds the same tree with ASan and UBSan into build/asan; the
-# unit tests run from there.
+# unit tests run from there. SANITIZE=thread builds it with ThreadSanitizer
+# into build/tsan, with clang (TSAN_CC): LLVM's OpenMP runtime tells TSan
+# about its barriers through Archer, GCC's libgomp does not (every parallel
+# loop would be reported). The TSAN_TESTS run from there.
+TSAN_CC ?= clang
+HAVE_TSAN_CC := $(shell command -v $(TSAN_CC) 2>/dev/null)
 ifeq ($(SANITIZE),1)
 BUILD ?= build/asan
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else ifeq ($(SANITIZE),thread)
+BUILD ?= build/tsan
+CC := $(TSAN_CC)
+# Host threads only: TSan does not see a GPU's, so no CUDA parts.
+NVCC :=
+# Instrumented, some `omp simd` loops cannot be vectorized, which clang warns of.
+SAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer -Wno-pass-failed
 else
 BUILD ?= build
 SAN_FLAGS :=
@@ -64,11 +76,15 @@ TESTBIN := $(BUILD)/tests
 #   ALL_TARGETS   what `make` builds
 #   UNIT_TESTS    test programs (paths under $(TESTBIN)); run under ASan/UBSan
 #   SCRIPT_TESTS  test scripts (paths in the tree); run against build/
+#   TSAN_TESTS    test programs with threads; also run under ThreadSanitizer
+#   TSAN_PROGRAMS what script tests run from the ThreadSanitizer build
 #   GPU_TESTS     test programs that need a GPU; skip without one
 #   BENCHES       benchmark commands run by `make bench`
 #   INSTALL_RULES extra install targets
 ALL_TARGETS :=
 UNIT_TESTS :=
+TSAN_TESTS :=
+TSAN_PROGRAMS :=
 SCRIPT_TESTS :=
 GPU_TESTS :=
 BENCHES :=
@@ -91,7 +107,7 @@ include tests/build.mk
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
-.PHONY: all deps check unit-tests tests demo bench install format format-check clean cluster-down
+.PHONY: all deps check unit-tests tests tsan-tests demo bench install format format-check clean cluster-down
 
 all: $(ALL_TARGETS)
 ifeq ($(HAVE_CUDA),)
@@ -108,11 +124,20 @@ deps:
 
 tests: $(UNIT_TESTS) $(GPU_TESTS)
 
+ifneq ($(HAVE_TSAN_CC),)
+tsan-tests: $(TSAN_TESTS) $(TSAN_PROGRAMS)
+else
+tsan-tests:
+	@echo "$(TSAN_CC) not found: ThreadSanitizer build skipped (make deps installs it)"
+endif
+
 check: deps
 	$(MAKE) all tests fuzzers
 	$(MAKE) SANITIZE=1 tests
-	tests/run --build build --asan-build build/asan \
-		--unit "$(notdir $(UNIT_TESTS))" --gpu "$(notdir $(GPU_TESTS))" $(SCRIPT_TESTS)
+	$(MAKE) SANITIZE=thread tsan-tests
+	tests/run --build build --asan-build build/asan --tsan-build build/tsan \
+		--unit "$(notdir $(UNIT_TESTS))" --tsan "$(notdir $(TSAN_TESTS))" \
+		--gpu "$(notdir $(GPU_TESTS))" $(SCRIPT_TESTS)
 
 bench: deps all
 	@mkdir -p build/bench

@@ -33,6 +33,8 @@ $(IO_TESTS:%=$(TESTBIN)/%) $(IO_DRIVERS:%=$(TESTBIN)/%): $(TESTBIN)/%: $(OBJ)/te
 	$(CC) $(LDFLAGS) -o $@ $^ $(IO_LIBS)
 
 UNIT_TESTS += $(IO_TESTS:%=$(TESTBIN)/%)
+# The writer's and reader's threads, and ranks as threads (tests/io/thread_comm.h).
+TSAN_TESTS += $(TESTBIN)/test_io_ckpt $(TESTBIN)/test_io_loader $(TESTBIN)/test_io_file
 ALL_TARGETS += $(IO_DRIVERS:%=$(TESTBIN)/%)
 SCRIPT_TESTS += tests/io/tools_test.sh tests/io/kill_test.sh
 

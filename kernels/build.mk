@@ -7,6 +7,11 @@ KERNELS_SRC := kernels/stage.c kernels/init.c kernels/optimizer.c kernels/cpu/ba
 KERNELS_LIB := $(LIB)/libplait_kernels.a
 KERNELS_LDLIBS := -fopenmp $(call pkg_libs,openblas) -lm -lpthread
 KERNELS_CFLAGS := -I. -fopenmp $(call pkg_cflags,openblas)
+# Under ThreadSanitizer (SANITIZE=thread, clang), LLVM's Archer tells TSan
+# what OpenMP's barriers order; linked in, libomp finds it without a path.
+ifeq ($(SANITIZE),thread)
+KERNELS_LDLIBS += $(realpath $(shell $(CC) -print-resource-dir)/../../libarcher_static.a) -lstdc++
+endif
 # No FP traps or errno are looked at: the element-wise loops' comparisons and
 # sqrtf then vectorize; results are the same IEEE operations.
 EXTRA_CFLAGS_kernels := $(KERNELS_CFLAGS) -O3 -march=x86-64-v3 -fno-trapping-math -fno-math-errno
@@ -25,6 +30,7 @@ $(KERNELS_TEST_PROGS): $(TESTBIN)/%: $(OBJ)/tests/kernels/%.o $(KERNELS_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(KERNELS_LDLIBS)
 $(KERNELS_TESTS:%=$(OBJ)/tests/kernels/%.o): EXTRA_CFLAGS_tests += $(KERNELS_CFLAGS)
 UNIT_TESTS += $(KERNELS_TEST_PROGS)
+TSAN_TESTS += $(KERNELS_TEST_PROGS)
 
 # The CUDA kernels' own source (kernels/cuda/*.cuh) run on the host, no GPU
 # needed (tests/kernels/emulate_cuda.h): C++20 for std::barrier and
