@@ -44,7 +44,10 @@ UNIT_TESTS += $(TESTBIN)/train_config_test $(TESTBIN)/train_schedule_test \
 	$(TESTBIN)/train_metrics_test
 SCRIPT_TESTS += tests/train/plot_test.sh tests/train/errors_test.sh tests/train/layouts_test.sh \
 	tests/train/resume_test.sh tests/train/requeue_test.sh \
-	tests/train/slurm_layout_test.sh tests/train/slurm_dead_rank_test.sh tests/train/cuda_test.sh
+	tests/train/slurm_layout_test.sh tests/train/slurm_dead_rank_test.sh tests/train/cuda_test.sh \
+	tests/train/tsan_test.sh
+# tsan_test.sh: plait-train from the ThreadSanitizer build (make SANITIZE=thread).
+TSAN_PROGRAMS += $(BIN)/plait-train
 BENCHES += tests/bench/train_bench.sh tests/bench/train_cuda_bench.sh
 
 INSTALL_RULES += install-train

@@ -6,6 +6,9 @@ bin=$PLAIT_BUILD/bin
 # Small models on a 2-core machine: one thread per rank, no oversubscription.
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 export PLAIT_TIMEOUT=${PLAIT_TIMEOUT:-60}
+# What run_layout starts on each rank: a test may put a tool in front of it
+# (valgrind) or take another build's (ThreadSanitizer's).
+train_cmd=("$bin/plait-train")
 
 # make_dataset DIR: DIR/tokens.h5 from licence texts every Debian has.
 make_dataset() {
@@ -58,7 +61,7 @@ run_layout() {
     local name=$1 n=$2 layout=$3
     shift 3
     write_config "$tmp/$name.cfg" "$tmp/tokens.h5" "$tmp/$name.jsonl" "$@"
-    "$bin/plait-run" -n "$n" --layout "$layout" -- "$bin/plait-train" --config "$tmp/$name.cfg" \
+    "$bin/plait-run" -n "$n" --layout "$layout" -- "${train_cmd[@]}" --config "$tmp/$name.cfg" \
         >"$tmp/$name.log" 2>&1 || { cat "$tmp/$name.log"; echo "$name failed"; exit 1; }
     tail -n 1 "$tmp/$name.log"
 }
