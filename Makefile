@@ -18,7 +18,7 @@ DEBIAN_PACKAGES := build-essential pkg-config clang-format \
 	slurmctld slurmd slurm-client libslurm-dev libpmi2-0-dev munge \
 	libucx-dev ucx-utils libhwloc-dev hwloc libconfig-dev \
 	libhdf5-dev hdf5-tools libisal-dev libopenblas-dev openmpi-bin libopenmpi-dev \
-	python3-h5py python3-numpy clang libclang-rt-14-dev libomp-dev
+	python3-h5py python3-numpy clang libclang-rt-14-dev libomp-dev valgrind
 
 TOP := $(abspath .)
 PREFIX ?= /usr/local
