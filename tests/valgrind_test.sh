@@ -17,7 +17,7 @@ for t in train_config_test test_request test_env test_slurmtopo test_layout test
     test_io_dataset test_io_loader test_kernel_ops test_pipeline; do
     start=$SECONDS
     "${memcheck[@]}" "$PLAIT_BUILD/tests/$t" >"$tmp/$t.log" 2>&1 ||
-        { cat "$tmp/$t.log"; echo "$t: memcheck found errors"; exit 1; }
+        { cat "$tmp/$t.log"; echo "$t failed under memcheck"; exit 1; }
     echo "$t: clean, $((SECONDS - start)) s"
 done
 
