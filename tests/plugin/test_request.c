@@ -123,7 +123,7 @@ int main(void)
     set_opts("tp=4", NULL, NULL, NULL, NULL);
     CHECK(check(32, 4, 8, 8, NULL, &r, err, sizeof(err)) == 0 && r.layout.dp == 8 &&
           r.layout.pp == 1);
-    check_bad(12, -1, -1, -1, NULL, "--plait-layout=tp=4: 12 tasks are not a multiple of 4");
+    check_bad(10, -1, -1, -1, NULL, "--plait-layout=tp=4: 10 tasks are not a multiple of 4");
     set_opts("dp=4,tp=3", NULL, NULL, NULL, NULL);
     check_bad(24, 3, 8, 0, NULL, "tp=3 but the job has 8 tasks per node");
     CHECK(check(24, 4, 6, 0, NULL, &r, err, sizeof(err)) == 0 && r.layout.pp == 2);
