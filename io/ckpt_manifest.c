@@ -334,7 +334,7 @@ int ckpt_manifest_write(const struct ckpt_manifest *m, const char *dir, char *er
     snprintf(path, sizeof path, "%s/" IO_MANIFEST, dir);
     hid_t f = io_h5_create(path);
     if (f < 0) {
-        io_errf(err, "cannot create manifest '%s'", path);
+        io_errf(err, "cannot create manifest '%s': %s", path, io_h5_reason());
         return -1;
     }
     size_t nt = (size_t)m->ntensors, ns = (size_t)m->nslices;
@@ -389,8 +389,10 @@ int ckpt_manifest_write(const struct ckpt_manifest *m, const char *dir, char *er
     free(i32);
     free(wide);
     free(names);
-    if (H5Fclose(f) < 0)
-        rc = -1;
+    if (io_h5_close(f) != 0 && !rc) {
+        io_errf(err, "cannot write manifest '%s': %s", path, io_h5_reason());
+        return -1;
+    }
     if (rc) {
         io_errf(err, "cannot write manifest '%s'", path);
         return -1;

@@ -620,7 +620,7 @@ int plait_ckpt_export(plait_ckpt_reader *r, const char *out_path)
     io_h5_quiet();
     hid_t f = io_h5_create(tmp);
     if (f < 0) {
-        io_errf(r->err, "cannot create export file '%s'", tmp);
+        io_errf(r->err, "cannot create export file '%s': %s", tmp, io_h5_reason());
         return -1;
     }
     const struct plait_ckpt_meta *me = &r->m.meta;
@@ -650,8 +650,8 @@ int plait_ckpt_export(plait_ckpt_reader *r, const char *out_path)
         }
         free(s.data);
     }
-    if (H5Fclose(f) < 0 && rc == 0) {
-        io_errf(r->err, "cannot close '%s'", tmp);
+    if (io_h5_close(f) != 0 && rc == 0) {
+        io_errf(r->err, "cannot close '%s': %s", tmp, io_h5_reason());
         rc = -1;
     }
     if (rc == 0 && io_fsync_path(tmp, r->err) != 0)

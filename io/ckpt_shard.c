@@ -101,7 +101,7 @@ int ckpt_write_shard(const struct ckpt_shard_job *job, uint32_t *crc, uint64_t *
     io_h5_quiet();
     hid_t file = io_h5_create(job->path);
     if (file < 0) {
-        io_errf(err, "cannot create checkpoint shard '%s'", job->path);
+        io_errf(err, "cannot create checkpoint shard '%s': %s", job->path, io_h5_reason());
         return -1;
     }
     int rc = io_attr_put_i64(file, "rank", job->rank) ||
@@ -138,8 +138,8 @@ int ckpt_write_shard(const struct ckpt_shard_job *job, uint32_t *crc, uint64_t *
             rc = -1;
         }
     }
-    if (H5Fclose(file) < 0 && rc == 0) {
-        io_errf(err, "cannot close checkpoint shard '%s'", job->path);
+    if (io_h5_close(file) != 0 && rc == 0) {
+        io_errf(err, "cannot close checkpoint shard '%s': %s", job->path, io_h5_reason());
         rc = -1;
     }
     if (rc == 0)

@@ -138,13 +138,16 @@ int plait_data_build(const struct plait_data_build_config *cfg, char err[PLAIT_I
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_chunk(dcpl, 1, &chunk);
     b.file = io_h5_create(tmp);
-    if (b.file >= 0)
+    if (b.file < 0)
+        io_errf(err, "cannot create HDF5 file '%s': %s", tmp, io_h5_reason());
+    else
         b.dset = H5Dcreate2(b.file, "tokens", file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     H5Pclose(dcpl);
     H5Sclose(space);
     int rc = 0;
     if (b.dset < 0) {
-        io_errf(err, "cannot create HDF5 file '%s'", tmp);
+        if (b.file >= 0)
+            io_errf(err, "cannot create the tokens dataset in '%s'", tmp);
         rc = -1;
     }
     size_t source_len = 1;
@@ -183,8 +186,8 @@ int plait_data_build(const struct plait_data_build_config *cfg, char err[PLAIT_I
     }
     if (b.dset >= 0)
         H5Dclose(b.dset);
-    if (b.file >= 0 && H5Fclose(b.file) < 0 && rc == 0) {
-        io_errf(err, "cannot close '%s'", tmp);
+    if (b.file >= 0 && io_h5_close(b.file) != 0 && rc == 0) {
+        io_errf(err, "cannot close '%s': %s", tmp, io_h5_reason());
         rc = -1;
     }
     if (rc == 0 && io_fsync_path(tmp, err) != 0)

@@ -18,6 +18,12 @@ void io_h5_quiet(void);
  * NFS and some Lustre mounts. */
 hid_t io_h5_open(const char *path);
 hid_t io_h5_create(const char *path);
+/* H5Fclose, 0 or -1. */
+int io_h5_close(hid_t file);
+/* Why io_h5_create or io_h5_close just failed: HDF5's file driver fails on
+ * a system call (a full disk, a file-size limit, permissions) and leaves its
+ * errno. */
+const char *io_h5_reason(void);
 hid_t io_h5_type(enum plait_dtype dtype);
 /* The stored type of checkpoint tensors: little-endian whatever the host,
  * so a reader on a little-endian host may take their bytes as they are. */

@@ -37,6 +37,19 @@ void io_h5_quiet(void)
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
+/* HDF5 1.10 keeps a file whose H5Fclose failed (its metadata could not be
+ * written: a full disk, a file-size limit) registered, half torn down, and
+ * closing it again dereferences what is gone (SIGSEGV), as its atexit
+ * handler does for every file still open: a job that reported a failed
+ * checkpoint cleanly then crashed on its way out. plait closes every file it
+ * opens and checks the result, so HDF5 has nothing to do at exit. This runs
+ * when the program is loaded, before HDF5's first call registers the
+ * handler. */
+__attribute__((constructor)) static void no_hdf5_atexit(void)
+{
+    H5dont_atexit();
+}
+
 static hid_t unlocked_fapl(void)
 {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
@@ -55,9 +68,23 @@ hid_t io_h5_open(const char *path)
 hid_t io_h5_create(const char *path)
 {
     hid_t fapl = unlocked_fapl();
+    errno = 0;
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    int why = errno;
     H5Pclose(fapl);
+    errno = why;
     return f;
+}
+
+int io_h5_close(hid_t file)
+{
+    errno = 0;
+    return H5Fclose(file) < 0 ? -1 : 0;
+}
+
+const char *io_h5_reason(void)
+{
+    return errno ? strerror(errno) : "HDF5 gave no system error";
 }
 
 hid_t io_h5_type(enum plait_dtype dtype)

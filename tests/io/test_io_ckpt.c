@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -478,6 +480,46 @@ static void test_unwritable_dir(void)
     CHECK(chmod(dir, 0755) == 0);
 }
 
+static int save_too_large(struct thread_rank *tr, void *dir)
+{
+    struct plait_io_comm comm = thread_comm(tr);
+    char err[PLAIT_IO_ERRLEN];
+    struct plait_ckpt_config cfg = {.dir = dir, .comm = &comm};
+    plait_ckpt_writer *w = plait_ckpt_writer_open(&cfg, err);
+    float m[ROWS * COLS] = {0};
+    struct plait_tensor_slice ms = matrix_slice(m, 0, ROWS);
+    struct plait_ckpt_meta meta = {.step = 1, .dp = 1, .tp = 1, .pp = 1};
+    int rc = !w || plait_ckpt_register(w, &ms) != 0 || plait_ckpt_save(w, &meta) != -1;
+    if (!rc && !strstr(plait_ckpt_writer_error(w), "File too large")) {
+        fprintf(stderr, "save past the file-size limit: '%s'\n", plait_ckpt_writer_error(w));
+        rc = 1;
+    }
+    plait_ckpt_writer_close(w);
+    return rc;
+}
+
+/* A save whose files cannot be written (here past RLIMIT_FSIZE; a full disk
+ * fails the same calls) fails with the system's reason, leaves no
+ * checkpoint, and the process still exits normally: HDF5 1.10's exit
+ * handler crashed on a file whose close had failed. */
+static void test_file_size_limit(void)
+{
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/too-large", root);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct rlimit one_page = {4096, 4096};
+        signal(SIGXFSZ, SIG_IGN);
+        if (setrlimit(RLIMIT_FSIZE, &one_page) != 0)
+            _exit(3);
+        exit(thread_run(1, save_too_large, dir)); /* exit, not _exit: the handlers run */
+    }
+    int status = -1;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+    CHECK(!exists("%s/latest", dir));
+}
+
 /* Replaces the table `name` of step_dir's manifest by a rank-1 or rank-2
  * one of type from data (NULL: none written, read back as zeros: a hostile
  * manifest needs no bytes to claim any length) and reseals it. */
@@ -589,6 +631,7 @@ int main(void)
     test_leftovers_and_failed_rank();
     test_bad_input();
     test_unwritable_dir();
+    test_file_size_limit();
     test_hostile_manifest();
     rm_rf(root);
     return check_status("test_io_ckpt");
