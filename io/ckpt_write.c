@@ -62,9 +62,9 @@ static int c_max(plait_ckpt_writer *w, int64_t *v, int n)
     return w->have_comm ? w->comm.allreduce_max_i64(w->comm.ctx, v, n) : 0;
 }
 
-static int c_bcast(plait_ckpt_writer *w, void *buf, size_t bytes)
+static int c_bcast(plait_ckpt_writer *w, void *buf, size_t bytes, int root)
 {
-    return w->have_comm ? w->comm.broadcast(w->comm.ctx, buf, bytes, 0) : 0;
+    return w->have_comm ? w->comm.broadcast(w->comm.ctx, buf, bytes, root) : 0;
 }
 
 static int mkdir_p(const char *dir, char *err)
@@ -161,7 +161,7 @@ plait_ckpt_writer *plait_ckpt_writer_open(const struct plait_ckpt_config *cfg,
     int agreed = c_max(w, &failed, 1) == 0;
     if (!agreed || failed) {
         /* Every rank gives rank 0's reason, so that a job can say it once. */
-        if ((!agreed || c_bcast(w, err, PLAIT_IO_ERRLEN) != 0) && w->comm.rank != 0)
+        if ((!agreed || c_bcast(w, err, PLAIT_IO_ERRLEN, 0) != 0) && w->comm.rank != 0)
             io_errf(err, "checkpoint directory '%s' could not be prepared by rank 0", cfg->dir);
         plait_ckpt_writer_close(w);
         return NULL;
@@ -553,12 +553,19 @@ int plait_ckpt_commit(plait_ckpt_writer *w, int block)
         char err[PLAIT_IO_ERRLEN];
     } result = {0, ""};
     if (v[1]) {
+        /* Every rank says why: the failed rank's reason (a full disk, say)
+         * is the job's. */
+        int root = (int)(v[1] - 1);
+        char why[PLAIT_IO_ERRLEN] = "";
+        if (me == root)
+            snprintf(why, sizeof why, "%s", j->err);
+        if (c_bcast(w, why, sizeof why, root) != 0)
+            snprintf(why, sizeof why, "its reason could not be shared");
         result.rc = -1;
         if (j->failed)
             snprintf(result.err, sizeof result.err, "%s", j->err);
         else
-            io_errf(result.err, "checkpoint step %lld: rank %lld failed to write its shard",
-                    (long long)j->meta.step, (long long)v[1] - 1);
+            io_errf(result.err, "rank %d failed to write its shard: %s", root, why);
         if (me == 0)
             io_rm_rf(j->tmpdir);
         /* A retry of the same step must not race rank 0's removal. */
@@ -568,7 +575,7 @@ int plait_ckpt_commit(plait_ckpt_writer *w, int block)
     }
     int64_t some_failed = v[1];
     free(v);
-    if (!some_failed && c_bcast(w, &result, sizeof result) != 0) {
+    if (!some_failed && c_bcast(w, &result, sizeof result, 0) != 0) {
         result.rc = -1;
         io_errf(result.err, "checkpoint commit: broadcast failed");
     }

@@ -122,9 +122,11 @@ static int save_rank(struct thread_rank *tr, void *p)
     a->rc[rank] = rc;
     if (rc && a->fail_rank < 0)
         fprintf(stderr, "rank %d save: %s\n", rank, plait_ckpt_writer_error(w));
-    if (rc && a->fail_rank >= 0)
-        CHECK_STR_CONTAINS(plait_ckpt_writer_error(w),
-                           rank == a->fail_rank ? "copy_to_host" : "rank");
+    if (rc && a->fail_rank >= 0) {
+        char why[80];
+        snprintf(why, sizeof why, "rank %d failed to write its shard: copy_to_host", a->fail_rank);
+        CHECK_STR_CONTAINS(plait_ckpt_writer_error(w), rank == a->fail_rank ? "copy_to_host" : why);
+    }
     plait_ckpt_writer_close(w);
     return rc;
 }
