@@ -51,11 +51,13 @@ typedef enum gpt_precision { GPT_FP32 = 0, GPT_BF16 = 1 } gpt_precision;
 
 /* The tensor-parallel collectives the stage needs, supplied by the caller.
  * Every rank of the TP group makes the same calls in the same order with the
- * same count. Return 0 on success. Never called when tp_size is 1. */
+ * same count. Return 0 on success. Never called when tp_size is 1. error
+ * (optional) says why the last call failed, for gpt_stage_error. */
 typedef struct gpt_comm {
     void *ctx;
     int (*allreduce_sum)(void *ctx, float *buf, size_t count);
     int (*allreduce_max)(void *ctx, float *buf, size_t count);
+    const char *(*error)(void *ctx);
 } gpt_comm;
 
 /* Memory from the caller: alloc returns `bytes` of zeroed, 64-byte-aligned

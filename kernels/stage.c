@@ -33,16 +33,22 @@ static float *alloc_floats(struct gpt_stage *s, size_t n)
     return p;
 }
 
+/* The caller's reason (a runtime's: a dead peer, a descriptor limit) is the
+ * cause the user needs. */
+static int tp_fail(struct gpt_stage *s, const char *op, size_t n)
+{
+    const char *why = s->o.comm.error ? s->o.comm.error(s->o.comm.ctx) : NULL;
+    return fail(s, "tensor-parallel allreduce-%s of %zu floats failed on rank %d of %d%s%s", op, n,
+                s->o.tp_rank, s->o.tp_size, why && *why ? ": " : "", why && *why ? why : "");
+}
+
 static int tp_sum(struct gpt_stage *s, float *buf, size_t n)
 {
     if (s->o.tp_size == 1)
         return 0;
     if (s->ops->status(s->err, sizeof(s->err)) < 0)
         return -1;
-    if (s->o.comm.allreduce_sum(s->o.comm.ctx, buf, n) != 0)
-        return fail(s, "tensor-parallel allreduce-sum of %zu floats failed on rank %d of %d", n,
-                    s->o.tp_rank, s->o.tp_size);
-    return 0;
+    return s->o.comm.allreduce_sum(s->o.comm.ctx, buf, n) ? tp_fail(s, "sum", n) : 0;
 }
 
 static int tp_max(struct gpt_stage *s, float *buf, size_t n)
@@ -51,10 +57,7 @@ static int tp_max(struct gpt_stage *s, float *buf, size_t n)
         return 0;
     if (s->ops->status(s->err, sizeof(s->err)) < 0)
         return -1;
-    if (s->o.comm.allreduce_max(s->o.comm.ctx, buf, n) != 0)
-        return fail(s, "tensor-parallel allreduce-max of %zu floats failed on rank %d of %d", n,
-                    s->o.tp_rank, s->o.tp_size);
-    return 0;
+    return s->o.comm.allreduce_max(s->o.comm.ctx, buf, n) ? tp_fail(s, "max", n) : 0;
 }
 
 static const char *check_opts(const gpt_stage_opts *o)

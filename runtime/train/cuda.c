@@ -107,7 +107,7 @@ static int tp_max(void *ctx, float *buf, size_t count)
 
 gpt_comm train_cuda_tp_comm(struct trainer *t)
 {
-    return (gpt_comm){t, tp_sum, tp_max};
+    return (gpt_comm){t, tp_sum, tp_max, NULL};
 }
 
 float *train_cuda_alloc(struct trainer *t, size_t count)

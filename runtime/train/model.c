@@ -27,6 +27,11 @@ static int tp_allreduce_sum(void *ctx, float *buf, size_t count)
     return plait_allreduce(t->tp, buf, buf, count, PLAIT_FLOAT32, PLAIT_SUM) == PLAIT_OK ? 0 : -1;
 }
 
+static const char *tp_error(void *ctx)
+{
+    return plait_error(((struct trainer *)ctx)->ctx);
+}
+
 /* The runtime reduces by sum only: gather every rank's values, take the max. */
 static int tp_allreduce_max(void *ctx, float *buf, size_t count)
 {
@@ -110,8 +115,8 @@ int model_create(struct trainer *t)
             .slots = t->slots,
             .device = t->cuda ? GPT_DEVICE_CUDA : GPT_DEVICE_CPU,
             .precision = t->cfg.precision == TRAIN_BF16 ? GPT_BF16 : GPT_FP32,
-            .comm =
-                t->cuda ? train_cuda_tp_comm(t) : (gpt_comm){t, tp_allreduce_sum, tp_allreduce_max},
+            .comm = t->cuda ? train_cuda_tp_comm(t)
+                            : (gpt_comm){t, tp_allreduce_sum, tp_allreduce_max, tp_error},
             .grad_alloc = {t, t->place->dp_size > 1 ? grad_alloc : NULL, grad_free},
         };
         t->chunk[k] = gpt_stage_create(&o, (uint64_t)t->cfg.seed, t->err, sizeof t->err);

@@ -120,7 +120,7 @@ static int allreduce_max(void *ctx, float *buf, size_t n)
 static void *run_rank(void *arg)
 {
     struct rank *r = arg;
-    gpt_comm comm = {r, allreduce_sum, allreduce_max};
+    gpt_comm comm = {r, allreduce_sum, allreduce_max, NULL};
     r->stage = make_device_stage(GPT_DEVICE_CUDA, GPT_FP32, r->rank, TP, comm, r->seed);
     r->rc = r->stage ? run(r->stage, r->tok, r->tgt, r->loss) : -1;
     return NULL;

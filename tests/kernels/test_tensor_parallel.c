@@ -69,7 +69,7 @@ struct job {
 static void *run_rank(void *arg)
 {
     struct job *j = arg;
-    gpt_comm comm = {&j->rank, allreduce_sum, allreduce_max};
+    gpt_comm comm = {&j->rank, allreduce_sum, allreduce_max, NULL};
     j->stage =
         make_stage(0, tiny_config.n_layer, 1, 1, j->rank.rank, j->tp_size, MICRO, comm, j->seed);
     gpt_stage *s = j->stage;
@@ -170,10 +170,51 @@ static void test_tp(int tp, uint64_t seed)
     gpt_stage_destroy(ref.stage);
 }
 
+static int failing_allreduce(void *ctx, float *buf, size_t n)
+{
+    (void)ctx, (void)buf, (void)n;
+    return -1;
+}
+
+static const char *failing_error(void *ctx)
+{
+    (void)ctx;
+    return "peer rank 1 (host b): Endpoint timeout";
+}
+
+/* A failed collective's error carries the caller's reason, which is what the
+ * user can act on. */
+static void test_comm_error(uint64_t seed)
+{
+    gpt_comm comm = {NULL, failing_allreduce, failing_allreduce, failing_error};
+    gpt_stage_opts o = {.config = tiny_config,
+                        .layer_end = tiny_config.n_layer,
+                        .first = 1,
+                        .last = 1,
+                        .tp_size = 2,
+                        .batch = TINY_B,
+                        .seq = TINY_T,
+                        .slots = 1,
+                        .comm = comm};
+    char err[256] = "";
+    gpt_stage *s = gpt_stage_create(&o, seed, err, sizeof(err));
+    const char *why = s ? gpt_stage_error(s) : err;
+    if (s) {
+        int32_t tok[TINY_N] = {0};
+        float loss;
+        CHECK(gpt_stage_forward(s, 0, tok, NULL, tok, NULL, &loss) != 0);
+    }
+    CHECK_MSG(strstr(why, "tensor-parallel allreduce-") &&
+                  strstr(why, "failed on rank 0 of 2: peer rank 1 (host b): Endpoint timeout"),
+              "error: %s", why);
+    gpt_stage_destroy(s);
+}
+
 int main(void)
 {
     uint64_t seed = test_seed();
     test_tp(2, seed);
     test_tp(4, seed);
+    test_comm_error(seed);
     return check_status("test_tensor_parallel");
 }
