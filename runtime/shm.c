@@ -380,6 +380,9 @@ char *plait_shm_peer_region(plait_context_t *ctx, int world_rank, const plait_sh
     }
     if (!r && (r = map_region(shm, world_rank, ref)) == NULL)
         return NULL;
-    return ref->offset <= r->bytes && bytes <= r->bytes - ref->offset ? r->base + ref->offset
-                                                                      : NULL;
+    if (ref->offset > r->bytes || bytes > r->bytes - ref->offset) {
+        errno = ERANGE;
+        return NULL;
+    }
+    return r->base + ref->offset;
 }

@@ -61,7 +61,8 @@ static inline char *plait_shm_slot(plait_shm_head_t *h, plait_group_t g, unsigne
 bool plait_shm_find(const plait_context_t *ctx, const void *ptr, size_t bytes,
                     plait_shm_ref_t *ref);
 /* Where ref of rank world_rank lies in this process (mapped on first use);
- * NULL if it cannot be mapped or holds fewer than bytes past its offset. */
+ * NULL, errno set, if it cannot be mapped or holds fewer than bytes past its
+ * offset (ERANGE). */
 char *plait_shm_peer_region(plait_context_t *ctx, int world_rank, const plait_shm_ref_t *ref,
                             size_t bytes);
 

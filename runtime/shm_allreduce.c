@@ -56,6 +56,7 @@
  * a wait for every peer's arrival. */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -253,10 +254,13 @@ static const char *peer_part(plait_context_t *ctx, struct plait_shm_coll *a, int
     return base ? base + (a->off + at) * a->esize : NULL;
 }
 
+/* Mapping fails here, not at the peer: this process's memory or descriptor
+ * limit (errno) is the cause to name. */
 static plait_status_t unmappable(plait_context_t *ctx, struct plait_shm_coll *a, int j)
 {
-    return plait_peer_error(ctx, a->comm->world_ranks[j], PLAIT_ERR_PEER,
-                            "cannot map its plait_mem_alloc memory");
+    char what[160];
+    snprintf(what, sizeof what, "cannot map its plait_mem_alloc memory here: %s", strerror(errno));
+    return plait_peer_error(ctx, a->comm->world_ranks[j], PLAIT_ERR_PEER, what);
 }
 
 /* Reduce this rank's slice of the chunk from every rank's data, in comm rank

@@ -2,9 +2,12 @@
  * SIGKILL (mid-allreduce, or before a reduce-scatter or a barrier), the
  * survivors fail naming it (plait-run tells them); silent, the
  * one waiting for it fails after PLAIT_TIMEOUT naming its rank and host;
- * gone before joining, the others' plait_init fails naming it. */
+ * gone before joining, the others' plait_init fails naming it; a peer's memory
+ * that cannot be mapped (no descriptor left) names the system's reason. */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "runtime/plait.h"
@@ -74,6 +77,23 @@ static int run_rank(const char *mode)
         else
             st = plait_allreduce(world, buf, buf, count, PLAIT_FLOAT32, PLAIT_SUM);
         free(buf);
+    } else if (strcmp(mode, "fd_limit") == 0 && st == PLAIT_OK) {
+        size_t count = 1u << 16;
+        float *buf = NULL;
+        st = plait_mem_alloc(ctx, count * sizeof *buf, (void **)&buf);
+        /* Rank 0 can open no more descriptors, so not its peer's memory. */
+        int lowest = fcntl(0, F_DUPFD, 0);
+        struct rlimit lim;
+        if (rank == 0 && lowest >= 0 && getrlimit(RLIMIT_NOFILE, &lim) == 0) {
+            close(lowest);
+            lim.rlim_cur = (rlim_t)lowest;
+            setrlimit(RLIMIT_NOFILE, &lim);
+        } else if (lowest >= 0) {
+            close(lowest);
+        }
+        if (st == PLAIT_OK)
+            st = plait_allreduce(world, buf, buf, count, PLAIT_FLOAT32, PLAIT_SUM);
+        plait_mem_free(ctx, buf);
     } else if (st == PLAIT_OK) {
         float x = 0;
         if (rank == 1)
@@ -170,6 +190,13 @@ int main(int argc, char **argv)
     CHECK_STR_CONTAINS(out, "no answer within 1 s (PLAIT_TIMEOUT)");
     CHECK_STR_CONTAINS(out, "rank 0: peer rank ");
     CHECK_STR_CONTAINS(out, "rank 1: peer rank ");
+
+    /* A peer's memory that cannot be mapped here says why. */
+    status = launch_ranks(2, "dp=2", "fd_limit", "PLAIT_TIMEOUT=60", out, sizeof out);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 1,
+              "plait-run should exit 1 like the rank that failed, got wait status %d", status);
+    CHECK_STR_CONTAINS(out, "rank 0: peer rank 1 (host ");
+    CHECK_STR_CONTAINS(out, "cannot map its plait_mem_alloc memory here: Too many open files");
 
     status = launch_ranks(3, "dp=3", "early", "PLAIT_TIMEOUT=60", out, sizeof out);
     CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 1,
