@@ -31,11 +31,12 @@ static int append(struct builder *b, const void *tokens, uint64_t count, char *e
     hsize_t new_size = b->n_tokens + count, start = b->n_tokens, n = count;
     hid_t fspace = -1, mspace = -1;
     int rc = -1;
+    errno = 0;
     if (H5Dset_extent(b->dset, &new_size) < 0 || (fspace = H5Dget_space(b->dset)) < 0 ||
         H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, NULL, &n, NULL) < 0 ||
         (mspace = H5Screate_simple(1, &n, NULL)) < 0 ||
         H5Dwrite(b->dset, b->mem_type, mspace, fspace, H5P_DEFAULT, tokens) < 0)
-        io_errf(err, "cannot write tokens to '%s'", out);
+        io_errf(err, "cannot write tokens to '%s': %s", out, io_h5_reason());
     else
         rc = 0;
     if (mspace >= 0)

@@ -1,6 +1,7 @@
 /* plait-ckpt: lists, verifies, inspects and exports checkpoint directories. */
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,6 +191,8 @@ static int inspect(const char *dir)
 
 int main(int argc, char **argv)
 {
+    /* Past ulimit -f a write fails and says so, instead of SIGXFSZ killing us. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

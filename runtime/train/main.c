@@ -355,6 +355,11 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sa.sa_flags |= SA_RESETHAND;
     sigaction(SIGINT, &sa, NULL);
+    /* A closed stdout (plait-train | head) loses progress lines, not the
+     * run; a file past ulimit -f fails its write, which says so, rather than
+     * killing the job before its checkpoint. */
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
 
     if (plait_init(NULL, &t->ctx, t->err, sizeof t->err) != PLAIT_OK) {
         fprintf(stderr, "plait-train: %s\n", t->err);

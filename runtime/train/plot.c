@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +122,8 @@ static int usage(const char *msg, const char *arg)
 
 int main(int argc, char **argv)
 {
+    /* Past ulimit -f a write fails and says so, instead of SIGXFSZ killing us. */
+    signal(SIGXFSZ, SIG_IGN);
     const char *in = NULL, *out = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)

@@ -56,6 +56,15 @@ grep -q 'step-00000003 .* 3 .* 2 .* 1 .*\*' "$tmp/list" || fail "list"
 "$bin/plait-ckpt" verify "$tmp/ck"
 "$bin/plait-ckpt" inspect "$tmp/ck" | grep -q 'w .* f32 \[6,10\]' || fail "inspect"
 "$bin/plait-ckpt" export "$tmp/ck" "$tmp/export.h5"
+# Past ulimit -f: one line with the system's reason and no output left, not
+# death by SIGXFSZ.
+limited() { (ulimit -f 1 && exec "$@"); }
+expect_error "^plait-data: cannot write tokens to '$tmp/big.h5': File too large$" \
+    limited "$bin/plait-data" build -o "$tmp/big.h5" "$tmp/b.txt"
+expect_error "^plait-ckpt: export failed: .*: File too large$" \
+    limited "$bin/plait-ckpt" export "$tmp/ck" "$tmp/big.h5"
+[ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "export error is not one line"
+[ ! -e "$tmp/big.h5" ] && [ ! -e "$tmp/big.h5.tmp" ] || fail "a failed write left its output"
 (cd / && $py - "$tmp" <<'PY'
 import sys, h5py, numpy as np
 d = sys.argv[1]

@@ -3,7 +3,7 @@
 # the value and what was expected, and a non-zero exit: an unknown argument,
 # a bad config (file:line), a layout the model cannot be split over, a missing
 # dataset, a checkpoint directory that cannot be made. A rank that dies makes
-# the others exit non-zero naming it.
+# the others exit non-zero naming it. A closed stdout does not stop a run.
 source "$PLAIT_TOP/tests/train/lib.sh"
 tmp=$(mktemp -d)
 pids=()
@@ -74,4 +74,17 @@ if wait "$run"; then echo "plait-run succeeded after a rank died"; exit 1; fi
 cat "$tmp/long.err"
 grep -q "plait-train: rank 0" "$tmp/long.err" || { echo "rank 0 did not report the failure"; exit 1; }
 grep "plait-train: rank 0" "$tmp/long.err" | grep -q "rank 1" || { echo "rank 1 not named"; exit 1; }
+# A closed stdout (plait-train | head) costs the progress lines, not the run:
+# it trains to the end and leaves its checkpoint. The pipe is closed before
+# plait-train starts, so its first line meets it.
+write_config "$tmp/pipe.cfg" "$tmp/tokens.h5" "" steps=4 ckpt_dir="$tmp/pipe-ck"
+/usr/bin/python3 - "$bin/plait-train" --config "$tmp/pipe.cfg" <<'PY' || { echo "plait-train died on a closed stdout"; exit 1; }
+import os, subprocess, sys
+r, w = os.pipe()
+os.close(r)
+rc = subprocess.call(sys.argv[1:], stdout=w)
+sys.exit(0 if rc == 0 else 1)
+PY
+[ -e "$tmp/pipe-ck/latest" ] || { echo "no checkpoint after a closed stdout"; exit 1; }
+
 echo "errors_test: ok"
