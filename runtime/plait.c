@@ -96,7 +96,7 @@ static plait_status_t read_timeout(const plait_config_t *config, double *out, ch
     errno = 0;
     double v = strtod(s, &end);
     if (errno || end == s || *end || !(v > 0 && v < 1e6)) {
-        snprintf(err, errlen, "PLAIT_TIMEOUT='%s': expected seconds, a number above 0", s);
+        snprintf(err, errlen, "PLAIT_TIMEOUT='%s': expected seconds, above 0 and below 1e6", s);
         return PLAIT_ERR_INVALID;
     }
     *out = v;

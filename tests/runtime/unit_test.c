@@ -214,6 +214,10 @@ static void test_single(void)
     CHECK_INT_EQ(plait_init(NULL, &ctx, err, sizeof err), PLAIT_ERR_INVALID);
     CHECK_STR_CONTAINS(err, "PLAIT_TIMEOUT='soon': expected seconds");
     CHECK(ctx == NULL);
+    /* Very large is refused naming the bound it passed. */
+    setenv("PLAIT_TIMEOUT", "3600000", 1);
+    CHECK_INT_EQ(plait_init(NULL, &ctx, err, sizeof err), PLAIT_ERR_INVALID);
+    CHECK_STR_CONTAINS(err, "PLAIT_TIMEOUT='3600000': expected seconds, above 0 and below 1e6");
     unsetenv("PLAIT_TIMEOUT");
     plait_config_t cfg = {.layout = "dp=1", .timeout_s = 5};
     CHECK_INT_EQ(plait_init(&cfg, &ctx, err, sizeof err), PLAIT_OK);
