@@ -396,9 +396,10 @@ static int start_save(plait_ckpt_writer *w, const struct plait_ckpt_meta *meta, 
         j->active = 2;
         return 0;
     }
-    if (pthread_create(&j->thread, NULL, shard_main, w) != 0) {
+    int rc = pthread_create(&j->thread, NULL, shard_main, w);
+    if (rc != 0) {
         j->failed = 1;
-        io_errf(j->err, "cannot start the checkpoint writer thread");
+        io_errf(j->err, "cannot start the checkpoint writer thread: %s", strerror(rc));
         atomic_store(&j->done, 1);
         mark_snapped(w, 1);
         j->active = 2;

@@ -141,8 +141,9 @@ static int start_thread(struct plait_loader *l)
     l->stop = 0;
     l->head = l->count = 0;
     l->produce = l->consume;
-    if (pthread_create(&l->thread, NULL, prefetch_main, l) != 0) {
-        io_errf(l->err, "cannot start the prefetch thread for '%s'", l->path);
+    int rc = pthread_create(&l->thread, NULL, prefetch_main, l);
+    if (rc != 0) {
+        io_errf(l->err, "cannot start the prefetch thread for '%s': %s", l->path, strerror(rc));
         return -1;
     }
     l->running = 1;

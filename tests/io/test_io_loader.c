@@ -1,8 +1,12 @@
 /* The loader: determinism, disjoint data-parallel shares, per-epoch
- * permutations, exact save/restore of the position, bad input. */
+ * permutations, exact save/restore of the position, bad input, no thread
+ * to be had. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests/check.h"
@@ -166,15 +170,48 @@ static void test_bad_input(void)
     CHECK_STR_CONTAINS(err, "/nonexistent/data.h5");
 }
 
+/* No thread to be had (RLIMIT_NPROC; root is exempt from it, so the child
+ * becomes nobody): the error says why. _exit: LeakSanitizer's exit check
+ * needs a thread of its own. */
+static void test_no_thread(void)
+{
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        struct rlimit one = {1, 1};
+        struct plait_loader_config cfg = {.path = data, .seq_len = T, .batch = B, .dp_size = 1};
+        char err[PLAIT_IO_ERRLEN] = "";
+        if (setrlimit(RLIMIT_NPROC, &one) != 0 || (geteuid() == 0 && setuid(65534) != 0))
+            snprintf(err, sizeof err, "cannot set up the limit");
+        else if (plait_loader_open(&cfg, err))
+            snprintf(err, sizeof err, "opened without a thread");
+        ssize_t w = write(fds[1], err, strlen(err));
+        _exit(w < 0);
+    }
+    close(fds[1]);
+    char got[PLAIT_IO_ERRLEN] = "";
+    ssize_t n = read(fds[0], got, sizeof got - 1);
+    close(fds[0]);
+    got[n > 0 ? n : 0] = '\0';
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status));
+    CHECK_STR_CONTAINS(got, "cannot start the prefetch thread for '");
+    CHECK_STR_CONTAINS(got, "': Resource temporarily unavailable");
+}
+
 int main(void)
 {
     snprintf(root, sizeof root, "/tmp/plait-io-loader-XXXXXX");
     if (!mkdtemp(root))
         return 1;
     make_dataset();
+    chmod(root, 0755); /* for test_no_thread's nobody */
     test_determinism_and_shares();
     test_save_restore();
     test_bad_input();
+    test_no_thread();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
     CHECK(system(cmd) == 0);
