@@ -83,6 +83,10 @@ static plait_status_t exchange_launcher(plait_context_t *ctx, const char *path, 
                           strerror(errno));
     if (n.type == PLAIT_MSG_DEATH)
         return death_error(ctx, &n);
+    if (n.type == PLAIT_MSG_STOP)
+        return plait_fail(ctx, PLAIT_ERR_BOOTSTRAP,
+                          "bootstrap: plait-run was interrupted (%s) before every rank had joined",
+                          strsignal((int)n.b));
     if (n.type != PLAIT_MSG_ALL || (int)n.a != world)
         return plait_fail(ctx, PLAIT_ERR_BOOTSTRAP,
                           "bootstrap: plait-run sent message %u for %u ranks, expected %d ranks",

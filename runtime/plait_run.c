@@ -43,8 +43,9 @@ typedef struct {
     int first_failed; /* rank, -1 while all is well */
     int first_status;
     double kill_at;
-    /* A rank that exited, even cleanly, before joining: the others can never
-     * complete the bootstrap, so they hear of it instead of timing out. */
+    /* A rank that exited, even cleanly, before joining, or an interrupt
+     * before all joined: the others can never complete the bootstrap, so
+     * they hear of it instead of timing out. */
     plait_notice_t gone;
     char dir[64], path[96];
     int listen_fd;
@@ -169,7 +170,7 @@ static void accept_rank(launcher_t *l)
     rk->fd = fd;
     rk->blob = blob;
     rk->len = h.len;
-    if (l->first_failed >= 0)
+    if (l->first_failed >= 0 && l->gone.type != PLAIT_MSG_STOP)
         notify(rk, death_notice(l));
     else if (l->gone.type)
         notify(rk, l->gone);
@@ -268,6 +269,11 @@ static int run(launcher_t *l, char **argv)
             else
                 fprintf(stderr, "plait-run: %s again: killing the ranks\n", strsignal(interrupted));
             kill_all(l, forwarded == 1 ? SIGTERM : SIGKILL);
+            if (l->hellos < l->n && !l->gone.type) {
+                l->gone = (plait_notice_t){.type = PLAIT_MSG_STOP, .b = (uint32_t)interrupted};
+                for (int p = 0; p < l->n; p++)
+                    notify(&l->ranks[p], l->gone);
+            }
             if (l->first_failed < 0) {
                 l->first_failed = 0;
                 l->first_status = interrupted; /* as if killed by that signal */

@@ -17,10 +17,12 @@ typedef struct {
     uint32_t len;
 } plait_hello_t;
 
-enum { PLAIT_MSG_ALL = 1, PLAIT_MSG_DEATH = 2 };
+enum { PLAIT_MSG_ALL = 1, PLAIT_MSG_DEATH = 2, PLAIT_MSG_STOP = 3 };
 
 /* plait-run -> rank. ALL: a = number of ranks, then for each rank a uint32
- * length and its blob. DEATH: a = the rank, b = its wait status. */
+ * length and its blob. DEATH: a = the rank, b = its wait status. STOP:
+ * plait-run was interrupted (b = the signal) before every rank had joined,
+ * so the exchange will never come. */
 typedef struct {
     uint32_t type;
     uint32_t a;

@@ -19,6 +19,14 @@ static int run_rank(const char *mode)
     if (strcmp(mode, "early") == 0 && getenv("PLAIT_RANK") &&
         strcmp(getenv("PLAIT_RANK"), "1") == 0)
         return 0; /* leaves before joining: the others must not wait for it */
+    if (strcmp(mode, "never_joins") == 0) {
+        /* Every rank puts off plait-run's SIGTERM (plait-train stops at a
+         * step's end); rank 1 never joins, and only a second interrupt ends
+         * it. */
+        signal(SIGTERM, SIG_IGN);
+        while (getenv("PLAIT_RANK") && strcmp(getenv("PLAIT_RANK"), "1") == 0)
+            pause();
+    }
     plait_context_t *ctx;
     char err[512];
     if (plait_init(NULL, &ctx, err, sizeof err) != PLAIT_OK) {

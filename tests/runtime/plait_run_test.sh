@@ -58,4 +58,22 @@ rc=0
 wait "$pid" || rc=$?
 [ "$rc" -eq 130 ] || fail "after two interrupts: exit $rc, expected 130 ($(cat "$tmp/stuck"))"
 [ "$(grep -c "killed by signal 9" "$tmp/stuck")" -eq 2 ] || fail "the second interrupt did not kill both ranks: $(cat "$tmp/stuck")"
+# An interrupt before every rank has joined: the ranks waiting in the
+# bootstrap hear of it at once instead of waiting out the bootstrap timeout
+# (300 s here); rank 1 never joins and ignores SIGTERM, so a second
+# interrupt ends it.
+PLAIT_TIMEOUT=300 "$run" -n 2 "$PLAIT_BUILD/tests/runtime_failure_test" never_joins 2>"$tmp/early" &
+pid=$!
+sleep 1
+kill -INT "$pid"
+for _ in $(seq 600); do
+    grep -q "plait-run was interrupted (Interrupt) before every rank had joined" "$tmp/early" && break
+    sleep 0.1
+done
+grep -q "plait-run was interrupted (Interrupt) before every rank had joined" "$tmp/early" ||
+    fail "the joined rank was not told of the interrupt: $(cat "$tmp/early")"
+kill -INT "$pid"
+rc=0
+wait "$pid" || rc=$?
+[ "$rc" -eq 130 ] || fail "interrupted bootstrap: exit $rc, expected 130 ($(cat "$tmp/early"))"
 echo "plait-run: options, placement contract, exit status and interrupts ok"
