@@ -84,8 +84,9 @@ int pipeline_step(struct trainer *t, double *loss_sum);
 struct train_ckpt;
 int ckpt_open(struct trainer *t, struct train_ckpt **out);
 /* Collective, with a checkpoint directory: rank 0 prepares it; a failure is
- * every rank's, with rank 0's reason. Then this rank's tensors registered. */
+ * every rank's, with rank 0's reason. */
 int ckpt_open_writer(struct trainer *t, struct train_ckpt *c);
+/* This rank's tensors, with the writer (none without a directory). */
 int ckpt_register(struct trainer *t, struct train_ckpt *c);
 /* Resumes from the newest valid checkpoint, if any: *step is the steps done
  * (0 without one). */
